@@ -1,0 +1,59 @@
+"""The Django app config: loads plugins, installs the lazy index bootstrap, starts the reloader."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from django.apps import AppConfig
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+logger = logging.getLogger("dsn_core")
+
+
+def _config_changed(sender: Any, **kwargs: Any) -> None:
+    from django.db import transaction
+
+    from . import index
+    from .models import ConfigState
+
+    if kwargs.get("raw"):
+        return
+    if kwargs.get("action") and not str(kwargs["action"]).startswith("post_"):
+        return  # m2m_changed: act once, after the change
+    try:
+        ConfigState.bump()
+    except Exception:
+        logger.exception("DSN could not record a configuration change")
+    index.request_rebuild()
+    transaction.on_commit(index.request_rebuild, robust=True)
+
+
+class DsnCoreConfig(AppConfig):
+    name = "dsn_core"
+    label = "dsn_core"
+    verbose_name = "DSN notifications"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks, index  # noqa: F401  (registers checks)
+        from .models import Backend, MessageTemplate, Subscription, Trigger
+
+        for model in (Trigger, Subscription, Backend, MessageTemplate):
+            post_save.connect(_config_changed, sender=model, dispatch_uid=f"dsn_config_{model.__name__}")
+            post_delete.connect(_config_changed, sender=model, dispatch_uid=f"dsn_config_del_{model.__name__}")
+        for through in (Subscription.backends.through,):
+            m2m_changed.connect(_config_changed, sender=through, dispatch_uid="dsn_config_sub_backends")
+        index.install_bootstrap()
+        if not _is_management_command_without_server():
+            index.start_reloader()
+
+
+def _is_management_command_without_server() -> bool:
+    """No reload thread for one-shot commands like migrate or makemigrations."""
+    argv = sys.argv
+    if len(argv) < 2 or not argv[0].endswith(("manage.py", "django-admin")):
+        return False
+    return argv[1] in {"migrate", "makemigrations", "check", "collectstatic", "test", "shell", "dsn_plugins",
+                       "createsuperuser", "showmigrations", "sqlmigrate", "dsn_render"}

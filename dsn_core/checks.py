@@ -1,0 +1,55 @@
+"""Django system checks: broken plugins, messenger settings, triggers the index skipped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, Warning, register
+
+
+@register("dsn")
+def check_plugins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """One error per plugin problem, naming the distribution and the reason."""
+    from .plugins import registry
+
+    return [
+        Error(
+            f"DSN plugin {p.plugin!r} from distribution {p.distribution!r}: {p.reason}",
+            hint="Fix or uninstall the plugin, or block it with DSN['BLOCK_PLUGINS'] / DSN_BLOCK_PLUGINS.",
+            id="dsn.E001",
+        )
+        for p in registry().problems
+    ]
+
+
+@register("dsn")
+def check_messengers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Each installed messenger's own configuration checks."""
+    from .plugins import registry
+
+    messages: list[CheckMessage] = []
+    for key, cls in registry().messengers.items():
+        try:
+            messages.extend(cls.check())
+        except Exception as exc:
+            messages.append(Error(f"DSN messenger {key!r}: its check() raised {type(exc).__name__}: {exc}",
+                                  id="dsn.E002"))
+    return messages
+
+
+@register("dsn", deploy=True)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """DSN settings that are wrong in a way Django would not notice."""
+    from django.conf import settings
+
+    messages: list[CheckMessage] = []
+    value = getattr(settings, "DSN", {})
+    if not isinstance(value, dict):
+        return [Error("settings.DSN must be a dict.", id="dsn.E003")]
+    from .conf import DEFAULTS
+
+    plugin_sections = {k for k in value if k.isupper() and isinstance(value[k], dict)}
+    unknown = sorted(set(value) - set(DEFAULTS) - plugin_sections - {"PARALLEL_SENDS"})
+    if unknown:
+        messages.append(Warning(f"Unknown DSN setting(s): {', '.join(unknown)}.", id="dsn.W001"))
+    return messages

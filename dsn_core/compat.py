@@ -1,0 +1,12 @@
+"""Django's Tasks API: ``django.tasks`` where it exists (Django 6+), else the backport."""
+
+from __future__ import annotations
+
+try:  # Django >= 6.0
+    from django.tasks import task, task_backends
+    from django.tasks.exceptions import InvalidTaskBackend as InvalidTaskBackendError
+except ImportError:  # Django 5.2: the django-tasks backport
+    from django_tasks import task, task_backends  # type: ignore[no-redef]
+    from django_tasks.exceptions import InvalidTaskBackendError  # type: ignore[no-redef]
+
+__all__ = ["InvalidTaskBackendError", "task", "task_backends"]

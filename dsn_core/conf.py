@@ -1,0 +1,71 @@
+"""Reading DSN's settings: one ``DSN`` dict, with a sub-dict per plugin.
+
+Use :func:`setting` in plugins, so every missing secret produces the same clear error::
+
+    token = setting("TELEGRAM", "BOT_TOKEN", env="DSN_TELEGRAM_BOT_TOKEN")
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+DEFAULTS: dict[str, Any] = {
+    # Seconds between checks for configuration edits made by other processes.
+    "RELOAD_INTERVAL": 0.5,
+    # Start the background reload thread (off in tests: edits in-process apply at once).
+    "AUTO_RELOAD": True,
+    # Task backend alias and queue used for DSN's tasks.
+    "TASK_BACKEND": "default",
+    "QUEUE": "default",
+    # Retry policy: exponential backoff with full jitter.
+    "RETRY_BASE": 10.0,
+    "RETRY_CAP": 3600.0,
+    "MAX_ATTEMPTS": 8,
+    # A delivery stuck in "sending" longer than this is re-queued by the sweeper.
+    "LEASE_SECONDS": 300.0,
+    # How many deliveries one fan-out chunk creates.
+    "FANOUT_CHUNK": 2000,
+    # Absolute base URL of the site (for unsubscribe links in messages).
+    "BASE_URL": "",
+    # Attribute of the user model holding their language, for per-recipient rendering.
+    "USER_LANGUAGE_ATTRIBUTE": "",
+    "PLUGINS": None,
+    "BLOCK_PLUGINS": [],
+}
+
+_MISSING = object()
+
+
+def dsn_settings() -> dict[str, Any]:
+    """The ``DSN`` setting merged over the defaults."""
+    merged = dict(DEFAULTS)
+    merged.update(getattr(settings, "DSN", {}) or {})
+    return merged
+
+
+def get(name: str) -> Any:
+    """One top-level DSN setting (with its default)."""
+    return dsn_settings()[name]
+
+
+def setting(section: str, name: str, *, env: str | None = None, default: Any = _MISSING) -> Any:
+    """Read ``DSN[section][name]``, falling back to the environment variable ``env``.
+
+    Raises ``ImproperlyConfigured`` naming exactly what to set when it is missing and no
+    default is given. The value itself never appears in the message.
+    """
+    section_dict = dsn_settings().get(section) or {}
+    if name in section_dict and section_dict[name] not in (None, ""):
+        return section_dict[name]
+    if env and os.environ.get(env):
+        return os.environ[env]
+    if default is not _MISSING:
+        return default
+    where = f'settings.DSN["{section}"]["{name}"]'
+    if env:
+        where += f" or the environment variable {env}"
+    raise ImproperlyConfigured(f"DSN: set {where}.")

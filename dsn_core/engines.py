@@ -1,0 +1,91 @@
+"""The template-engine API, and the built-in ``django`` engine.
+
+An engine compiles the source an admin typed into a MessageTemplate (so errors show when
+the template is saved) and renders it against a context. Register engines with the
+``register_template_engines`` hook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from django.template import Context, Engine
+from django.template import TemplateSyntaxError as DjangoTemplateSyntaxError
+from django.template.base import VariableNode, render_value_in_context
+from django.utils.safestring import SafeData
+
+from .errors import TemplateError
+
+Escape = Callable[[str], str]
+
+
+class TemplateEngine:
+    """Base class for template engines.
+
+    ``key`` is stored in the database, ``label`` is shown in the admin dropdown.
+    """
+
+    key: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+
+    def compile(self, source: str) -> Any:
+        """Compile ``source``; raise :class:`~dsn_core.errors.TemplateError` (with ``line``)."""
+        raise NotImplementedError
+
+    def render(self, compiled: Any, context: Mapping[str, Any], *, escape: Escape | None = None) -> str:
+        """Render a compiled template.
+
+        ``escape`` is applied to every substituted value that is not already marked safe;
+        ``None`` means substitute values as they are.
+        """
+        raise NotImplementedError
+
+
+class _EscapingVariableNode(VariableNode):
+    """A ``{{ variable }}`` that escapes with the channel's escape function."""
+
+    def render(self, context: Context) -> str:
+        escape = context.get("_dsn_escape")
+        if escape is None:
+            return super().render(context)
+        value = self.filter_expression.resolve(context)
+        if isinstance(value, SafeData):
+            return str(value)
+        with context.push(_dsn_escape=None):
+            text = render_value_in_context(value, context)
+        return escape(str(text))
+
+
+class DjangoTemplateEngine(TemplateEngine):
+    """Django's template language, with the default builtins and no loaders.
+
+    Autoescaping is off for plain text; channels that need escaping pass ``escape``.
+    """
+
+    key = "django"
+    label = "Django templates"
+
+    def __init__(self) -> None:
+        self._engine = Engine(autoescape=False, libraries={}, debug=True)
+
+    def compile(self, source: str) -> Any:
+        try:
+            template = self._engine.from_string(source)
+        except DjangoTemplateSyntaxError as exc:
+            line = None
+            info = getattr(exc, "template_debug", None)
+            if info:
+                line = info.get("line")
+            raise TemplateError(str(exc), line=line) from exc
+        for node in template.nodelist.get_nodes_by_type(VariableNode):
+            node.__class__ = _EscapingVariableNode
+        return template
+
+    def render(self, compiled: Any, context: Mapping[str, Any], *, escape: Escape | None = None) -> str:
+        ctx = Context(dict(context), autoescape=False)
+        ctx["_dsn_escape"] = escape
+        try:
+            return compiled.render(ctx)
+        except Exception as exc:  # a template filter or attribute raising
+            raise TemplateError(f"rendering failed: {exc}") from exc

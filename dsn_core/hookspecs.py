@@ -1,0 +1,110 @@
+"""Hook specifications: the whole plugin API of DSN.
+
+A plugin is a module (or object) with functions decorated by ``@hookimpl`` whose names
+and arguments match the specs below, advertised through a ``dsn`` entry point::
+
+    # pyproject.toml of your distribution
+    [project.entry-points.dsn]
+    acme = "dsn_acme.plugin"
+
+    # dsn_acme/plugin.py
+    from dsn_core import hookimpl
+
+    @hookimpl
+    def register_messengers(register):
+        register(AcmeMessenger)
+
+A hook implementation may take any subset of a spec's arguments. A misspelled hook name
+or an unknown argument is reported by ``manage.py check`` and ``manage.py dsn_plugins``
+naming your distribution; the site and the other plugins keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from django.urls import URLPattern, URLResolver
+
+    from .models import Delivery
+
+hookspec = pluggy.HookspecMarker("dsn")
+
+
+@hookspec
+def register_messengers(register: Callable[[type], None]) -> None:
+    """Register messenger classes (subclasses of :class:`dsn_core.messengers.Messenger`).
+
+    Call ``register(MessengerClass)`` once per messenger. Its ``key`` must be unique
+    across all installed plugins: a second plugin claiming the same key is an error that
+    names both distributions, and the second registration is ignored.
+    """
+
+
+@hookspec
+def register_template_engines(register: Callable[[Any], None]) -> None:
+    """Register template engines (instances of :class:`dsn_core.engines.TemplateEngine`).
+
+    Call ``register(engine)``. Keys are unique like messenger keys. The core registers
+    the ``django`` engine through this same hook.
+    """
+
+
+@hookspec
+def register_signals(register: Callable[..., None]) -> None:
+    """Register signals that triggers can use as their verb.
+
+    Call ``register(name, signal, *, action_object_arg=None, actor_arg=None,
+    model_signal=False, description="")``:
+
+    ``name``
+        The verb stored on triggers (``"order_paid"``). Unique across plugins.
+    ``signal``
+        A :class:`django.dispatch.Signal`.
+    ``action_object_arg`` / ``actor_arg``
+        Which keyword argument of ``signal.send`` holds the action object / the actor.
+        Defaults: ``instance`` or ``action_object``, and ``actor_object`` or ``actor``.
+
+    Apps without a plugin can call :func:`dsn_core.verbs.register_signal` from ``ready()``.
+    """
+
+
+@hookspec
+def register_receiver_resolvers(register: Callable[..., None]) -> None:
+    """Register named dynamic receivers that subscriptions can pick.
+
+    Call ``register(name, resolver, description="")``. ``resolver(event)`` receives a
+    :class:`dsn_core.receivers.Event` (``verb``, ``action_object``, ``actor``, ``target``,
+    ``kwargs``) and returns an iterable of users. A subscription lists it as ``@name``.
+    """
+
+
+@hookspec
+def urlpatterns() -> list[URLPattern | URLResolver]:
+    """Return URL patterns (webhooks, linking pages) to mount under ``dsn_core.urls``.
+
+    They are included under the prefix where the site includes ``dsn_core.urls``;
+    name them with a prefix of your plugin (``"dsn_telegram_webhook"``).
+    """
+    return []
+
+
+@hookspec
+def delivery_finished(delivery: Delivery, status: str, error: str) -> None:
+    """Called after each delivery attempt is recorded.
+
+    ``status`` is the delivery's new state (``sent``, ``failed``, ``dead``, ``skipped``),
+    ``error`` the error text or ``""``. Exceptions raised here are logged and ignored.
+    """
+
+
+@hookspec
+def delivery_dead(delivery: Delivery) -> None:
+    """Called once when a delivery gives up for good (permanent error, retries exhausted).
+
+    The :data:`dsn_core.signals.delivery_dead` Django signal is sent at the same time.
+    Use it to alert someone. Exceptions raised here are logged and ignored.
+    """

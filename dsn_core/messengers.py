@@ -1,0 +1,247 @@
+"""The messenger API: what a channel plugin implements.
+
+A messenger is a class registered through the ``register_messengers`` hook
+(see :mod:`dsn_core.hookspecs`). The core creates one instance per backend and batch,
+calls :meth:`Messenger.send_batch` with rendered :class:`Message` objects and records
+one outcome per message. Messengers are synchronous to the core; a plugin built on an
+asyncio client library runs its own event loop inside ``send_batch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.core.exceptions import ValidationError
+
+from .errors import DeliveryError, PermanentError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+    from django.core.checks import CheckMessage
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` messages per ``per`` seconds.
+
+    ``scope="messenger"`` limits the whole messenger (all workers together);
+    ``scope="address"`` limits each address separately (e.g. one Telegram chat).
+    """
+
+    count: int
+    per: float
+    scope: str = "messenger"
+
+    def __post_init__(self) -> None:
+        if self.scope not in ("messenger", "address"):
+            raise ValueError(f"RateLimit scope must be 'messenger' or 'address', not {self.scope!r}")
+        if self.count < 1 or self.per <= 0:
+            raise ValueError("RateLimit needs count >= 1 and per > 0")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One backend option a messenger accepts (shown as a help line in the admin)."""
+
+    name: str
+    help: str = ""
+    required: bool = False
+    default: Any = None
+    choices: tuple[Any, ...] | None = None
+    type: type = str
+
+
+@dataclass
+class Message:
+    """One rendered message for one address, handed to :meth:`Messenger.send_batch`."""
+
+    address: str
+    subject: str
+    text: str
+    html: str = ""
+    #: The receiving user, or ``None`` for a fixed address (an ops chat, a list address).
+    recipient: AbstractBaseUser | None = None
+    #: Primary key of the Delivery row, for provider metadata and logs.
+    delivery_id: int | None = None
+    #: Signed one-click unsubscribe URL (absolute when ``DSN["BASE_URL"]`` is set), or "".
+    unsubscribe_url: str = ""
+    #: Free-form extras (the notification id, the verb ...), for providers that take metadata.
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """A message the provider accepted. ``provider_id`` is its id at the provider, if any."""
+
+    provider_id: str = ""
+    #: A new address for the recipient (e.g. a Telegram group that migrated); the core
+    #: records it on the delivery. The messenger updates the address book itself.
+    new_address: str = ""
+
+
+Outcome = SendResult | DeliveryError
+
+
+class Messenger:
+    """Base class for messengers. Subclass it, set ``key`` and ``label``, implement ``send``.
+
+    Class attributes:
+
+    ``key``
+        Stable identifier stored in the database (``"telegram"``). Never change it.
+    ``label``
+        Human name shown in the admin dropdown (``"Telegram"``).
+    ``options``
+        The backend options this messenger accepts; unknown options are rejected.
+    ``rate_limits``
+        Limits the core's limiter enforces across all worker processes.
+    ``max_batch_size``
+        How many messages the core hands to one ``send_batch`` call.
+    ``text_format``
+        ``"plain"`` or ``"html"``; when ``escape`` is overridden, values substituted into
+        templates pass through it (Telegram's MarkdownV2 needs this).
+    """
+
+    key: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    options: ClassVar[Sequence[Option]] = ()
+    rate_limits: ClassVar[Sequence[RateLimit]] = ()
+    max_batch_size: ClassVar[int] = 100
+    #: Whether fixed addresses (an ops chat, a list address) make sense for this channel.
+    supports_fixed_addresses: ClassVar[bool] = True
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: dict[str, Any] = self.clean_options(dict(options or {}))
+
+    # -- configuration ---------------------------------------------------------------
+
+    @classmethod
+    def clean_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Validate backend options and fill defaults; raise ``ValidationError`` if wrong.
+
+        The default implementation checks names, required options and choices against
+        ``cls.options``. Override to add checks, calling ``super()`` first.
+        """
+        known = {opt.name: opt for opt in cls.options}
+        unknown = sorted(set(options) - set(known))
+        errors: list[str] = []
+        if unknown:
+            allowed = ", ".join(sorted(known)) or "none"
+            errors.append(f"Unknown option(s) {', '.join(unknown)} for {cls.key}; allowed: {allowed}.")
+        cleaned: dict[str, Any] = {}
+        for name, opt in known.items():
+            if name not in options or options[name] in (None, ""):
+                if opt.required:
+                    errors.append(f"Option {name!r} is required: {opt.help}".rstrip(": "))
+                elif opt.default is not None:
+                    cleaned[name] = opt.default
+                continue
+            value = options[name]
+            if opt.type is not str and not isinstance(value, opt.type):
+                try:
+                    value = opt.type(value)
+                except (TypeError, ValueError):
+                    errors.append(f"Option {name!r} must be a {opt.type.__name__}, not {value!r}.")
+                    continue
+            if opt.choices is not None and value not in opt.choices:
+                choices = ", ".join(map(str, opt.choices))
+                errors.append(f"Option {name!r} must be one of {choices}, not {value!r}.")
+                continue
+            cleaned[name] = value
+        if errors:
+            raise ValidationError(errors)
+        return cleaned
+
+    @classmethod
+    def check(cls) -> list[CheckMessage]:
+        """Return Django system-check messages about this messenger's settings."""
+        return []
+
+    # -- addresses -------------------------------------------------------------------
+
+    def address_for(self, user: AbstractBaseUser) -> str | None:
+        """The address to send ``user`` on this channel, or ``None`` to skip them.
+
+        The default looks the user up in the core's address book (active entries only).
+        """
+        from .addresses import get_address
+
+        return get_address(user, self.key)
+
+    def addresses_for(self, users: Iterable[AbstractBaseUser]) -> dict[Any, str]:
+        """Addresses for many users at once: ``{user.pk: address}`` (missing = no address).
+
+        Override when addresses come from user attributes; the default reads the address
+        book in one query.
+        """
+        from .addresses import get_addresses
+
+        return get_addresses([u.pk for u in users], self.key)
+
+    @classmethod
+    def clean_address(cls, address: str) -> str:
+        """Validate and normalise a fixed address typed by an admin; raise ``ValidationError``."""
+        address = address.strip()
+        if not address:
+            raise ValidationError("An address cannot be empty.")
+        return address
+
+    # -- rendering -------------------------------------------------------------------
+
+    text_format: ClassVar[str] = "plain"
+
+    def escape(self, value: str) -> str:
+        """Escape a value substituted into a template, for this channel's markup."""
+        return value
+
+    @property
+    def escape_values(self) -> bool:
+        """Whether this messenger overrides :meth:`escape` (so rendering must call it)."""
+        return type(self).escape is not Messenger.escape
+
+    def rate_limits_for(self, address: str) -> Sequence[RateLimit]:
+        """The limits that apply to sending to ``address`` (default: ``rate_limits``)."""
+        return self.rate_limits
+
+    # -- sending ---------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open a connection that ``send_batch`` reuses (optional)."""
+
+    def close(self) -> None:
+        """Close what ``open`` opened (optional). Called even when sending failed."""
+
+    def __enter__(self) -> Messenger:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def send(self, message: Message) -> SendResult:
+        """Send one message; return a :class:`SendResult` or raise a ``DeliveryError``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement send() or send_batch()")
+
+    def send_batch(self, messages: Sequence[Message]) -> list[Outcome]:
+        """Send several messages (over one connection where the channel allows).
+
+        Return exactly one outcome per message, in order: a :class:`SendResult` or a
+        :class:`~dsn_core.errors.DeliveryError` instance. An exception escaping this method
+        fails the whole batch as transient. The default calls :meth:`send` per message.
+        """
+        outcomes: list[Outcome] = []
+        for message in messages:
+            try:
+                outcomes.append(self.send(message))
+            except DeliveryError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+
+def require_address(message: Message) -> str:
+    """Return ``message.address`` or raise :class:`PermanentError` if it is empty."""
+    if not message.address:
+        raise PermanentError("no address")
+    return message.address

@@ -1,0 +1,128 @@
+"""Rendering message templates: compile when saved, render per recipient.
+
+The context a template sees (documented in docs/user-guide.md):
+
+``verb``, ``instance`` / ``action_object``, ``actor``, ``target``, every other signal
+keyword argument by name and all of them as ``kwargs``, ``recipient`` (the user, or
+``None`` for a fixed address), ``address``, ``site`` (the current Site when
+``django.contrib.sites`` is installed, else ``None``), ``notification`` and
+``unsubscribe_url``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ValidationError
+
+from .errors import TemplateError
+from .receivers import Event
+
+FIELDS = ("subject", "text", "html")
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    engine: Any
+    subject: Any
+    text: Any
+    html: Any
+
+
+def _engine(key: str) -> Any:
+    from .plugins import get_engine
+
+    engine = get_engine(key)
+    if engine is None:
+        raise TemplateError(f"template engine {key!r} is not installed")
+    return engine
+
+
+def compile_template_fields(template: Any) -> CompiledTemplate:
+    """Compile every field of a MessageTemplate; ``ValidationError`` per field with the line."""
+    try:
+        engine = _engine(template.engine)
+    except TemplateError as exc:
+        raise ValidationError({"engine": str(exc)}) from exc
+    compiled: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name in FIELDS:
+        source = getattr(template, name) or ""
+        try:
+            compiled[name] = engine.compile(source) if source else None
+        except TemplateError as exc:
+            errors[name] = str(exc)
+    if errors:
+        raise ValidationError(errors)
+    return CompiledTemplate(engine, compiled["subject"], compiled["text"], compiled["html"])
+
+
+_cache: OrderedDict[tuple[Any, ...], CompiledTemplate] = OrderedDict()
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 256
+
+
+def compiled(template: Any) -> CompiledTemplate:
+    """The compiled template, cached per (pk, updated_at)."""
+    key = (template.pk, template.updated_at, template.engine)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    try:
+        result = compile_template_fields(template)
+    except ValidationError as exc:
+        raise TemplateError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
+    with _cache_lock:
+        _cache[key] = result
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return result
+
+
+def current_site() -> Any:
+    if not apps.is_installed("django.contrib.sites"):
+        return None
+    from django.contrib.sites.models import Site
+
+    try:
+        return Site.objects.get_current()
+    except Exception:
+        return None
+
+
+def base_context(event: Event, notification: Any = None, site: Any = None) -> dict[str, Any]:
+    """The part of the context shared by every recipient of one notification."""
+    context: dict[str, Any] = dict(event.kwargs)
+    context.update(
+        verb=event.verb,
+        instance=event.action_object,
+        action_object=event.action_object,
+        actor=event.actor,
+        target=event.target,
+        kwargs=event.kwargs,
+        notification=notification,
+        site=site,
+    )
+    return context
+
+
+def render(
+    template: CompiledTemplate,
+    context: dict[str, Any],
+    escape: Callable[[str], str] | None = None,
+) -> tuple[str, str, str]:
+    """Render (subject, text, html). HTML always escapes substituted values for HTML."""
+    from django.utils.html import escape as html_escape
+
+    engine = template.engine
+    subject = engine.render(template.subject, context).strip() if template.subject else ""
+    text = engine.render(template.text, context, escape=escape) if template.text else ""
+    html = engine.render(template.html, context, escape=html_escape) if template.html else ""
+    return " ".join(subject.split()), text, html

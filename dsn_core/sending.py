@@ -1,0 +1,270 @@
+"""Sending: claim pending deliveries atomically, render per recipient, call the messenger,
+record each outcome, and schedule retries with exponential backoff and full jitter.
+
+Claims set ``status=sending``, a lease and a random claim token with one conditional
+UPDATE, so two workers never send the same delivery; a worker that dies leaves a lease
+that expires, and the sweeper puts the delivery back.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone, translation
+
+from . import conf
+from .errors import (
+    ConfigurationError,
+    DeliveryError,
+    MessengerNotInstalled,
+    PermanentError,
+    TemplateError,
+    TransientError,
+)
+from .messengers import Message, Messenger, SendResult
+from .models import Backend, Delivery, Notification
+from .plugins import call_observers, get_messenger_class
+from .receivers import Event
+from .rendering import base_context, compiled, current_site, render
+
+logger = logging.getLogger("dsn_core.sending")
+S = Delivery.Status
+CLAIMABLE = (S.PENDING, S.FAILED)
+
+
+def backoff(attempt: int, *, base: float | None = None, cap: float | None = None, retry_after: float | None = None) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: full jitter, at least ``retry_after``."""
+    base = float(conf.get("RETRY_BASE") if base is None else base)
+    cap = float(conf.get("RETRY_CAP") if cap is None else cap)
+    delay = random.uniform(0, min(cap, base * (2 ** max(attempt - 1, 0))))
+    if retry_after is not None:
+        delay = max(delay, float(retry_after))
+    return delay
+
+
+def retry_policy(backend: Backend | None, messenger_cls: type | None) -> dict[str, float]:
+    """Base, cap and max attempts: settings, then the messenger's, then the backend's options."""
+    policy = {
+        "base": float(conf.get("RETRY_BASE")),
+        "cap": float(conf.get("RETRY_CAP")),
+        "max_attempts": int(conf.get("MAX_ATTEMPTS")),
+    }
+    policy.update(getattr(messenger_cls, "retry_policy", {}) or {})
+    if backend is not None:
+        for key in policy:
+            value = (backend.options or {}).get(f"retry_{key}")
+            if value is not None:
+                policy[key] = float(value)
+    return policy
+
+
+def claim(backend_id: int | None, notification_id: int | None, limit: int) -> list[Delivery]:
+    """Atomically take up to ``limit`` due deliveries; return them with relations loaded."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    due = Q(status__in=CLAIMABLE) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    qs = Delivery.objects.filter(due)
+    if backend_id is not None:
+        qs = qs.filter(backend_id=backend_id)
+    if notification_id is not None:
+        qs = qs.filter(notification_id=notification_id)
+    lease = now + timedelta(seconds=float(conf.get("LEASE_SECONDS")))
+    with transaction.atomic():
+        candidates = qs.order_by("pk")
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True)
+        ids = list(candidates.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        Delivery.objects.filter(due, pk__in=ids).update(
+            status=S.SENDING, claim=token, lease_until=lease, attempts=F("attempts") + 1
+        )
+    return list(
+        Delivery.objects.filter(claim=token, status=S.SENDING)
+        .select_related("notification", "backend__template", "recipient")
+        .order_by("pk")
+    )
+
+
+def _language(user: Any) -> str | None:
+    attribute = conf.get("USER_LANGUAGE_ATTRIBUTE")
+    if not attribute or user is None:
+        return None
+    return getattr(user, attribute, None) or None
+
+
+def build_messages(deliveries: Sequence[Delivery], messenger: Messenger) -> list[Message | DeliveryError]:
+    """Render one message per delivery (a ``DeliveryError`` where rendering fails)."""
+    from .unsubscribe import unsubscribe_url
+
+    site = current_site()
+    events: dict[int, Event] = {}
+    out: list[Message | DeliveryError] = []
+    for delivery in deliveries:
+        notification: Notification = delivery.notification
+        backend = delivery.backend
+        try:
+            if backend is None:
+                raise PermanentError("backend was deleted")
+            template = compiled(backend.template)
+            event = events.get(notification.pk)
+            if event is None:
+                event = events[notification.pk] = Event.from_context(notification.context)
+            context = base_context(event, notification, site)
+            url = unsubscribe_url(delivery) if delivery.recipient_id else ""
+            context.update(recipient=delivery.recipient, address=delivery.address, unsubscribe_url=url)
+            language = _language(delivery.recipient)
+            with translation.override(language) if language else _nullcontext():
+                subject, text, html = render(template, context, messenger.escape if messenger.escape_values else None)
+            out.append(
+                Message(
+                    address=delivery.address,
+                    subject=subject,
+                    text=text,
+                    html=html,
+                    recipient=delivery.recipient,
+                    delivery_id=delivery.pk,
+                    unsubscribe_url=url,
+                    metadata={"notification": notification.pk, "verb": notification.verb},
+                )
+            )
+        except TemplateError as exc:
+            out.append(PermanentError(f"template error: {exc}"))
+        except DeliveryError as exc:
+            out.append(exc)
+    return out
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def send_claimed(deliveries: list[Delivery]) -> dict[str, int]:
+    """Send deliveries already claimed (all of one backend); record every outcome."""
+    counts = {"sent": 0, "failed": 0, "dead": 0}
+    if not deliveries:
+        return counts
+    backend = deliveries[0].backend
+    key = deliveries[0].messenger
+    cls = get_messenger_class(key)
+    policy = retry_policy(backend, cls)
+    if cls is None:
+        error = MessengerNotInstalled(f"messenger {key!r} not installed")
+        for delivery in deliveries:
+            counts[_record(delivery, error, policy)] += 1
+        return counts
+    try:
+        messenger = cls(backend.options if backend else {})
+    except Exception as exc:
+        error = ConfigurationError(f"bad options for {key}: {exc}")
+        for delivery in deliveries:
+            counts[_record(delivery, error, policy)] += 1
+        return counts
+    prepared = build_messages(deliveries, messenger)
+    to_send = [(d, m) for d, m in zip(deliveries, prepared, strict=True) if isinstance(m, Message)]
+    for delivery, item in zip(deliveries, prepared, strict=True):
+        if isinstance(item, DeliveryError):
+            counts[_record(delivery, item, policy)] += 1
+    if not to_send:
+        return counts
+    from .ratelimit import wait_for_turn
+
+    try:
+        with messenger:
+            for start in range(0, len(to_send), max(1, cls.max_batch_size)):
+                batch = to_send[start : start + cls.max_batch_size]
+                for _, message in batch:
+                    wait_for_turn(messenger, message.address)
+                try:
+                    outcomes = messenger.send_batch([m for _, m in batch])
+                    if len(outcomes) != len(batch):
+                        raise TransientError(f"{key} returned {len(outcomes)} outcomes for {len(batch)} messages")
+                except DeliveryError as exc:
+                    outcomes = [exc] * len(batch)
+                except Exception as exc:
+                    logger.exception("DSN messenger %s failed a whole batch", key)
+                    outcomes = [TransientError(f"{type(exc).__name__}: {exc}")] * len(batch)
+                for (delivery, _), outcome in zip(batch, outcomes, strict=True):
+                    counts[_record(delivery, outcome, policy)] += 1
+    except Exception as exc:  # open()/close() failing
+        logger.exception("DSN messenger %s failed to open/close", key)
+        for delivery, _ in to_send:
+            if delivery.status == S.SENDING:
+                counts[_record(delivery, TransientError(f"{type(exc).__name__}: {exc}"), policy)] += 1
+    return counts
+
+
+def _record(delivery: Delivery, outcome: Any, policy: dict[str, float]) -> str:
+    """Store one outcome with a conditional UPDATE (only if we still hold the claim)."""
+    from . import signals
+
+    now = timezone.now()
+    if isinstance(outcome, SendResult):
+        fields: dict[str, Any] = dict(status=S.SENT, provider_id=outcome.provider_id[:255], sent_at=now, last_error="")
+        if outcome.new_address:
+            fields["address"] = outcome.new_address
+        bucket = "sent"
+    elif isinstance(outcome, DeliveryError) and outcome.retryable and delivery.attempts < policy["max_attempts"]:
+        delay = backoff(delivery.attempts, base=policy["base"], cap=policy["cap"], retry_after=outcome.retry_after)
+        fields = dict(status=S.FAILED, next_attempt_at=now + timedelta(seconds=delay), last_error=str(outcome)[:2000])
+        bucket = "failed"
+    else:
+        reason = str(outcome) if isinstance(outcome, Exception) else f"unexpected outcome {outcome!r}"
+        if isinstance(outcome, DeliveryError) and outcome.retryable:
+            reason = f"gave up after {delivery.attempts} attempts: {reason}"
+        fields = dict(status=S.DEAD, last_error=reason[:2000])
+        bucket = "dead"
+    if isinstance(outcome, ConfigurationError):
+        logger.error("DSN %s configuration error: %s", delivery.messenger, outcome)
+    fields.update(lease_until=None, claim="")
+    updated = Delivery.objects.filter(pk=delivery.pk, claim=delivery.claim, status=S.SENDING).update(**fields)
+    if not updated:
+        logger.warning("DSN lost the claim on delivery %s before recording it", delivery.pk)
+        return bucket
+    for name, value in fields.items():
+        setattr(delivery, name, value)
+    error = fields.get("last_error", "")
+    call_observers("delivery_finished", delivery=delivery, status=fields["status"], error=error)
+    signals.delivery_finished.send(Delivery, delivery=delivery, status=fields["status"], error=error)
+    if bucket == "dead":
+        call_observers("delivery_dead", delivery=delivery)
+        signals.delivery_dead.send(Delivery, delivery=delivery)
+    return bucket
+
+
+def drain(backend_id: int | None, notification_id: int | None = None, *, max_batches: int = 1000) -> dict[str, int]:
+    """Claim and send due deliveries until none are left (or ``max_batches`` is reached)."""
+    totals = {"sent": 0, "failed": 0, "dead": 0}
+    size = 100
+    if backend_id is not None:
+        backend = Backend.objects.filter(pk=backend_id).first()
+        cls = get_messenger_class(backend.messenger) if backend else None
+        size = max(1, getattr(cls, "max_batch_size", 100))
+    for _ in range(max_batches):
+        batch = claim(backend_id, notification_id, size)
+        if not batch:
+            break
+        for key, value in send_claimed(batch).items():
+            totals[key] += value
+    return totals
+
+
+def next_retry_at(backend_id: int | None, notification_id: int | None = None) -> Any:
+    """When the earliest failed delivery of this backend (and notification) is due again."""
+    qs = Delivery.objects.filter(status=S.FAILED)
+    if backend_id is not None:
+        qs = qs.filter(backend_id=backend_id)
+    if notification_id is not None:
+        qs = qs.filter(notification_id=notification_id)
+    return qs.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()

@@ -1,0 +1,58 @@
+"""DSN's background tasks, on Django's Tasks API.
+
+Tasks carry ids only; the database is the source of truth, so a task that runs twice or
+never is harmless (the sweeper re-enqueues what is left). The backend alias and queue
+come from ``DSN["TASK_BACKEND"]`` and ``DSN["QUEUE"]``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from . import conf
+from .compat import task, task_backends
+
+
+@task()
+def fan_out_task(notification_id: int) -> int:
+    """Create the deliveries of one notification."""
+    from .fanout import fan_out
+
+    return fan_out(notification_id)
+
+
+@task()
+def send_task(backend_id: int, notification_id: int | None = None) -> dict[str, int]:
+    """Send the due deliveries of one backend (optionally of one notification)."""
+    from .sending import drain, next_retry_at
+
+    result = drain(backend_id, notification_id)
+    if result["failed"]:
+        when = next_retry_at(backend_id, notification_id)
+        if when is not None:
+            enqueue_send(backend_id, notification_id, 1, run_after=when)
+    return result
+
+
+def _using(task_obj, run_after: datetime | None = None):  # type: ignore[no-untyped-def]
+    alias = conf.get("TASK_BACKEND")
+    configured = task_obj.using(backend=alias, queue_name=conf.get("QUEUE"))
+    if run_after is not None and task_backends[alias].supports_defer:
+        configured = configured.using(run_after=run_after)
+    return configured
+
+
+def enqueue_fan_out(notification_id: int) -> None:
+    """Enqueue the fan-out of a notification."""
+    _using(fan_out_task).enqueue(notification_id)
+
+
+def enqueue_send(backend_id: int, notification_id: int | None = None, pending: int = 1,
+                 run_after: datetime | None = None) -> None:
+    """Enqueue enough senders for ``pending`` deliveries (at most ``DSN["PARALLEL_SENDS"]``)."""
+    parallel = int(conf.dsn_settings().get("PARALLEL_SENDS", 4))
+    count = max(1, min(parallel, math.ceil(pending / 100)))
+    configured = _using(send_task, run_after)
+    for _ in range(count):
+        configured.enqueue(backend_id, notification_id)

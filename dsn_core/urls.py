@@ -1,0 +1,34 @@
+"""Include in the site's URLconf: ``path("dsn/", include("dsn_core.urls"))``.
+
+Mounts the unsubscribe and preferences views and every plugin's ``urlpatterns`` hook.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.urls import URLPattern, URLResolver, path
+
+from . import views
+
+logger = logging.getLogger("dsn_core.urls")
+app_name = "dsn_core"
+
+
+def _plugin_patterns() -> list[URLPattern | URLResolver]:
+    from .plugins import hook
+
+    patterns: list[URLPattern | URLResolver] = []
+    for impl in hook().urlpatterns.get_hookimpls():
+        try:
+            patterns.extend(impl.function() or [])
+        except Exception:
+            logger.exception("DSN plugin %s failed in urlpatterns", impl.plugin_name)
+    return patterns
+
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("preferences/", views.preferences, name="preferences"),
+    *_plugin_patterns(),
+]

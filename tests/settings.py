@@ -1,0 +1,77 @@
+"""Settings for DSN's own test suite. ``DSN_TEST_DB=postgres`` runs it on PostgreSQL."""
+
+import os
+
+SECRET_KEY = "dsn-tests-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django_tasks_db",
+    "dsn_core",
+    "tests.testapp",
+]
+try:  # the backport needs its app on Django 5.2
+    import django.tasks
+except ImportError:
+    INSTALLED_APPS.insert(-3, "django_tasks")
+
+# Plugins add their own test apps when installed (entry points decide what is loaded).
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+if os.environ.get("DSN_TEST_DB") == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("DSN_PG_NAME", "dsn"),
+            "USER": os.environ.get("DSN_PG_USER", "postgres"),
+            "HOST": os.environ.get("DSN_PG_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("DSN_PG_PORT", "5432"),
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("DSN_SQLITE_NAME", ":memory:"),
+            "TEST": {"NAME": os.environ.get("DSN_SQLITE_TEST_NAME") or None},
+        }
+    }
+
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+try:
+    import django.tasks  # noqa: F401
+
+    TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+except ImportError:
+    pass
+
+DSN = {"AUTO_RELOAD": False, "BASE_URL": "https://example.test"}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
