@@ -23,7 +23,12 @@ try:  # the backport needs its app on Django 5.2
 except ImportError:
     INSTALLED_APPS.insert(-3, "django_tasks")
 
-# Plugins add their own test apps when installed (entry points decide what is loaded).
+# Channel plugins that ship a Django app (views, templates, commands) join when installed.
+from importlib.util import find_spec  # noqa: E402
+
+for _plugin_app in ("dsn_email", "dsn_telegram", "dsn_sms", "dsn_twitter"):
+    if find_spec(_plugin_app) and find_spec(f"{_plugin_app}.apps"):
+        INSTALLED_APPS.append(_plugin_app)
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -73,5 +78,6 @@ except ImportError:
     pass
 
 DSN = {"AUTO_RELOAD": False, "BASE_URL": "https://example.test"}
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
