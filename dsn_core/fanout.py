@@ -1,4 +1,4 @@
-"""Fan-out: expand one Notification into Delivery rows, one per backend × address.
+"""Fan-out: expand one Notification into Delivery rows, one per backend x address.
 
 Idempotent: a unique key (notification, backend, address) makes a second run create
 nothing twice, so the sweeper may re-run a fan-out that a lost worker left half done.

@@ -148,7 +148,7 @@ def dispatch(verb_name: str, sender: Any, kwargs: dict[str, Any]) -> None:
         key = type(obj) if isinstance(obj, models.Model) else sender
         candidates = entry.by_model.get(key) if isinstance(key, type) else None
         any_model = entry.any_model
-        if any_model and isinstance(key, type) and getattr(getattr(key, "_meta", None), "app_label", "") in IGNORED_APPS:
+        if any_model and isinstance(key, type) and _app_label(key) in IGNORED_APPS:
             any_model = []
         if not candidates and not any_model:
             return
@@ -166,6 +166,11 @@ def dispatch(verb_name: str, sender: Any, kwargs: dict[str, Any]) -> None:
     except Exception:
         _count_error()
         logger.exception("DSN failed handling %s from %r; the sender was not affected", verb_name, sender)
+
+
+def _app_label(cls: type) -> str:
+    meta = getattr(cls, "_meta", None)
+    return getattr(meta, "app_label", "")
 
 
 stats = {"errors": 0, "rebuilds": 0}

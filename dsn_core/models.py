@@ -69,7 +69,10 @@ class Trigger(models.Model):
     )
     actor_id = models.CharField(_("actor id"), max_length=64, blank=True)
     target = models.CharField(
-        _("target"), max_length=255, blank=True, help_text=_("Matched against the signal's target argument. Empty: any.")
+        _("target"),
+        max_length=255,
+        blank=True,
+        help_text=_("Matched against the signal's target argument. Empty: any."),
     )
     conditions = models.JSONField(
         _("conditions"),
@@ -206,7 +209,9 @@ class Subscription(models.Model):
         _("dynamic receivers"),
         default=list,
         blank=True,
-        help_text=_('Paths on the event, e.g. ["instance.owner", "instance.team.members", "actor"], or "@name" resolvers.'),
+        help_text=_(
+            'Paths on the event, e.g. ["instance.owner", "instance.team.members", "actor"], or "@name" resolvers.'
+        ),
     )
     fixed_addresses = models.JSONField(
         _("fixed addresses"),

@@ -79,4 +79,4 @@ def _enqueue(ids: list[int]) -> None:
             enqueue_fan_out(notification_id)
         except Exception:
             # The notification stays un-fanned-out; ``dsn_sweep`` enqueues it again.
-            logger.exception("DSN could not enqueue fan-out of notification %s; the sweeper will retry", notification_id)
+            logger.exception("DSN could not enqueue fan-out of notification %s; the sweeper retries", notification_id)

@@ -174,27 +174,30 @@ def _collect(reg: Registry) -> None:
             info = reg.plugins.get(plugin)
             dist = info.distribution if info else plugin
 
-            def register(*args: Any, _plugin: str = plugin, _dist: str = dist, **kwargs: Any) -> None:
+            def register(
+                *args: Any, _plugin: str = plugin, _dist: str = dist, _kind: str = kind,
+                _make: Callable[..., tuple[str, Any]] = make_entry, **kwargs: Any
+            ) -> None:
                 try:
-                    key, value = make_entry(*args, **kwargs)
+                    key, value = _make(*args, **kwargs)
                 except (TypeError, ValueError) as exc:
-                    reg.problems.append(PluginProblem(_plugin, _dist, f"bad {kind} registration: {exc}"))
+                    reg.problems.append(PluginProblem(_plugin, _dist, f"bad {_kind} registration: {exc}"))
                     return
-                table: dict[str, Any] = getattr(reg, kind)
-                owner = reg.owners.get((kind, key))
+                table: dict[str, Any] = getattr(reg, _kind)
+                owner = reg.owners.get((_kind, key))
                 if owner is not None:
                     reg.problems.append(
                         PluginProblem(
                             _plugin,
                             _dist,
-                            f"{kind[:-1]} key {key!r} is already registered by {owner}; ignored",
+                            f"{_kind[:-1]} key {key!r} is already registered by {owner}; ignored",
                         )
                     )
                     return
                 table[key] = value
-                reg.owners[(kind, key)] = _dist
+                reg.owners[(_kind, key)] = _dist
                 if _plugin in reg.plugins:
-                    reg.plugins[_plugin].registered.setdefault(kind, []).append(key)
+                    reg.plugins[_plugin].registered.setdefault(_kind, []).append(key)
 
             try:
                 impl.function(**{arg: register for arg in impl.argnames})

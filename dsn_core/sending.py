@@ -39,7 +39,9 @@ S = Delivery.Status
 CLAIMABLE = (S.PENDING, S.FAILED)
 
 
-def backoff(attempt: int, *, base: float | None = None, cap: float | None = None, retry_after: float | None = None) -> float:
+def backoff(
+    attempt: int, *, base: float | None = None, cap: float | None = None, retry_after: float | None = None
+) -> float:
     """Seconds to wait before attempt ``attempt + 1``: full jitter, at least ``retry_after``."""
     base = float(conf.get("RETRY_BASE") if base is None else base)
     cap = float(conf.get("RETRY_CAP") if cap is None else cap)
