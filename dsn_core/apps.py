@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from django.apps import AppConfig
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_migrate
 
 logger = logging.getLogger("dsn_core")
 
@@ -30,6 +30,18 @@ def _config_changed(sender: Any, **kwargs: Any) -> None:
     transaction.on_commit(index.request_rebuild, robust=True)
 
 
+def _migrate_started(sender: Any, **kwargs: Any) -> None:
+    from . import index
+
+    index.migrating(True)
+
+
+def _migrate_finished(sender: Any, **kwargs: Any) -> None:
+    from . import index
+
+    index.migrating(False)
+
+
 class DsnCoreConfig(AppConfig):
     name = "dsn_core"
     label = "dsn_core"
@@ -45,6 +57,8 @@ class DsnCoreConfig(AppConfig):
             post_delete.connect(_config_changed, sender=model, dispatch_uid=f"dsn_config_del_{model.__name__}")
         for through in (Subscription.backends.through,):
             m2m_changed.connect(_config_changed, sender=through, dispatch_uid="dsn_config_sub_backends")
+        pre_migrate.connect(_migrate_started, dispatch_uid="dsn_pre_migrate")
+        post_migrate.connect(_migrate_finished, dispatch_uid="dsn_post_migrate")
         index.install_bootstrap()
         if not _is_management_command_without_server():
             index.start_reloader()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -323,17 +324,40 @@ def install_bootstrap() -> None:
 def _make_bootstrap_receiver(verb_name: str) -> Callable[..., None]:
     def bootstrap(sender: Any, **kwargs: Any) -> None:
         if not _built:
+            if _migrating or time.monotonic() < _retry_at:
+                return
             try:
                 rebuild()
-            except Exception:
-                _count_error()
-                logger.exception("DSN could not build its trigger index (is the database migrated?)")
+            except Exception as exc:
+                _bootstrap_failed(exc)
                 return
         if verb_name == "pre_save" and kwargs.get("instance") is not None:
             _capture_previous(sender, kwargs["instance"], kwargs.get("raw", False))
         dispatch(verb_name, sender, kwargs)
 
     return bootstrap
+
+
+_migrating = False
+_retry_at = 0.0
+_warned = False
+
+
+def _bootstrap_failed(exc: Exception) -> None:
+    """Log once (no traceback: usually the tables do not exist yet) and back off a second."""
+    global _retry_at, _warned
+    _count_error()
+    _retry_at = time.monotonic() + 1.0
+    if not _warned:
+        _warned = True
+        logger.warning("DSN could not load its triggers (%s: %s); is the database migrated?", type(exc).__name__, exc)
+
+
+def migrating(flag: bool) -> None:
+    """Pause bootstrapping while ``migrate`` runs (connected to pre/post_migrate)."""
+    global _migrating, _retry_at
+    _migrating = flag
+    _retry_at = 0.0
 
 
 def _disconnect_bootstrap() -> None:

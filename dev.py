@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Developer entry point: needs only Python 3.11+ and pip.
+
+    python dev.py demo     # the example site with a task worker, on SQLite
+    python dev.py test     # the whole test suite (SQLite, then PostgreSQL if reachable)
+    python dev.py bench    # the benchmark suite (see docs/benchmarks.md)
+
+It installs ``uv`` into ``.venv-tools`` with pip, then ``uv sync``s every workspace member
+(dsn-core and all plugins) into ``.venv``. Extra arguments go to pytest / the benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+TOOLS = ROOT / ".venv-tools"
+VENV = Path(os.environ.get("DSN_VENV", ROOT / ".venv"))
+BIN = "Scripts" if os.name == "nt" else "bin"
+
+
+def say(text: str) -> None:
+    print(f"\033[1m==> {text}\033[0m", flush=True)
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None, check: bool = True) -> int:
+    return subprocess.run([str(a) for a in args], cwd=ROOT, env=env, check=check).returncode
+
+
+def uv() -> Path:
+    found = shutil.which("uv")
+    if found:
+        return Path(found)
+    exe = TOOLS / BIN / "uv"
+    if not exe.exists():
+        say("installing uv into .venv-tools (pip)")
+        run(sys.executable, "-m", "venv", TOOLS)
+        run(TOOLS / BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv")
+    return exe
+
+
+def sync(groups: list[str], python: str | None = None) -> Path:
+    """Install every workspace member (and the given dependency groups) into VENV."""
+    env = dict(os.environ, UV_PROJECT_ENVIRONMENT=str(VENV))
+    args: list[str | Path] = [uv(), "sync", "--all-packages", "--quiet", "--python", python or sys.executable]
+    for group in groups:
+        args += ["--group", group]
+    say(f"installing dsn-core and every plugin into {VENV.name} ({' '.join(groups) or 'runtime only'})")
+    run(*args, env=env)
+    return VENV / BIN / "python"
+
+
+def postgres_reachable(host: str = "127.0.0.1", port: int = 5432) -> str:
+    """'' if PostgreSQL answers, else the reason it will be skipped."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return ""
+    except OSError as exc:
+        return f"PostgreSQL not reachable on {host}:{port} ({exc.strerror or exc})"
+
+
+def cmd_test(argv: list[str]) -> int:
+    python = sync(["test"])
+    say("tests on SQLite")
+    code = run(python, "-m", "pytest", *argv, check=False)
+    reason = postgres_reachable()
+    if reason:
+        say(f"skipping the PostgreSQL run: {reason}")
+    elif os.environ.get("DSN_SKIP_POSTGRES"):
+        say("skipping the PostgreSQL run: DSN_SKIP_POSTGRES is set")
+    else:
+        say("tests on PostgreSQL (127.0.0.1:5432)")
+        env = dict(os.environ, DSN_TEST_DB="postgres")
+        code = run(python, "-m", "pytest", *argv, env=env, check=False) or code
+    return code
+
+
+def cmd_demo(argv: list[str]) -> int:
+    python = sync([])
+    manage = [python, ROOT / "example" / "manage.py"]
+    say("migrating the example site (example/db.sqlite3)")
+    run(*manage, "migrate", "--noinput", "-v0")
+    run(*manage, "demo_setup")
+    port = argv[0] if argv else "8000"
+    say("starting the task worker and the web server (Ctrl-C stops both)")
+    procs = [
+        subprocess.Popen([str(a) for a in (*manage, "db_worker", "--interval", "0.2")], cwd=ROOT),
+        subprocess.Popen([str(a) for a in (*manage, "runserver", f"127.0.0.1:{port}", "--noreload")], cwd=ROOT),
+    ]
+    time.sleep(2)
+    run(*manage, "demo_setup", "--sample-order", check=False)
+    print(
+        f"\n  Admin:  http://127.0.0.1:{port}/admin/   login: admin / admin\n"
+        "  Create an Order (or mark one paid) and watch the worker print the messages here.\n",
+        flush=True,
+    )
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return 0
+
+
+def cmd_bench(argv: list[str]) -> int:
+    python = sync(["test"])
+    return run(python, "-m", "benchmarks", *argv, check=False)
+
+
+COMMANDS = {"test": cmd_test, "demo": cmd_demo, "bench": cmd_bench}
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(__doc__)
+        return 2
+    if sys.version_info < (3, 11):
+        print("DSN needs Python 3.11 or newer.", file=sys.stderr)
+        return 2
+    return COMMANDS[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
