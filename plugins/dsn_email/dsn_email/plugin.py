@@ -1,0 +1,15 @@
+"""The DSN plugin module (the ``dsn`` entry point ``email`` points here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dsn_core import hookimpl
+
+from .messenger import EmailMessenger
+
+
+@hookimpl
+def register_messengers(register: Callable[[type], None]) -> None:
+    """Register the ``email`` messenger."""
+    register(EmailMessenger)
