@@ -1,0 +1,442 @@
+"""DSN's Django admin.
+
+Configuration (triggers, templates, backends, subscriptions, the address book, opt-outs)
+is edited here; the logs (notifications, deliveries) are read-only, with "retry now" and
+"resend" actions on deliveries. Template preview and "send a test to me" are custom views
+mounted through ``get_urls()`` and wrapped in ``admin_site.admin_view()``; sending is a
+POST (CSRF-protected) that checks the template's change permission.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .errors import DSNError, TemplateError
+from .forms import (
+    AddressForm,
+    BackendForm,
+    MessageTemplateForm,
+    OptOutForm,
+    PreviewForm,
+    SendTestForm,
+    SubscriptionForm,
+    TriggerForm,
+    describe_outcome,
+    messenger_label,
+    redact,
+    render_for,
+    send_by_hand,
+)
+from .messengers import Message
+from .models import Address, Backend, Delivery, MessageTemplate, Notification, OptOut, Subscription, Trigger
+
+S = Delivery.Status
+#: Deliveries "retry now" puts back in the queue.
+RETRYABLE = (S.PENDING, S.FAILED, S.DEAD)
+#: Deliveries "resend" sends again as a new delivery.
+RESENDABLE = (S.SENT, S.DEAD)
+#: Keys of a snapshot whose values are never shown (a user's password hash ...).
+SENSITIVE_KEY = re.compile(r"pass(word|wd)?|secret|token|api_?key|private_?key|credential|signature", re.I)
+
+
+def _user_search_field(prefix: str) -> str:
+    return f"{prefix}__{get_user_model().USERNAME_FIELD}"
+
+
+def mask_sensitive(value: Any) -> Any:
+    """A copy of a JSON snapshot with the values of sensitive-looking keys replaced."""
+    if isinstance(value, dict):
+        return {k: "***" if SENSITIVE_KEY.search(str(k)) else mask_sensitive(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_sensitive(v) for v in value]
+    return value
+
+
+def _enable(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, value: bool) -> None:
+    # One save() per row (not update()) so the configuration-changed signal reaches every process.
+    changed = 0
+    for obj in queryset.exclude(enabled=value):
+        obj.enabled = value
+        obj.save(update_fields=["enabled", "updated_at"])
+        changed += 1
+    verb = _("enabled") if value else _("disabled")
+    modeladmin.message_user(request, _("%(count)d %(verb)s.") % {"count": changed, "verb": verb}, messages.SUCCESS)
+
+
+@admin.action(description=_("Enable selected"), permissions=["change"])
+def enable_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    _enable(modeladmin, request, queryset, True)
+
+
+@admin.action(description=_("Disable selected"), permissions=["change"])
+def disable_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    _enable(modeladmin, request, queryset, False)
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+class SubscriptionInline(admin.StackedInline):
+    model = Subscription
+    form = SubscriptionForm
+    extra = 0
+    autocomplete_fields = ("backends", "receiver_users", "receiver_groups")
+    fields = (
+        ("name", "enabled", "critical"),
+        "backends",
+        ("receiver_users", "receiver_groups"),
+        "dynamic_receivers",
+        "fixed_addresses",
+    )
+    show_change_link = True
+
+
+@admin.register(Trigger)
+class TriggerAdmin(admin.ModelAdmin):
+    form = TriggerForm
+    list_display = ("name", "verb", "action_object_type", "action_object_id", "target", "enabled", "updated_at")
+    list_filter = ("enabled", "verb", "action_object_type")
+    search_fields = ("name", "verb", "target")
+    actions = (enable_selected, disable_selected)
+    inlines = (SubscriptionInline,)
+    fieldsets = (
+        (None, {"fields": ("name", "verb", "enabled")}),
+        (_("Action object"), {"fields": (("action_object_type", "action_object_id"),)}),
+        (_("Actor and target"), {"fields": (("actor_type", "actor_id"), "target")}),
+        (_("Conditions"), {"fields": ("conditions",)}),
+    )
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    form = MessageTemplateForm
+    list_display = ("name", "engine", "subject", "updated_at")
+    list_filter = ("engine",)
+    search_fields = ("name", "subject", "text")
+    change_form_template = "admin/dsn_core/messagetemplate/change_form.html"
+    preview_template = "admin/dsn_core/messagetemplate/preview.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/preview/", wrap(self.preview_view), name=f"{prefix}_preview"),
+            path("<path:object_id>/send-test/", wrap(self.send_test_view), name=f"{prefix}_send_test"),
+            *super().get_urls(),
+        ]
+
+    def _template_or_404(self, request: HttpRequest, object_id: str) -> MessageTemplate | HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        return obj
+
+    def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Render the template against a chosen event, for the requesting user (GET only)."""
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        obj = self._template_or_404(request, object_id)
+        if isinstance(obj, HttpResponse):
+            return obj
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        form = PreviewForm(request.GET if "verb" in request.GET else {"verb": "post_save"})
+        rendered = error = None
+        if form.is_valid():
+            try:
+                rendered = render_for(obj, form.event(request.user), request.user)
+            except TemplateError as exc:
+                error = str(exc)
+        can_send = self.has_change_permission(request, obj)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Preview of %(name)s") % {"name": obj},
+            "opts": self.opts,
+            "original": obj,
+            "form": form,
+            "send_form": SendTestForm(initial={k: form.data.get(k) for k in PreviewForm.base_fields}, template=obj)
+            if can_send else None,
+            "rendered": rendered,
+            "error": error,
+            "can_send": can_send,
+        }
+        return TemplateResponse(request, self.preview_template, context)
+
+    def send_test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Send the rendered template to the requesting user through a chosen backend (POST)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self._template_or_404(request, object_id)
+        if isinstance(obj, HttpResponse):
+            return obj
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        form = SendTestForm(request.POST, template=obj)
+        preview_url = reverse(f"{self.admin_site.name}:dsn_core_messagetemplate_preview", args=[obj.pk])
+        if not form.is_valid():
+            problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+            self.message_user(request, _("Nothing sent: %(problems)s") % {"problems": problems}, messages.ERROR)
+            return HttpResponseRedirect(preview_url)
+        query = {k: form.data.get(k, "") for k in ("verb", "content_type", "object_id", "target")}
+        preview_url += "?" + urlencode(query)
+        backend: Backend = form.cleaned_data["backend"]
+        level, text = self._send_test(request, obj, backend, form)
+        self.message_user(request, text, level)
+        return HttpResponseRedirect(preview_url)
+
+    def _send_test(self, request: HttpRequest, template: MessageTemplate, backend: Backend,
+                   form: SendTestForm) -> tuple[int, str]:
+        cls = backend.messenger_class
+        name = {"backend": backend.name, "messenger": messenger_label(backend.messenger)}
+        if cls is None:
+            return messages.ERROR, _("Nothing sent: %(messenger)s.") % name
+        try:
+            messenger = cls(backend.options)
+            address = messenger.address_for(request.user)
+        except Exception as exc:  # bad options, missing settings (messages never hold the secret)
+            return messages.ERROR, _("Nothing sent: %(messenger)s is not usable: %(error)s") % {
+                **name, "error": redact(_exc_text(exc))}
+        if not address:
+            return messages.WARNING, _(
+                "Nothing sent: you have no address on %(messenger)s. Add one in the address book."
+            ) % name
+        try:
+            subject, text, html = render_for(template, form.event(request.user), request.user,
+                                             address=address, messenger=messenger)
+        except TemplateError as exc:
+            return messages.ERROR, _("Nothing sent: the template does not render: %(error)s") % {"error": exc}
+        message = Message(address=address, subject=subject, text=text, html=html, recipient=request.user,
+                          metadata={"test": True, "template": template.pk})
+        sent, outcome = describe_outcome(send_by_hand(messenger, message))
+        params = {**name, "address": address, "outcome": outcome}
+        if sent:
+            return messages.SUCCESS, _("Test sent through %(backend)s to %(address)s: %(outcome)s.") % params
+        return messages.ERROR, _("Test through %(backend)s to %(address)s failed: %(outcome)s.") % params
+
+
+def _exc_text(exc: Exception) -> str:
+    from django.core.exceptions import ImproperlyConfigured, ValidationError
+
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    if isinstance(exc, (ImproperlyConfigured, DSNError)):
+        return str(exc)  # conf.setting() names the key, never the value
+    return type(exc).__name__
+
+
+@admin.register(Backend)
+class BackendAdmin(admin.ModelAdmin):
+    form = BackendForm
+    list_display = ("name", "messenger_display", "template", "updated_at")
+    list_filter = ("messenger",)
+    search_fields = ("name", "messenger", "template__name")
+    list_select_related = ("template",)
+
+    @admin.display(description=_("messenger"), ordering="messenger")
+    def messenger_display(self, obj: Backend) -> str:
+        return messenger_label(obj.messenger)
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    form = SubscriptionForm
+    list_display = ("__str__", "trigger", "backend_list", "critical", "enabled")
+    list_filter = ("enabled", "critical", "trigger", "backends")
+    search_fields = ("name", "trigger__name")
+    autocomplete_fields = ("trigger", "backends", "receiver_users", "receiver_groups")
+    actions = (enable_selected, disable_selected)
+    list_select_related = ("trigger",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("backends")
+
+    @admin.display(description=_("backends"))
+    def backend_list(self, obj: Subscription) -> str:
+        return ", ".join(b.name for b in obj.backends.all())
+
+
+@admin.register(Address)
+class AddressAdmin(admin.ModelAdmin):
+    form = AddressForm
+    list_display = ("user", "messenger_display", "address", "verified", "active", "updated_at")
+    list_filter = ("messenger", "verified", "active")
+    search_fields = (_user_search_field("user"), "address")
+    autocomplete_fields = ("user",)
+
+    @admin.display(description=_("messenger"), ordering="messenger")
+    def messenger_display(self, obj: Address) -> str:
+        return messenger_label(obj.messenger)
+
+
+@admin.register(OptOut)
+class OptOutAdmin(admin.ModelAdmin):
+    form = OptOutForm
+    list_display = ("user", "messenger", "subscription", "created_at")
+    list_filter = ("messenger",)
+    search_fields = (_user_search_field("user"), "messenger", "subscription__name")
+    autocomplete_fields = ("user", "subscription")
+
+
+# -- logs ----------------------------------------------------------------------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A log: viewable by users with the view (or change) permission, never edited here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        opts = self.opts
+        user = request.user
+        return user.has_perm(f"{opts.app_label}.view_{opts.model_name}") or user.has_perm(
+            f"{opts.app_label}.change_{opts.model_name}"
+        )
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ("id", "trigger_name", "verb", "action_object_type", "action_object_id", "created_at",
+                    "fanned_out_at", "delivery_count")
+    list_filter = ("verb", "trigger", "created_at")
+    search_fields = ("trigger_name", "verb", "action_object_id")
+    date_hierarchy = "created_at"
+    exclude = ("context",)
+    readonly_fields = ("context_display",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("action_object_type").annotate(
+            dsn_deliveries=Count("deliveries")
+        )
+
+    @admin.display(description=_("deliveries"), ordering="dsn_deliveries")
+    def delivery_count(self, obj: Notification) -> int:
+        return obj.dsn_deliveries  # type: ignore[attr-defined]
+
+    @admin.display(description=_("context snapshot"))
+    def context_display(self, obj: Notification) -> str:
+        text = json.dumps(mask_sensitive(obj.context), indent=2, ensure_ascii=False, sort_keys=True)
+        return format_html("<pre>{}</pre>", text)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "status", "messenger", "address", "recipient", "notification", "backend", "attempts",
+                    "next_attempt_at", "sent_at", "short_error")
+    list_filter = ("status", "messenger", "notification__trigger", "backend")
+    search_fields = ("address", "provider_id", "last_error", _user_search_field("recipient"))
+    list_select_related = ("notification", "backend", "recipient")
+    actions = ("retry_now", "resend")
+
+    @admin.display(description=_("last error"))
+    def short_error(self, obj: Delivery) -> str:
+        return obj.last_error if len(obj.last_error) <= 80 else obj.last_error[:79] + "…"
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("dsn_core.change_delivery")
+
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("dsn_core.add_delivery")
+
+    @admin.action(description=_("Retry now (failed, dead or pending)"), permissions=["retry"])
+    def retry_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Put failed, dead and pending deliveries back in the queue, due now, with fresh attempts."""
+        chosen = queryset.filter(status__in=RETRYABLE)
+        ids = list(chosen.values_list("pk", flat=True))
+        per_backend = Counter(chosen.exclude(backend=None).values_list("backend_id", flat=True))
+        orphans = chosen.filter(backend=None).count()
+        updated = Delivery.objects.filter(pk__in=ids, status__in=RETRYABLE).update(
+            status=S.PENDING, next_attempt_at=None, attempts=0, lease_until=None, claim="",
+            updated_at=timezone.now(),
+        )
+        transaction.on_commit(lambda: _enqueue(per_backend, None), robust=True)
+        skipped = queryset.count() - len(ids)
+        text = ngettext("%(count)d delivery queued again.", "%(count)d deliveries queued again.", updated) % {
+            "count": updated}
+        if skipped:
+            text += " " + _("%(count)d skipped (sending, sent or skipped: use resend for sent ones).") % {
+                "count": skipped}
+        if orphans:
+            text += " " + _("%(count)d have no backend any more and will fail.") % {"count": orphans}
+        self.message_user(request, text, messages.SUCCESS if updated else messages.WARNING)
+
+    @admin.action(description=_("Resend as a new delivery (sent or dead)"), permissions=["resend"])
+    def resend(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Send sent or dead deliveries again as new rows, keeping the originals as they are.
+
+        A delivery is unique per (notification, backend, address), so the new rows hang off a
+        copy of their notification (same snapshot, already fanned out, ``resent_from`` in its
+        context) and fan-out stays idempotent.
+        """
+        chosen = list(queryset.filter(status__in=RESENDABLE).exclude(backend=None).select_related("notification"))
+        now = timezone.now()
+        copies: dict[int, Notification] = {}
+        for old in chosen:
+            original = old.notification
+            if original.pk not in copies:
+                copies[original.pk] = Notification(
+                    trigger_id=original.trigger_id, trigger_name=original.trigger_name, verb=original.verb,
+                    action_object_type_id=original.action_object_type_id, action_object_id=original.action_object_id,
+                    context={**original.context, "resent_from": original.pk}, created_at=now, fanned_out_at=now,
+                )
+        created = [
+            Delivery(
+                notification=copies[old.notification_id], subscription_id=old.subscription_id,
+                backend_id=old.backend_id, messenger=old.messenger, address=old.address,
+                recipient_id=old.recipient_id, status=S.PENDING, created_at=now,
+            )
+            for old in chosen
+        ]
+        with transaction.atomic():
+            # bulk_create sends no signals, like the outbox: DSN never reacts to its own rows.
+            Notification.objects.bulk_create(list(copies.values()))
+            for delivery in created:
+                delivery.notification_id = delivery.notification.pk
+            Delivery.objects.bulk_create(created)
+        per_notification = Counter((d.backend_id, d.notification_id) for d in created)
+        transaction.on_commit(lambda: _enqueue_each(per_notification), robust=True)
+        skipped = queryset.count() - len(chosen)
+        text = ngettext("%(count)d delivery queued to be sent again.", "%(count)d deliveries queued to be sent again.",
+                        len(created)) % {"count": len(created)}
+        if skipped:
+            text += " " + _("%(count)d skipped (only sent or dead deliveries with a backend can be resent).") % {
+                "count": skipped}
+        self.message_user(request, text, messages.SUCCESS if created else messages.WARNING)
+
+
+def _enqueue(per_backend: Counter, notification_id: int | None) -> None:
+    from .tasks import enqueue_send
+
+    for backend_id, count in per_backend.items():
+        enqueue_send(backend_id, notification_id, count)
+
+
+def _enqueue_each(per_notification: Counter) -> None:
+    from .tasks import enqueue_send
+
+    for (backend_id, notification_id), count in per_notification.items():
+        enqueue_send(backend_id, notification_id, count)
