@@ -1,0 +1,124 @@
+"""Turning twilio and ``requests`` exceptions into DSN delivery errors.
+
+The mapping follows Twilio's error dictionary (https://www.twilio.com/docs/api/errors):
+codes that mean "this number will never work" are permanent, credential problems are
+configuration errors, throttling and server errors are transient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from time import time
+
+import requests
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+
+from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
+
+#: The recipient replied STOP: Twilio refuses every message to them until they send START.
+OPTED_OUT = 21610
+#: Codes for which the recipient's address should be marked inactive in the address book.
+DEACTIVATE_CODES = frozenset({OPTED_OUT})
+#: The "To" number can never receive this message.
+PERMANENT_CODES = frozenset(
+    {
+        21211,  # invalid 'To' phone number
+        21214,  # 'To' number cannot be reached
+        21217,  # phone number does not appear to be valid
+        21408,  # permission to send to this region is not enabled
+        21612,  # the 'To' number is not reachable via SMS
+        21614,  # 'To' number is not a valid mobile number
+        21617,  # body exceeds the 1600 character limit
+        OPTED_OUT,
+    }
+)
+#: The site's settings are wrong: retry once an admin fixes them.
+CONFIGURATION_CODES = frozenset(
+    {
+        20003,  # authentication failed (bad ACCOUNT_SID / AUTH_TOKEN)
+        20404,  # resource not found (usually a wrong ACCOUNT_SID)
+        21212,  # invalid 'From' number
+        21606,  # the 'From' number is not a valid SMS-capable number of this account
+        21659,  # 'From' is not a Twilio number of this account
+        21702,  # messaging service SID is invalid
+        21703,  # messaging service has no phone numbers
+    }
+)
+TOO_MANY_REQUESTS = 20429
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), if any."""
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    value = lowered.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time())
+    except (TypeError, ValueError):
+        return None
+
+
+def classify(status: int, code: int | None, text: str, headers: Mapping[str, str] | None = None) -> DeliveryError:
+    """The DSN error for a Twilio error answer with HTTP ``status`` and Twilio ``code``."""
+    label = f"Twilio error {code}" if code and code != status else f"Twilio HTTP {status}"
+    message = f"{label}: {text}".rstrip(": ")
+    if code == TOO_MANY_REQUESTS or status == 429:
+        return TransientError(message, retry_after=retry_after(headers or {}))
+    if code in CONFIGURATION_CODES or status in (401, 403):
+        return ConfigurationError(message)
+    if code in PERMANENT_CODES:
+        return PermanentError(message)
+    if status >= 500 or status in (408, 409):
+        return TransientError(message, retry_after=retry_after(headers or {}))
+    return PermanentError(message)
+
+
+def translate(exc: Exception, headers: Mapping[str, str] | None = None, secrets: tuple[str, ...] = ()) -> DeliveryError:
+    """The DSN error for an exception raised while sending; secrets are scrubbed from its text."""
+    if isinstance(exc, TwilioRestException):
+        error = classify(int(exc.status), _int(exc.code), str(exc.msg or ""), headers)
+    elif isinstance(exc, TwilioServiceException):
+        text = exc.title + (f": {exc.detail}" if exc.detail else "")
+        error = classify(int(exc.status), _int(exc.code), text, headers)
+    elif isinstance(exc, requests.Timeout):
+        error = TransientError(f"Twilio did not answer in time ({type(exc).__name__})")
+    elif isinstance(exc, requests.ConnectionError):
+        error = TransientError(f"cannot connect to Twilio ({type(exc).__name__})")
+    elif isinstance(exc, requests.RequestException):
+        error = TransientError(f"HTTP error talking to Twilio: {type(exc).__name__}: {exc}")
+    elif isinstance(exc, ValueError):  # twilio raising on an unparseable answer
+        error = TransientError(f"unexpected answer from Twilio: {exc}")
+    else:
+        raise exc
+    return scrub(error, secrets)
+
+
+def scrub(error: DeliveryError, secrets: tuple[str, ...]) -> DeliveryError:
+    """Replace any secret in the error's text with ``***``."""
+    text = error.message
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    if text == error.message:
+        return error
+    return type(error)(text, retry_after=error.retry_after)
+
+
+def error_code(exc: Exception) -> int | None:
+    """The Twilio error code of a twilio exception, if it has one."""
+    if isinstance(exc, (TwilioRestException, TwilioServiceException)):
+        return _int(exc.code)
+    return None
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,212 @@
+"""The ``sms`` messenger: one Twilio message per delivery."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+from django.core.checks import CheckMessage
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from twilio.rest import Client
+
+from dsn_core.addresses import deactivate, get_addresses
+from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError
+from dsn_core.messengers import Message, Messenger, Option, RateLimit, SendResult, require_address
+
+from . import config, phone
+from .errors import DEACTIVATE_CODES, error_code, translate
+from .http import RoutedHttpClient
+
+logger = logging.getLogger("dsn_sms")
+
+#: Twilio refuses bodies longer than this (error 21617).
+MAX_BODY = 1600
+ELLIPSIS = "…"
+
+
+def fit(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending with an ellipsis when it was cut."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 0)]
+    space = cut.rfind(" ")
+    if space > limit * 0.6:
+        cut = cut[:space]
+    return cut.rstrip() + ELLIPSIS
+
+
+def _attribute(obj: Any, path: str) -> Any:
+    for name in path.split("."):
+        obj = getattr(obj, name, None)
+        if obj is None:
+            return None
+        if callable(obj):
+            obj = obj()
+    return obj
+
+
+class SmsMessenger(Messenger):
+    """Sends text messages through Twilio's Programmable Messaging API.
+
+    Settings live in ``DSN["SMS"]`` (see ``docs/channels/sms.md``). The recipient's number
+    comes from the user attribute named by ``PHONE_ATTRIBUTE`` when set, else from DSN's
+    address book (messenger ``sms``).
+    """
+
+    key = "sms"
+    label = "SMS (Twilio)"
+    options = (
+        Option("from_number", "Sender for this backend (E.164 number or alphanumeric id); default FROM_NUMBER."),
+        Option("messaging_service_sid", "Twilio Messaging Service SID (MG...) for this backend."),
+        Option("include_subject", "Put the rendered subject on the first line.", default=False, type=bool),
+        Option("max_length", f"Cut longer texts with an ellipsis (1-{MAX_BODY}).", default=MAX_BODY, type=int),
+    )
+    max_batch_size: ClassVar[int] = 50
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self.client: Client | None = None
+        self.http: RoutedHttpClient | None = None
+        self.config: config.SmsConfig | None = None
+        self.config_error: ConfigurationError | None = None
+
+    # -- configuration -----------------------------------------------------------------
+
+    @classmethod
+    def clean_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Check the sender and the length limit on top of the generic checks."""
+        cleaned = super().clean_options(options)
+        errors: list[str] = []
+        sender = str(cleaned.get("from_number") or "").strip()
+        if sender:
+            normalized = phone.normalize(sender) if sender.startswith(("+", "00")) else sender
+            if not phone.is_sender(normalized):
+                errors.append("Option 'from_number' must be an E.164 number like +14155550100 "
+                              "or an alphanumeric sender id of at most 11 characters.")
+            cleaned["from_number"] = normalized
+        service = str(cleaned.get("messaging_service_sid") or "").strip()
+        if service and not config.MESSAGING_SERVICE_SID.fullmatch(service):
+            errors.append("Option 'messaging_service_sid' must be MG followed by 32 hex digits.")
+        if sender and service:
+            errors.append("Give either 'from_number' or 'messaging_service_sid', not both.")
+        length = cleaned.get("max_length", MAX_BODY)
+        if not 1 <= length <= MAX_BODY:
+            errors.append(f"Option 'max_length' must be between 1 and {MAX_BODY}.")
+        if errors:
+            raise ValidationError(errors)
+        return cleaned
+
+    @classmethod
+    def check(cls) -> list[CheckMessage]:
+        """Errors for missing or malformed ``DSN["SMS"]`` settings."""
+        return config.check()
+
+    def rate_limits_for(self, address: str) -> Sequence[RateLimit]:
+        """One limit for the whole messenger: ``MESSAGES_PER_SECOND`` (default 1, a long code's rate)."""
+        try:
+            rate = config.load().messages_per_second
+        except Exception:
+            rate = config.DEFAULT_MESSAGES_PER_SECOND
+        if rate >= 1:
+            return (RateLimit(count=int(rate), per=1.0),)
+        return (RateLimit(count=1, per=1.0 / rate),)
+
+    # -- addresses -----------------------------------------------------------------------
+
+    @classmethod
+    def clean_address(cls, address: str) -> str:
+        """A fixed address must be a phone number; it is stored in E.164 form."""
+        return phone.to_e164(address)
+
+    def address_for(self, user: Any) -> str | None:
+        """The user's number: ``PHONE_ATTRIBUTE`` if set and valid, else the address book."""
+        return self.addresses_for([user]).get(user.pk)
+
+    def addresses_for(self, users: Iterable[Any]) -> dict[Any, str]:
+        """Numbers for many users; users without a valid number are left out (and so skipped)."""
+        users = list(users)
+        found: dict[Any, str] = {}
+        attribute = config.phone_attribute()
+        if attribute:
+            for user in users:
+                value = _attribute(user, attribute)
+                if value:
+                    number = phone.normalize(str(value))
+                    if phone.is_e164(number):
+                        found[user.pk] = number
+                    else:
+                        logger.warning("DSN SMS: user %s has a %s that is not an E.164 number", user.pk, attribute)
+        missing = [u.pk for u in users if u.pk not in found]
+        if missing:
+            found.update(get_addresses(missing, self.key))
+        return found
+
+    # -- sending -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create the Twilio client (one HTTP session for the batch).
+
+        Wrong settings do not raise here: each ``send`` then fails with a
+        ``ConfigurationError`` naming the setting, so every delivery records why.
+        """
+        if self.client is not None:
+            return
+        try:
+            self.config = config.load()
+        except ImproperlyConfigured as exc:
+            self.config_error = ConfigurationError(str(exc))
+            return
+        self.config_error = None
+        self.http = RoutedHttpClient(self.config.api_base_url, timeout=self.config.timeout)
+        self.client = Client(self.config.account_sid, self.config.auth_token, http_client=self.http)
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        if self.http is not None:
+            self.http.close()
+        self.client = self.http = None
+
+    def body(self, message: Message) -> str:
+        """The SMS text: optional subject line, then the text, cut to ``max_length``."""
+        text = message.text.strip()
+        if self.options.get("include_subject") and message.subject.strip():
+            text = f"{message.subject.strip()}\n{text}"
+        return fit(text, int(self.options.get("max_length", MAX_BODY)))
+
+    def send(self, message: Message) -> SendResult:
+        """Send one SMS; return its Twilio message SID, or raise a ``DeliveryError``."""
+        address = require_address(message)
+        number = phone.normalize(address)
+        if not phone.is_e164(number):
+            raise PermanentError(f"{address!r} is not a phone number in E.164 format")
+        self.open()
+        if self.config_error is not None:
+            raise self.config_error
+        assert self.client is not None and self.config is not None and self.http is not None
+        params: dict[str, Any] = {"to": number, "body": self.body(message)}
+        service = self.options.get("messaging_service_sid") or (
+            "" if self.options.get("from_number") else self.config.messaging_service_sid
+        )
+        if service:
+            params["messaging_service_sid"] = service
+        else:
+            params["from_"] = self.options.get("from_number") or self.config.from_number
+        if self.config.status_callback_url:
+            params["status_callback"] = self.config.status_callback_url
+        try:
+            created = self.client.messages.create(**params)
+        except Exception as exc:
+            error = translate(exc, self.http.last_headers, secrets=(self.config.auth_token,))
+            if error_code(exc) in DEACTIVATE_CODES:
+                count = deactivate(self.key, number)
+                logger.info("DSN SMS: %s opted out (STOP); %s address book entries deactivated", number, count)
+            raise error from None
+        return SendResult(provider_id=str(created.sid or ""))
+
+    def send_batch(self, messages: Sequence[Message]) -> list[SendResult | DeliveryError]:
+        """Send each message over one HTTP session."""
+        if not messages:
+            return []
+        return super().send_batch(messages)
