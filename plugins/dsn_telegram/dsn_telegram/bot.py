@@ -1,0 +1,74 @@
+"""Building a PTB ``Bot`` and running its coroutines from synchronous code.
+
+PTB is asyncio-based and a ``Bot`` (with its ``HTTPXRequest``) belongs to the event loop
+it first ran in. So every synchronous entry point (one ``send_batch``, one polling round)
+builds a fresh bot inside :func:`run` and shuts it down before the loop closes. The bot is
+never ``initialize()``-d: that would call ``getMe`` on every batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from telegram import Bot
+from telegram.request import HTTPXRequest
+
+from . import config, logfilter
+
+T = TypeVar("T")
+logfilter.install()
+
+
+def _request(read_timeout: float) -> HTTPXRequest:
+    limit = config.timeout()
+    return HTTPXRequest(
+        connection_pool_size=8,
+        connect_timeout=limit,
+        read_timeout=read_timeout,
+        write_timeout=limit,
+        pool_timeout=limit,
+    )
+
+
+@asynccontextmanager
+async def open_bot() -> AsyncIterator[Bot]:
+    """A bot pointed at ``DSN["TELEGRAM"]["API_BASE_URL"]``, closed on exit.
+
+    Must be entered inside the event loop that will use it.
+    """
+    limit = config.timeout()
+    request, updates_request = _request(limit), _request(limit)
+    bot = Bot(
+        config.bot_token(),
+        base_url=config.api_base_url(),
+        request=request,
+        get_updates_request=updates_request,
+    )
+    await asyncio.gather(request.initialize(), updates_request.initialize())
+    try:
+        yield bot
+    finally:
+        await asyncio.gather(request.shutdown(), updates_request.shutdown(), return_exceptions=True)
+
+
+def run(work: Callable[[Bot], Awaitable[T]]) -> T:
+    """Run ``work(bot)`` to completion in a new event loop with a new bot; return its result.
+
+    Called from a thread that already runs an event loop (an async view calling
+    synchronous code), the loop runs in a helper thread instead.
+    """
+
+    async def main() -> T:
+        async with open_bot() as bot:
+            return await work(bot)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, main()).result()
