@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from dsn_sms.signals import status_received
 from twilio.request_validator import RequestValidator
 
 from dsn_core.addresses import get_address, set_address
 from dsn_core.models import Backend, Delivery, MessageTemplate, Notification
-from dsn_sms.signals import status_received
 
 from .conftest import AUTH_TOKEN
 
