@@ -95,7 +95,9 @@ class _Handler:
     def __init__(self, server: FakeSMTP) -> None:
         self.server = server
 
-    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
         session.host_name = hostname
         self.server.session_index(session)
         return responses

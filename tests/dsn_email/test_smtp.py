@@ -6,10 +6,10 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from dsn_email.messenger import EmailMessenger
 
 from dsn_core.errors import ConfigurationError, PermanentError, TransientError
 from dsn_core.messengers import Message, SendResult
-from dsn_email.messenger import EmailMessenger
 from tests.dsn_email.conftest import FROM, smtp_connection
 from tests.dsn_email.smtp_server import FakeSMTP
 from tests.fakes import free_port

@@ -59,12 +59,16 @@ def _retry_after(response: Any) -> float | None:
 def _anymail(exc: Exception) -> DeliveryError | None:
     if AnymailError is None or not isinstance(exc, AnymailError):
         return None
-    text = f"{type(exc).__name__}: {exc}"
+    status = getattr(exc, "status_code", None)
+    try:
+        detail = str(exc)
+    except Exception:  # anymail formats its response lazily; never let that hide the error
+        detail = str(exc.args[0]) if exc.args else ""
+    text = f"{type(exc).__name__}{f' (HTTP {status})' if status else ''}: {detail}"
     if isinstance(exc, (AnymailRecipientsRefused, AnymailInvalidAddress)):
         return PermanentError(text)
     if isinstance(exc, AnymailUnsupportedFeature):
         return ConfigurationError(text)
-    status = getattr(exc, "status_code", None)
     if isinstance(exc, AnymailAPIError) and status is not None:
         if status in (401, 403):
             return ConfigurationError(text)
