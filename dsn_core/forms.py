@@ -29,7 +29,7 @@ from .errors import DeliveryError, TransientError
 from .messengers import Message, Messenger, SendResult
 from .models import Address, Backend, MessageTemplate, OptOut, Subscription, Trigger
 from .plugins import engine_choices, get_messenger_class, messenger_choices, registry
-from .receivers import Event
+from .receivers import Event, validate_dynamic_receivers
 from .verbs import verb_choices
 
 logger = logging.getLogger("dsn_core.admin")
@@ -204,6 +204,18 @@ class SubscriptionForm(forms.ModelForm):
             "dynamic_receivers": forms.Textarea(attrs={"rows": 3, "cols": 60}),
             "fixed_addresses": forms.Textarea(attrs={"rows": 3, "cols": 60}),
         }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        # Inline on a trigger's add page the trigger is not saved yet, and Subscription.clean()
+        # only looks at saved triggers: check the receivers against the unsaved one here.
+        trigger = data.get("trigger")
+        if isinstance(trigger, Trigger) and trigger.pk is None and data.get("dynamic_receivers"):
+            try:
+                validate_dynamic_receivers(data["dynamic_receivers"], trigger)
+            except ValidationError as exc:
+                self.add_error("dynamic_receivers", exc)
+        return data
 
 
 class AddressForm(MessengerChoiceMixin, forms.ModelForm):
