@@ -1,0 +1,161 @@
+"""The ``twitter`` messenger: a post on the account's timeline, or a direct message."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+import tweepy
+from django.core.checks import CheckMessage
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+
+from dsn_core.errors import ConfigurationError, PermanentError
+from dsn_core.messengers import Message, Messenger, Option, RateLimit, SendResult
+
+from . import config
+from .errors import translate
+from .http import mount
+from .text import DM_LIMIT, TWEET_LIMIT, fit
+
+logger = logging.getLogger("dsn_twitter")
+
+TWEET = "tweet"
+DM = "dm"
+#: The fixed address that stands for "the posting account's own timeline" in tweet mode.
+TIMELINE = "timeline"
+USER_ID = re.compile(r"^[1-9]\d{0,19}$")
+
+
+class TwitterMessenger(Messenger):
+    """Posts on X through the API v2 with tweepy, as the account whose tokens are configured.
+
+    ``mode="tweet"`` (default) posts one tweet per delivery; users have no address in this
+    mode, so give the subscription the fixed address ``timeline``. ``mode="dm"`` sends a
+    direct message to each user's numeric X user id from the address book.
+    """
+
+    key = "twitter"
+    label = "X (Twitter)"
+    options = (
+        Option("mode", "tweet: post on the account's timeline; dm: direct message each user.", default=TWEET,
+               choices=(TWEET, DM)),
+        Option("include_subject", "Put the rendered subject on the first line.", default=False, type=bool),
+    )
+    max_batch_size: ClassVar[int] = 20
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self.client: tweepy.Client | None = None
+        self.config: config.TwitterConfig | None = None
+        self.config_error: ConfigurationError | None = None
+
+    @property
+    def mode(self) -> str:
+        """``"tweet"`` or ``"dm"``."""
+        return str(self.options.get("mode") or TWEET)
+
+    @classmethod
+    def check(cls) -> list[CheckMessage]:
+        """Errors for missing or malformed ``DSN["TWITTER"]`` settings."""
+        return config.check()
+
+    def rate_limits_for(self, address: str) -> Sequence[RateLimit]:
+        """``RATE_LIMIT`` for the whole account (default 200 per 15 minutes).
+
+        Daily caps that depend on the X plan are not declared: X answers 429 with the time
+        the window resets, and the delivery is retried then without holding a worker.
+        """
+        try:
+            count, per = config.load().rate_limit
+        except ImproperlyConfigured:
+            count, per = config.DEFAULT_RATE_LIMIT
+        return (RateLimit(count=count, per=per),)
+
+    # -- addresses -----------------------------------------------------------------------
+
+    @classmethod
+    def clean_address(cls, address: str) -> str:
+        """``timeline`` (tweet mode) or a numeric X user id (dm mode)."""
+        value = address.strip()
+        if value.lower() in (TIMELINE, "@timeline"):
+            return TIMELINE
+        if USER_ID.fullmatch(value):
+            return value
+        raise ValidationError(
+            "Enter 'timeline' (post on the account's timeline) or a numeric X user id (for direct messages); "
+            "@handles are not ids.",
+            code="invalid_x_address",
+        )
+
+    def address_for(self, user: Any) -> str | None:
+        """No per-user address in tweet mode; the address book entry in dm mode."""
+        if self.mode == TWEET:
+            return None
+        return super().address_for(user)
+
+    def addresses_for(self, users: Iterable[Any]) -> dict[Any, str]:
+        """Users are skipped in tweet mode; dm mode reads the address book."""
+        if self.mode == TWEET:
+            return {}
+        return super().addresses_for(users)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create the tweepy client with a routed, time-limited HTTP session."""
+        if self.client is not None:
+            return
+        try:
+            self.config = config.load()
+        except ImproperlyConfigured as exc:
+            self.config_error = ConfigurationError(str(exc))
+            return
+        self.config_error = None
+        cfg = self.config
+        client = tweepy.Client(
+            consumer_key=cfg.consumer_key,
+            consumer_secret=cfg.consumer_secret,
+            access_token=cfg.access_token,
+            access_token_secret=cfg.access_token_secret,
+            return_type=dict,
+            wait_on_rate_limit=False,
+        )
+        mount(client.session, cfg.api_base_url, cfg.timeout)
+        self.client = client
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        if self.client is not None:
+            self.client.session.close()
+        self.client = None
+
+    def text(self, message: Message) -> str:
+        """The text to post: optional subject line, then the text, fitted to the mode's limit."""
+        text = message.text.strip()
+        if self.options.get("include_subject") and message.subject.strip():
+            text = f"{message.subject.strip()}\n{text}"
+        return fit(text, TWEET_LIMIT if self.mode == TWEET else DM_LIMIT)
+
+    def send(self, message: Message) -> SendResult:
+        """Post one tweet or DM; return its id at X, or raise a ``DeliveryError``."""
+        text = self.text(message)
+        if not text:
+            raise PermanentError("nothing to post: the rendered text is empty")
+        if self.mode == DM and not USER_ID.fullmatch(message.address or ""):
+            raise PermanentError(f"{message.address!r} is not a numeric X user id (needed for direct messages)")
+        self.open()
+        if self.config_error is not None:
+            raise self.config_error
+        assert self.client is not None and self.config is not None
+        try:
+            if self.mode == DM:
+                answer = self.client.create_direct_message(participant_id=message.address, text=text)
+                provider_id = (answer.get("data") or {}).get("dm_event_id", "")
+            else:
+                answer = self.client.create_tweet(text=text)
+                provider_id = (answer.get("data") or {}).get("id", "")
+        except Exception as exc:
+            raise translate(exc, self.config.secrets) from None
+        return SendResult(provider_id=str(provider_id))
