@@ -49,7 +49,8 @@ def uv() -> Path:
 def sync(groups: list[str], python: str | None = None) -> Path:
     """Install every workspace member (and the given dependency groups) into VENV."""
     env = dict(os.environ, UV_PROJECT_ENVIRONMENT=str(VENV))
-    args: list[str | Path] = [uv(), "sync", "--all-packages", "--quiet", "--python", python or sys.executable]
+    args: list[str | Path] = [uv(), "sync", "--all-packages", "--compile-bytecode", "--quiet",
+                              "--python", python or sys.executable]
     for group in groups:
         args += ["--group", group]
     say(f"installing dsn-core and every plugin into {VENV.name} ({' '.join(groups) or 'runtime only'})")

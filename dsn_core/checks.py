@@ -27,14 +27,32 @@ def check_messengers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
     """Each installed messenger's own configuration checks."""
     from .plugins import registry
 
+    from .conf import dsn_settings
+
+    configured = dsn_settings()
     messages: list[CheckMessage] = []
     for key, cls in registry().messengers.items():
         try:
-            messages.extend(cls.check())
+            found = list(cls.check())
+            section = cls.settings_section()
+            if section and section not in configured:
+                # Installed but not configured at all: say so, but let the site start.
+                found = [_downgrade(m, section) for m in found]
+            messages.extend(found)
         except Exception as exc:
             messages.append(Error(f"DSN messenger {key!r}: its check() raised {type(exc).__name__}: {exc}",
                                   id="dsn.E002"))
     return messages
+
+
+def _downgrade(message: CheckMessage, section: str) -> CheckMessage:
+    if not message.is_serious():
+        return message
+    hint = (
+        f"The plugin is installed but DSN['{section}'] is not configured, so it cannot send yet. "
+        "Configure it, or block the plugin with DSN['BLOCK_PLUGINS'] / DSN_BLOCK_PLUGINS."
+    )
+    return Warning(message.msg, hint=hint, obj=message.obj, id=(message.id or "dsn.E000").replace(".E", ".W"))
 
 
 @register("dsn", deploy=True)

@@ -156,8 +156,18 @@ class Messenger:
 
     @classmethod
     def check(cls) -> list[CheckMessage]:
-        """Return Django system-check messages about this messenger's settings."""
+        """Return Django system-check messages about this messenger's settings.
+
+        While ``settings.DSN`` has no section for this messenger (see
+        :meth:`settings_section`), the core reports its errors as warnings, so that
+        installing a plugin never stops a site from starting before it is configured.
+        """
         return []
+
+    @classmethod
+    def settings_section(cls) -> str:
+        """The ``settings.DSN`` sub-dict this messenger reads (default: ``key.upper()``)."""
+        return cls.key.upper()
 
     # -- addresses -------------------------------------------------------------------
 

@@ -86,7 +86,7 @@ def claim(backend_id: int | None, notification_id: int | None, limit: int) -> li
         if not ids:
             return []
         Delivery.objects.filter(due, pk__in=ids).update(
-            status=S.SENDING, claim=token, lease_until=lease, attempts=F("attempts") + 1
+            status=S.SENDING, claim=token, lease_until=lease, attempts=F("attempts") + 1, updated_at=now
         )
     return list(
         Delivery.objects.filter(claim=token, status=S.SENDING)
@@ -229,7 +229,7 @@ def _record(delivery: Delivery, outcome: Any, policy: dict[str, float]) -> str:
         bucket = "dead"
     if isinstance(outcome, ConfigurationError):
         logger.error("DSN %s configuration error: %s", delivery.messenger, outcome)
-    fields.update(lease_until=None, claim="")
+    fields.update(lease_until=None, claim="", updated_at=now)
     updated = Delivery.objects.filter(pk=delivery.pk, claim=delivery.claim, status=S.SENDING).update(**fields)
     if not updated:
         logger.warning("DSN lost the claim on delivery %s before recording it", delivery.pk)

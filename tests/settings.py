@@ -77,7 +77,7 @@ try:
 except ImportError:
     pass
 
-DSN = {"AUTO_RELOAD": False, "BASE_URL": "https://example.test"}
+DSN = {"AUTO_RELOAD": bool(os.environ.get("DSN_TEST_AUTO_RELOAD")), "BASE_URL": "https://example.test"}
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

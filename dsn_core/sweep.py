@@ -1,0 +1,60 @@
+"""The sweeper: puts back what a lost worker or a lost queue message left behind.
+
+Safe to run often and from several machines at once: every step is a conditional UPDATE
+or an enqueue of work that claims its rows atomically.
+
+1. notifications never fanned out (older than ``grace``) -> fan-out enqueued again;
+2. deliveries stuck in ``sending`` past their lease -> back to ``pending``;
+3. deliveries ``pending`` for longer than ``grace``, or ``failed`` and due -> senders enqueued.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from .models import Delivery, Notification
+from .tasks import enqueue_fan_out, enqueue_send
+
+logger = logging.getLogger("dsn_core.sweep")
+S = Delivery.Status
+
+
+def sweep(*, grace: float = 30.0, now: datetime | None = None, enqueue: bool = True) -> dict[str, Any]:
+    """Run one sweep; return what it found and did."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=grace)
+    report: dict[str, Any] = {"fan_outs": 0, "released": 0, "senders": 0}
+
+    stale = list(
+        Notification.objects.filter(fanned_out_at__isnull=True, created_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    for pk in stale:
+        if enqueue:
+            enqueue_fan_out(pk)
+    report["fan_outs"] = len(stale)
+
+    expired = list(
+        Delivery.objects.filter(status=S.SENDING, lease_until__lt=now).values_list("pk", flat=True)[:10000]
+    )
+    report["released"] = Delivery.objects.filter(pk__in=expired, status=S.SENDING, lease_until__lt=now).update(
+        status=S.PENDING, claim="", lease_until=None, updated_at=now
+    )
+
+    due = Delivery.objects.filter(
+        Q(status=S.PENDING, updated_at__lt=cutoff)
+        | Q(status=S.PENDING, pk__in=expired)
+        | Q(status=S.FAILED, next_attempt_at__lte=now)
+    )
+    per_backend = due.values("backend_id").annotate(n=Count("pk")).order_by("backend_id")
+    for row in per_backend:
+        if enqueue:
+            enqueue_send(row["backend_id"], None, row["n"])
+        report["senders"] += 1
+    if any(report.values()):
+        logger.info("DSN sweep: %s", report)
+    return report
