@@ -131,7 +131,7 @@ def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         print(__doc__)
         return 2
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  (dev.py may be run by an older python)
         print("DSN needs Python 3.11 or newer.", file=sys.stderr)
         return 2
     return COMMANDS[sys.argv[1]](sys.argv[2:])
