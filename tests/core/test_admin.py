@@ -291,7 +291,8 @@ def test_send_a_test_delivers_to_me_through_the_backend(su, make_flow, dsn_outbo
     response = su.post(url, {"backend": backend.pk, "verb": "post_save", "content_type": ct,
                              "object_id": article.pk})
     assert response.status_code == 302 and "object_id=" in response["Location"]
-    assert [(m.address, m.subject, m.text) for m in dsn_outbox] == [("admin", "About Launch", "Launch for admin by admin")]
+    sent = [(m.address, m.subject, m.text) for m in dsn_outbox]
+    assert sent == [("admin", "About Launch", "Launch for admin by admin")]
     assert any("Test sent through b-locmem to admin: accepted (provider id locmem-1)" in m for m in flash(response))
 
 
