@@ -188,3 +188,21 @@ def test_display_name_address_is_delivered(messenger: EmailMessenger, smtp: Fake
     messenger.send(msg("Ops Team <ops@example.com>"))
     assert smtp.received[0].rcpt_tos == ["ops@example.com"]
     assert smtp.received[0].message["To"] == "Ops Team <ops@example.com>"
+
+
+def test_default_connection_is_the_sites_own(email_settings: object, mailoutbox: list) -> None:
+    email_settings(FROM="noreply@dsn.test")  # type: ignore[operator]
+    result = EmailMessenger().send(msg("a@example.com", html="<p>x</p>"))  # the test runner's locmem backend
+    [sent] = mailoutbox
+    assert sent.to == ["a@example.com"]
+    assert sent.alternatives[0][0] == "<p>x</p>"
+    assert sent.extra_headers["Message-ID"] == result.provider_id
+
+
+def test_mailers_setting_alias(settings: object, smtp: FakeSMTP, email_settings: object) -> None:
+    """A MAILERS alias works on Django 5.2 too (built from the same dict), so sites migrate once."""
+    email_settings(FROM="noreply@dsn.test")  # type: ignore[operator]
+    settings.MAILERS = {"notify": smtp_connection(smtp.port, timeout=5)}  # type: ignore[attr-defined]
+    assert EmailMessenger.clean_options({"connection": "notify"}) == {"connection": "notify"}
+    assert isinstance(EmailMessenger({"connection": "notify"}).send(msg("a@example.com")), SendResult)
+    assert smtp.received[0].rcpt_tos == ["a@example.com"]
