@@ -1,0 +1,502 @@
+"""One benchmark scenario, run in a fresh process by :mod:`benchmarks.run`.
+
+``python -m benchmarks.scenario '<json spec>' <result path>`` with ``DJANGO_SETTINGS_MODULE``
+and ``BENCH_DB``/``BENCH_DB_NAME`` set by the runner. The spec's ``kind`` picks the
+function below; the result is written as JSON to the result path.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import django
+
+Spec = dict[str, Any]
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def _users(count: int, prefix: str = "r") -> list[int]:
+    """Create ``count`` active users quickly; return their primary keys."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    step = 5000
+    for start in range(0, count, step):
+        user_model.objects.bulk_create(
+            [user_model(username=f"{prefix}{i}", email=f"{prefix}{i}@example.com", password="!")
+             for i in range(start, min(count, start + step))],
+            batch_size=500,
+        )
+    return list(user_model.objects.filter(username__startswith=prefix).values_list("pk", flat=True))
+
+
+def _actor() -> Any:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create(username="actor", is_staff=True, password="!")
+
+
+def _queries(op: Callable[[], None], count: int) -> tuple[float, list[str]]:
+    """Queries per operation (Django's own capture) and the SQL of the last operation."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        for _ in range(count):
+            op()
+    per_op = len(ctx.captured_queries) / count
+    last = ctx.captured_queries[-round(per_op):] if per_op else []
+    return per_op, [_short_sql(q["sql"]) for q in last]
+
+
+def _short_sql(sql: str) -> str:
+    words = sql.replace('"', "").split()
+    head = " ".join(words[:3])
+    if words and words[0].upper() in ("SELECT", "UPDATE", "DELETE"):
+        table = next((w for w in words if "_" in w and w.islower() and "." not in w), "")
+        for i, w in enumerate(words):
+            if w.upper() in ("FROM", "UPDATE") and i + 1 < len(words):
+                table = words[i + 1]
+                break
+        head = f"{words[0]} {table}"
+    return head[:80]
+
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+# -- the hot path --------------------------------------------------------------------------
+
+
+def _dsn_config(others: int, match_receivers: int | None, messenger: str = "locmem") -> dict[str, Any]:
+    """``others`` enabled triggers that never match an Item create, and optionally one that does."""
+    from django.contrib.auth.models import Group
+    from django.contrib.contenttypes.models import ContentType
+
+    from benchmarks.benchapp.models import Category, Comment, Invoice, Item, Tag
+    from dsn_core.models import Backend, MessageTemplate, Subscription, Trigger
+
+    template = MessageTemplate.objects.create(
+        name="bench",
+        subject="{{ instance.title }} was created",
+        text="Hello {{ recipient.username }},\n{{ actor }} created {{ instance.title }} ({{ verb }}, "
+        "status {{ instance.status }}).\nUnsubscribe: {{ unsubscribe_url }}",
+    )
+    backend = Backend.objects.create(name=f"bench-{messenger}", messenger=messenger, template=template)
+    combos: list[tuple[Any, str]] = [
+        (model, verb)
+        for model in (Tag, Category, Comment, Invoice, Group)
+        for verb in ("pre_save", "post_save", "pre_delete", "post_delete")
+    ]
+    combos += [(Item, "pre_delete"), (Item, "post_delete"), (None, "user_logged_in"), (None, "user_logged_out"),
+               (None, "user_login_failed")]
+    for i in range(others):
+        model, verb = combos[i % len(combos)]
+        ct = ContentType.objects.get_for_model(model) if model is not None else None
+        conditions = [{"field": "name", "op": "eq", "value": f"v{i}"}] if model in (Tag, Category, Group) else []
+        trigger = Trigger.objects.create(name=f"other-{i}", verb=verb, action_object_type=ct, conditions=conditions)
+        sub = Subscription.objects.create(trigger=trigger)
+        sub.backends.add(backend)
+    info: dict[str, Any] = {"backend_id": backend.pk, "template_id": template.pk}
+    if match_receivers is not None:
+        trigger = Trigger.objects.create(
+            name="item created", verb="post_save", action_object_type=ContentType.objects.get_for_model(Item)
+        )
+        sub = Subscription.objects.create(trigger=trigger)
+        sub.backends.add(backend)
+        ids = _users(match_receivers)
+        through = Subscription.receiver_users.through
+        through.objects.bulk_create([through(subscription_id=sub.pk, user_id=pk) for pk in ids], batch_size=2000)
+        info.update(trigger_id=trigger.pk, subscription_id=sub.pk, receivers=len(ids))
+    return info
+
+
+def create(spec: Spec) -> dict[str, Any]:
+    """``Item.objects.create()`` in autocommit, as a view without ATOMIC_REQUESTS does it."""
+    from django.db.models.signals import post_save
+
+    from benchmarks.benchapp.models import EventRow, Item
+
+    _migrate()
+    mode = spec["mode"]
+    actor = _actor()
+    extra: dict[str, Any] = {}
+    if mode == "limit":
+
+        def one_insert(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+            EventRow.objects.create(verb="post_save", object_id=instance.pk)
+
+        post_save.connect(one_insert, sender=Item, weak=False)
+    elif mode == "peer":
+        from django.contrib.auth import get_user_model
+        from notifications.signals import notify
+
+        _users(spec["receivers"])
+        recipients = get_user_model().objects.filter(is_staff=False)
+
+        def notify_send(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+            notify.send(instance.owner, recipient=recipients, verb="created", action_object=instance)
+
+        post_save.connect(notify_send, sender=Item, weak=False)
+    elif mode == "dsn":
+        from dsn_core import conf
+
+        assert conf.get("AUTO_RELOAD") is False
+        extra = _dsn_config(spec.get("others", 0), spec.get("receivers"))
+    else:
+        assert mode == "none"
+        from django.apps import apps
+
+        assert not apps.is_installed("dsn_core"), "the no-DSN scenario must not install dsn_core"
+
+    def op() -> None:
+        Item.objects.create(title="A new item", status="new", owner=actor)
+
+    # Warm up: builds DSN's index on the first signal and fills Django's caches.
+    for _ in range(spec.get("warmup", 30)):
+        op()
+    result: dict[str, Any] = {**extra, "estimate_ops": spec.get("estimate_ops", 20)}
+    if mode == "dsn":
+        from dsn_core import index
+
+        result["verbs_connected"] = sorted(index.current().by_verb)
+    _serve(op, result)
+    if mode == "dsn":
+        result["index_errors"] = index.stats["errors"]
+    return result
+
+
+def _serve(op: Callable[[], None], result: dict[str, Any]) -> None:
+    """Run batches when the runner asks, so that every scenario's batches interleave.
+
+    Protocol (JSON lines): the child says ``{"ready": seconds_per_op}``; the runner sends
+    ``{"batch": n}`` (answered with wall and CPU seconds per op), ``{"queries": n}``
+    (answered with queries per op and their SQL) and finally ``{"done": true}``.
+    """
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    sys.stdout = sys.stderr  # nothing else may write on the protocol channel
+    count = result.pop("estimate_ops", 20)
+    start = time.perf_counter()
+    for _ in range(count):
+        op()
+    out.write(json.dumps({"ready": (time.perf_counter() - start) / count}) + "\n")
+    walls: list[float] = []
+    cpus: list[float] = []
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if "batch" in cmd:
+            n = cmd["batch"]
+            gc.collect()
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(n):
+                op()
+            wall, cpu = (time.perf_counter() - wall) / n, (time.process_time() - cpu) / n
+            walls.append(wall)
+            cpus.append(cpu)
+            out.write(json.dumps({"wall": wall, "cpu": cpu}) + "\n")
+        elif "queries" in cmd:
+            per_op, sql = _queries(op, cmd["queries"])
+            result.update(queries_per_op=per_op, sql=sql)
+            out.write(json.dumps({"queries_per_op": per_op}) + "\n")
+        else:
+            break
+    result.update(wall_samples=walls, cpu_samples=cpus)
+
+
+# -- the worker side -----------------------------------------------------------------------
+
+
+def _notifications(count: int) -> list[int]:
+    """Fire ``count`` matching events; return their Notification ids (oldest first)."""
+    from benchmarks.benchapp.models import Item
+    from dsn_core.models import Notification
+
+    actor = _actor()
+    for i in range(count):
+        Item.objects.create(title=f"Item {i}", owner=actor)
+    return list(Notification.objects.order_by("pk").values_list("pk", flat=True))
+
+
+def fanout_setup(spec: Spec) -> dict[str, Any]:
+    _migrate()
+    info = _dsn_config(0, spec["receivers"])
+    ids = _notifications(spec["repeats"])
+    return {"notifications": ids, **info}
+
+
+def fanout_run(spec: Spec) -> dict[str, Any]:
+    """Fan one notification out to every receiver; time and resident-memory growth."""
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    from dsn_core.fanout import fan_out
+    from dsn_core.models import Delivery, Notification
+
+    ids = list(Notification.objects.filter(fanned_out_at__isnull=True).order_by("pk").values_list("pk", flat=True))
+    times, created = [], []
+    gc.collect()
+    exact_peak = _reset_peak_rss()
+    base = _rss_kib("VmRSS")
+    peak_base = base if exact_peak else _rss_kib("VmHWM")
+    queries = None
+    for n, pk in enumerate(ids):
+        capture = n == len(ids) - 1 and len(ids) > 1 and spec["receivers"] <= 20000
+        start = time.perf_counter()
+        if capture:
+            with CaptureQueriesContext(connection) as ctx:
+                made = fan_out(pk)
+            queries = len(ctx.captured_queries)
+            reset_queries()
+        else:
+            made = fan_out(pk)
+        times.append(time.perf_counter() - start)
+        created.append(made)
+        if n == 0:
+            peak = _rss_kib("VmHWM")
+    return {
+        # The run with query capture on is left out of the median (capture costs time).
+        "seconds": statistics.median(times[:-1] if queries is not None else times),
+        "times": times,
+        "first_run_s": times[0],
+        "deliveries_per_run": created,
+        "deliveries_total": Delivery.objects.count(),
+        "rss_growth_mib": (peak - peak_base) / 1024,
+        "rss_base_mib": base / 1024,
+        "peak_reset": exact_peak,
+        "queries": queries,
+    }
+
+
+def render(spec: Spec) -> dict[str, Any]:
+    """Messages/s of :func:`dsn_core.sending.build_messages` (render per recipient), one core."""
+    from dsn_core.builtins import LocmemMessenger, outbox
+    from dsn_core.fanout import fan_out
+    from dsn_core.models import Delivery
+    from dsn_core.sending import build_messages, drain
+
+    _migrate()
+    info = _dsn_config(0, spec["receivers"])
+    (nid,) = _notifications(1)
+    fan_out(nid)
+    deliveries = list(
+        Delivery.objects.filter(notification_id=nid)
+        .select_related("notification", "backend__template", "recipient")
+        .order_by("pk")
+    )
+    messenger = LocmemMessenger()
+    build_messages(deliveries[:50], messenger)  # compile and cache the template
+    times = []
+    for _ in range(spec["repeats"]):
+        gc.collect()
+        start = time.perf_counter()
+        messages = build_messages(deliveries, messenger)
+        times.append(time.perf_counter() - start)
+    assert all(m.text.startswith("Hello ") for m in messages), messages[:1]
+    seconds = statistics.median(times)
+    # End to end for reference: claim, render, locmem "send", record each outcome.
+    outbox.clear()
+    start = time.perf_counter()
+    totals = drain(info["backend_id"])
+    drain_s = time.perf_counter() - start
+    return {
+        "messages": len(deliveries),
+        "seconds": seconds,
+        "times": times,
+        "per_s": len(deliveries) / seconds,
+        "sample": messages[0].text,
+        "drain_sent": totals["sent"],
+        "drain_per_s": totals["sent"] / drain_s,
+    }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def smtp(spec: Spec) -> dict[str, Any]:
+    """Django's SMTP backend against aiosmtpd (its own process): one session vs one per message."""
+    import socket
+    import subprocess
+
+    from django.core.mail import EmailMessage
+    from django.core.mail.backends.smtp import EmailBackend
+
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "benchmarks.smtp_server", str(port)], stdout=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("aiosmtpd did not start") from None
+                time.sleep(0.05)
+        count = spec["messages"]
+        messages = [
+            EmailMessage(f"Item {i} was created", f"Hello r{i},\nA new item.\n", "dsn@example.com",
+                         [f"r{i}@example.com"])
+            for i in range(count)
+        ]
+
+        def backend() -> EmailBackend:
+            return EmailBackend(host="127.0.0.1", port=port, use_tls=False, use_ssl=False, timeout=10,
+                                fail_silently=False)
+
+        def one_session() -> int:
+            return backend().send_messages(messages)
+
+        def per_message() -> int:
+            return sum(backend().send_messages([m]) for m in messages)
+
+        result: dict[str, Any] = {"messages": count, "port": port}
+        modes: dict[str, Callable[[], int]] = {"one_session": one_session, "per_message": per_message}
+        mode_times: dict[str, list[float]] = {name: [] for name in modes}
+        for _ in range(spec["repeats"]):
+            for name, fn in modes.items():  # interleaved, so drift hits both alike
+                start = time.perf_counter()
+                sent = fn()
+                mode_times[name].append(time.perf_counter() - start)
+                assert sent == count, (name, sent)
+        for name, times in mode_times.items():
+            result[name] = {"seconds": statistics.median(times), "times": times,
+                            "per_s": count / statistics.median(times)}
+        result["ratio"] = result["per_message"]["seconds"] / result["one_session"]["seconds"]
+        result["messenger"] = "Django SMTP EmailBackend"
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=10)
+    result["server_received"] = int((out or b"0").decode().strip() or 0)
+    return result
+
+
+def _limited_locmem(batch_size: int) -> type:
+    """The locmem messenger with the Telegram bot limit (30/s per bot), timestamps each send."""
+    from dsn_core.builtins import LocmemMessenger
+    from dsn_core.messengers import RateLimit
+
+    class Limited(LocmemMessenger):
+        key = "bench_limited"
+        label = "Locmem limited to 30/s"
+        rate_limits = (RateLimit(30, 1),)
+        max_batch_size = batch_size
+        sent_at: list[float] = []
+
+        def send(self, message: Any) -> Any:
+            Limited.sent_at.append(time.time())
+            return super().send(message)
+
+    return Limited
+
+
+def ratelimit(spec: Spec) -> dict[str, Any]:
+    """Throughput through the core's sending path and limiter (``drain``), and the busiest second."""
+    from dsn_core import plugins
+    from dsn_core.fanout import fan_out
+    from dsn_core.models import Delivery
+
+    _migrate()
+    cls = _limited_locmem(spec["batch_size"])
+
+    from dsn_core import hookimpl
+
+    class BenchPlugin:
+        @hookimpl
+        def register_messengers(self, register: Callable[[type], None]) -> None:
+            register(cls)
+
+    plugins.add_plugin("benchmarks", BenchPlugin())
+    info = _dsn_config(0, spec["messages"], messenger=cls.key)
+    (nid,) = _notifications(1)
+    fan_out(nid)
+    start = time.time()
+    totals = drain(info["backend_id"])
+    elapsed = time.time() - start
+    stamps = sorted(cls.sent_at)
+    return {
+        "messenger": f"locmem + RateLimit(30, 1), max_batch_size={spec['batch_size']}",
+        "sent": totals["sent"],
+        "pending_left": Delivery.objects.filter(status="pending").count(),
+        "elapsed_s": elapsed,
+        **_rate_stats(stamps, 30, 1.0),
+    }
+
+
+def drain(backend_id: int) -> dict[str, int]:
+    from dsn_core.sending import drain as core_drain
+
+    return core_drain(backend_id)
+
+
+def _rate_stats(stamps: list[float], limit: int, window: float) -> dict[str, Any]:
+    """Sustained rate and the most messages found in any window of ``window`` seconds."""
+    if len(stamps) < 2:
+        return {"rate_per_s": 0.0, "max_in_window": len(stamps)}
+    busiest, j = 0, 0
+    for i, t in enumerate(stamps):
+        while stamps[j] <= t - window:
+            j += 1
+        busiest = max(busiest, i - j + 1)
+    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    return {"rate_per_s": rate, "max_in_window": busiest, "limit": limit, "fraction_of_limit": rate / limit}
+
+
+KINDS: dict[str, Callable[[Spec], dict[str, Any]]] = {
+    "create": create,
+    "fanout_setup": fanout_setup,
+    "fanout_run": fanout_run,
+    "render": render,
+    "smtp": smtp,
+    "ratelimit": ratelimit,
+}
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[1])
+    django.setup()
+    from django import get_version
+
+    result = KINDS[spec["kind"]](spec)
+    result.update(spec=spec, settings=os.environ["DJANGO_SETTINGS_MODULE"], django=get_version(),
+                  python=sys.version.split()[0])
+    with open(argv[2], "w") as fh:
+        json.dump(result, fh, indent=1, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

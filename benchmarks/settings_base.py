@@ -1,0 +1,43 @@
+"""Settings shared by every benchmark scenario.
+
+The database comes from the environment the runner sets: ``BENCH_DB=sqlite`` (a file in a
+temporary directory, ``BENCH_DB_NAME`` is its path) or ``BENCH_DB=postgres`` (a database of
+its own on 127.0.0.1:5432, ``BENCH_DB_NAME`` is its name).
+"""
+
+import os
+
+SECRET_KEY = "dsn-benchmarks-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "benchmarks.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "benchmarks.benchapp",
+]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGGING_CONFIG = None
+
+if os.environ.get("BENCH_DB", "sqlite") == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("BENCH_DB_NAME", "dsn_bench"),
+            "USER": os.environ.get("BENCH_PG_USER", "postgres"),
+            "HOST": os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("BENCH_PG_PORT", "5432"),
+        }
+    }
+else:
+    # A file, not :memory:, because that is what sites run. Django's defaults otherwise.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("BENCH_DB_NAME", "/tmp/dsn-bench.sqlite3"),
+        }
+    }
+
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
