@@ -25,9 +25,8 @@ def check_plugins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 @register("dsn")
 def check_messengers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Each installed messenger's own configuration checks."""
-    from .plugins import registry
-
     from .conf import dsn_settings
+    from .plugins import registry
 
     configured = dsn_settings()
     messages: list[CheckMessage] = []

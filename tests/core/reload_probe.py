@@ -7,7 +7,7 @@ import sys
 import time
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-import django  # noqa: E402
+import django
 
 django.setup()
 
