@@ -69,6 +69,16 @@ def poll_once(offset: int | None, timeout: int = 0) -> tuple[int | None, list[Re
 
 
 def acknowledge(offset: int | None) -> None:
-    """Tell Telegram every update below ``offset`` was handled (without waiting for more)."""
-    if offset is not None:
+    """Tell Telegram every update below ``offset`` was handled (without waiting for more).
+
+    A failure is only logged: the updates come again next time, and handling them twice
+    is harmless (a used link is refused, a second ``/stop`` finds nothing to unlink).
+    """
+    if offset is None:
+        return
+    try:
         fetch(offset, 0)
+    except Exception as exc:
+        from .errors import describe
+
+        logger.warning("DSN Telegram: could not confirm updates below %s: %s", offset, describe(exc))
