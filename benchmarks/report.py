@@ -135,7 +135,8 @@ def table(doc: dict[str, Any]) -> str:
                                                                                       "one_insert"))]
         if create_rows:
             lines += ["", "`Item.objects.create()` in autocommit (median of batches, interleaved):", "",
-                      "| scenario | ms/op (wall) | ms/op (CPU) | queries/op | vs no DSN | vs one-INSERT limit | batches |",
+                      "| scenario | ms/op (wall) | ms/op (CPU) | queries/op | vs no DSN | vs one-INSERT limit "
+                      "| batches |",
                       "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
             for name in create_rows:
                 e = r[name]
@@ -145,7 +146,7 @@ def table(doc: dict[str, Any]) -> str:
                 per = e["per_op_s"]
                 lines.append(
                     f"| {name} | {_ms(per)} | {_ms(e.get('cpu_per_op_s'))} | {e.get('queries_per_op', 0):g} | "
-                    f"{per / base:.3f}x | {per / limit:.2f}x | {e['repeats']}×{e['batch']} |"
+                    f"{per / base:.3f}x | {per / limit:.2f}x | {e['repeats']} x {e['batch']} |"
                     if base and limit else f"| {name} | {_ms(per)} | | | | | |")
             if any(n.startswith("peer_") for n in r):
                 lines += ["", f"Peer: {PEER_NOTE}"]
@@ -159,7 +160,8 @@ def table(doc: dict[str, Any]) -> str:
             if e:
                 worker.append(f"| fan-out to {n:,} receivers | " + (
                     f"error: {e['error']} |" if "error" in e else
-                    f"{e['seconds']:.2f} s (first {e['first_run_s']:.2f} s), {e['deliveries_per_run'][0]:,} deliveries, "
+                    f"{e['seconds']:.2f} s (first {e['first_run_s']:.2f} s), "
+                    f"{e['deliveries_per_run'][0]:,} deliveries, "
                     f"peak RSS growth {e['rss_growth_mib']:.0f} MiB"
                     + (f", {e['queries']} queries" if e.get("queries") else "") + " |"))
         e = r.get("render")
