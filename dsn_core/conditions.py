@@ -38,12 +38,19 @@ class Condition:
     value: Any = None
     before: Any = _NOTHING
     after: Any = _NOTHING
+    #: The field's ``to_python``: values assigned as text ("12.50") compare as the field's type.
+    convert: Any = None
 
     def holds(self, instance: Any, kwargs: Mapping[str, Any], previous: Mapping[str, Any] | None) -> bool:
         op = self.op
         if op == "created":
             return bool(kwargs.get("created")) is self.value
         current = getattr(instance, self.attname, None)
+        if self.convert is not None and current is not None:
+            try:
+                current = self.convert(current)
+            except (ValidationError, TypeError, ValueError):
+                pass
         if op == "eq":
             return current == self.value
         if op == "ne":
@@ -136,24 +143,25 @@ def _compile_one(item: Any, model: type[models.Model] | None, verb: str, where: 
         raise ValidationError(f"{op!r} needs a \"field\".")
     field = _field(model, name)
     attname = field.attname
+    convert = (field.target_field if field.is_relation else field).to_python
     if op in CHANGE_OPS and verb and verb not in ("pre_save", "post_save"):
         raise ValidationError(f"{op!r} only applies to pre_save and post_save.")
     if op in ("eq", "ne"):
         if "value" not in item:
             raise ValidationError(f"{op!r} needs a \"value\".")
-        return Condition(op, attname, _convert(field, item["value"], where))
+        return Condition(op, attname, _convert(field, item["value"], where), convert=convert)
     if op == "in":
         values = item.get("value")
         if not isinstance(values, list) or not values:
             raise ValidationError("'in' needs a non-empty list as \"value\".")
-        return Condition(op, attname, tuple(_convert(field, v, where) for v in values))
+        return Condition(op, attname, tuple(_convert(field, v, where) for v in values), convert=convert)
     if op == "changed_from_to":
         if "from" not in item and "to" not in item:
             raise ValidationError("'changed_from_to' needs \"from\", \"to\" or both.")
         before = _convert(field, item["from"], where) if "from" in item else _NOTHING
         after = _convert(field, item["to"], where) if "to" in item else _NOTHING
-        return Condition(op, attname, before=before, after=after)
-    return Condition(op, attname)
+        return Condition(op, attname, before=before, after=after, convert=convert)
+    return Condition(op, attname, convert=convert)
 
 
 def validate_conditions(raw: Any, model: type[models.Model] | None, verb: str = "") -> list[dict[str, Any]]:

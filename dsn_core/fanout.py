@@ -26,6 +26,8 @@ logger = logging.getLogger("dsn_core.fanout")
 NO_ADDRESS = "no address on this channel"
 OPTED_OUT = "opted out"
 NOT_INSTALLED = "messenger not installed"
+#: Address of a delivery whose messenger could not look addresses up at fan-out time.
+PLACEHOLDER = "user:"
 
 
 def _chunks(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -71,22 +73,28 @@ def _deliveries_for_users(
     cls = get_messenger_class(backend.messenger)
     base = dict(notification=notification, subscription=subscription, backend=backend, messenger=backend.messenger)
     rows: list[Delivery] = []
-    if cls is None:
-        # Keep them pending: they fail "not installed" at send time and can be retried later.
+    messenger = None
+    if cls is not None:
+        try:
+            messenger = cls(backend.options)
+        except Exception:
+            logger.exception("DSN backend %s has invalid options; its deliveries wait for a fix", backend.pk)
+    if messenger is None:
+        # Keep them pending with a placeholder address: they fail ("not installed", "bad
+        # options") at send time, and the address is looked up again when they are retried.
         for pk in user_ids:
-            rows.append(Delivery(recipient_id=pk, address=f"user:{pk}", **base))
+            rows.append(Delivery(recipient_id=pk, address=f"{PLACEHOLDER}{pk}", **base))
         return rows
-    messenger = cls(backend.options)
     users = list(user_model._default_manager.filter(pk__in=user_ids))
     addresses = messenger.addresses_for(users)
     opted_out = _opted_out(user_ids, subscription, backend.messenger)
     for user in users:
         address = addresses.get(user.pk)
         if user.pk in opted_out:
-            rows.append(Delivery(recipient=user, address=address or f"user:{user.pk}", status=Delivery.Status.SKIPPED,
-                                 last_error=OPTED_OUT, **base))
+            rows.append(Delivery(recipient=user, address=address or f"{PLACEHOLDER}{user.pk}",
+                                 status=Delivery.Status.SKIPPED, last_error=OPTED_OUT, **base))
         elif not address:
-            rows.append(Delivery(recipient=user, address=f"user:{user.pk}", status=Delivery.Status.SKIPPED,
+            rows.append(Delivery(recipient=user, address=f"{PLACEHOLDER}{user.pk}", status=Delivery.Status.SKIPPED,
                                  last_error=NO_ADDRESS, **base))
         else:
             rows.append(Delivery(recipient=user, address=address, **base))
@@ -105,7 +113,7 @@ def fan_out(notification_id: int) -> int:
         return 0
     event = Event.from_context(notification.context)
     chunk = int(conf.get("FANOUT_CHUNK"))
-    created = 0
+    existing = Delivery.objects.filter(notification=notification).count()
     backends_used: set[int] = set()
     subscriptions = Subscription.objects.filter(trigger_id=notification.trigger_id, enabled=True).prefetch_related(
         "backends"
@@ -119,7 +127,7 @@ def fan_out(notification_id: int) -> int:
             backends_used.add(backend.pk)
             for ids in _chunks(user_ids, chunk):
                 rows = _deliveries_for_users(notification, subscription, backend, ids)
-                created += len(Delivery.objects.bulk_create(rows, ignore_conflicts=True))
+                Delivery.objects.bulk_create(rows, ignore_conflicts=True)
             fixed = (subscription.fixed_addresses or {}).get(backend.messenger, [])
             if fixed:
                 rows = [
@@ -127,7 +135,8 @@ def fan_out(notification_id: int) -> int:
                              messenger=backend.messenger, address=address)
                     for address in fixed
                 ]
-                created += len(Delivery.objects.bulk_create(rows, ignore_conflicts=True))
+                Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    created = Delivery.objects.filter(notification=notification).count() - existing
     Notification.objects.filter(pk=notification.pk).update(fanned_out_at=timezone.now())
     for backend_id in sorted(backends_used):
         pending = Delivery.objects.filter(

@@ -168,8 +168,8 @@ def _collect(reg: Registry) -> None:
     }
     for hook_name, (kind, make_entry) in kinds.items():
         hook = getattr(pm.hook, hook_name)
-        # pluggy calls implementations last-registered first; we want registration order.
-        for impl in reversed(hook.get_hookimpls()):
+        # get_hookimpls() is in registration order: the built-in plugin first, so it keeps its keys.
+        for impl in hook.get_hookimpls():
             plugin = impl.plugin_name
             info = reg.plugins.get(plugin)
             dist = info.distribution if info else plugin

@@ -173,6 +173,9 @@ def send_claimed(deliveries: list[Delivery]) -> dict[str, int]:
         for delivery in deliveries:
             counts[_record(delivery, error, policy)] += 1
         return counts
+    deliveries = _resolve_placeholders(deliveries, messenger)
+    if not deliveries:
+        return counts
     prepared = build_messages(deliveries, messenger)
     to_send = [(d, m) for d, m in zip(deliveries, prepared, strict=True) if isinstance(m, Message)]
     for delivery, item in zip(deliveries, prepared, strict=True):
@@ -205,6 +208,33 @@ def send_claimed(deliveries: list[Delivery]) -> dict[str, int]:
             if delivery.status == S.SENDING:
                 counts[_record(delivery, TransientError(f"{type(exc).__name__}: {exc}"), policy)] += 1
     return counts
+
+
+def _resolve_placeholders(deliveries: list[Delivery], messenger: Messenger) -> list[Delivery]:
+    """Look up addresses that fan-out could not (the messenger was missing then)."""
+    from django.db import IntegrityError
+
+    from .fanout import NO_ADDRESS, PLACEHOLDER
+
+    ready: list[Delivery] = []
+    for delivery in deliveries:
+        if not (delivery.address.startswith(PLACEHOLDER) and delivery.recipient is not None):
+            ready.append(delivery)
+            continue
+        address = messenger.addresses_for([delivery.recipient]).get(delivery.recipient.pk)
+        mine = Delivery.objects.filter(pk=delivery.pk, claim=delivery.claim, status=S.SENDING)
+        if not address:
+            mine.update(status=S.SKIPPED, last_error=NO_ADDRESS, claim="", lease_until=None)
+            continue
+        try:
+            with transaction.atomic():
+                mine.update(address=address)
+        except IntegrityError:  # the same address already has a delivery for this notification
+            mine.update(status=S.SKIPPED, last_error="duplicate address", claim="", lease_until=None)
+            continue
+        delivery.address = address
+        ready.append(delivery)
+    return ready
 
 
 def _record(delivery: Delivery, outcome: Any, policy: dict[str, float]) -> str:

@@ -9,6 +9,7 @@ into an unsaved-looking model instance whose related objects load lazily.
 from __future__ import annotations
 
 import datetime
+import math
 import decimal
 import uuid
 from typing import Any
@@ -22,6 +23,8 @@ MODEL_KEY = "$model"
 
 def _field_value(field: models.Field, obj: models.Model) -> Any:
     value = field.value_from_object(obj) if not field.is_relation else getattr(obj, field.attname)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, _PRIMITIVES):
         return value
     if isinstance(field, models.JSONField):
@@ -33,6 +36,8 @@ def _field_value(field: models.Field, obj: models.Model) -> Any:
 
 def snapshot(value: Any, depth: int = 0) -> Any:
     """A JSON-safe copy of ``value``; model instances are stored field by field."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN/Infinity are not JSON; databases reject them
     if isinstance(value, _PRIMITIVES):
         return value
     if isinstance(value, models.Model):

@@ -85,7 +85,7 @@ class FakeServer:
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         """Add a route; later routes win over earlier ones for the same request."""

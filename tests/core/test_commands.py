@@ -99,8 +99,6 @@ def test_dsn_plugins_reports_failing_checks_and_clashes(dsn_plugin):
         PagerMessenger.broken_settings = True
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: plugins._collect iterates reversed(get_hookimpls()), "
-                   "so the last-registered plugin wins a key clash instead of the first (the built-in)")
 def test_dsn_plugins_blames_the_plugin_that_registers_a_taken_key(dsn_plugin):
     dsn_plugin("clash", clashing_plugin)
     text = run("dsn_plugins", "clash", "dsn_core")

@@ -102,7 +102,6 @@ def test_eq_on_a_decimal(make_flow: Any) -> None:
     assert [n.context["action_object"]["fields"]["title"] for n in Notification.objects.all()] == ["cheap"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: conditions compare the raw attribute, not the field's Python value")
 def test_eq_on_a_decimal_assigned_as_text(make_flow: Any) -> None:
     """``Article.objects.create(price="9.90")`` stores 9.90; the condition should see 9.90 too."""
     make_flow(Article, conditions=[{"field": "price", "op": "eq", "value": "9.90"}])
@@ -169,7 +168,6 @@ def test_changed_decimal_saved_unchanged(make_flow: Any) -> None:
     assert Notification.objects.count() == 1
 
 
-@pytest.mark.xfail(strict=True, reason="bug: 'changed' compares the DB value with the raw attribute")
 def test_changed_ignores_the_same_value_assigned_as_text(make_flow: Any) -> None:
     """A form or API assigning "5.00" to a 5.00 price did not change it."""
     make_flow(Article, conditions=[{"field": "price", "op": "changed"}])

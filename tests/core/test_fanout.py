@@ -231,7 +231,6 @@ def test_rerun_of_an_unfinished_fan_out_adds_no_rows(make_flow: Any, people: dic
     assert Delivery.objects.count() == 3
 
 
-@pytest.mark.xfail(strict=True, reason="bug: fan_out counts rows bulk_create ignored as created")
 def test_rerun_of_an_unfinished_fan_out_reports_zero_created(make_flow: Any, people: dict[str, Any],
                                                              dummy_tasks: Any) -> None:
     make_flow(Article, users=[people["listed"], people["owner"]])

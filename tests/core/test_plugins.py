@@ -46,7 +46,7 @@ def fake_dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         tmp_path,
         "dsn-fakes",
         {"zz_good": "zz_good_plugin", "zz_broken": "zz_broken_plugin", "zz_typo": "zz_typo_plugin",
-         "zz_dupe": "zz_dupe_plugin", "zz_badarg": "zz_badarg_plugin"},
+         "zz_zdupe": "zz_dupe_plugin", "zz_badarg": "zz_badarg_plugin"},
         {
             "zz_good_plugin": GOOD,
             "zz_broken_plugin": "raise ImportError('missing dependency: acme-sdk')\n",
@@ -83,7 +83,7 @@ def test_broken_plugins_are_isolated_and_named(fake_dists) -> None:
     assert "failed to import" in problems["zz_broken"] and "acme-sdk" in problems["zz_broken"]
     assert "register_messenger" in problems["zz_typo"] and "misspelled" in problems["zz_typo"]
     assert "colour" in problems["zz_badarg"]
-    assert "already registered by dsn-fakes" in problems["zz_dupe"]
+    assert "already registered by dsn-fakes" in problems["zz_zdupe"]
     # The good plugin and the built-ins still work.
     assert reg.messengers["pigeon"].label == "Carrier pigeon"
     assert "console" in reg.messengers and "locmem" in reg.messengers
@@ -100,7 +100,7 @@ def test_problems_are_system_check_errors_naming_the_distribution(fake_dists) ->
 
 
 def test_block_list_env_var(fake_dists, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DSN_BLOCK_PLUGINS", "zz_broken,zz_typo,zz_dupe,zz_badarg")
+    monkeypatch.setenv("DSN_BLOCK_PLUGINS", "zz_broken,zz_typo,zz_zdupe,zz_badarg")
     plugins.reset()
     assert _problems() == {}
     assert "pigeon" in plugins.registry().messengers

@@ -210,8 +210,6 @@ def test_template_failing_at_render_time_is_dead(make_flow: Any, user: Any, dsn_
     assert dsn_outbox == []
 
 
-@pytest.mark.xfail(strict=True, reason="bug: fan_out raises on a backend with bad options; no backend "
-                                       "of the notification gets deliveries and it is never marked fanned out")
 def test_bad_backend_options_fail_that_backend_only(make_flow: Any, user: Any, dsn_outbox: list[Message],
                                                    django_capture_on_commit_callbacks: Any) -> None:
     subscription = make_flow(Article, users=[user])
@@ -267,8 +265,6 @@ def test_messenger_not_installed_then_installed(make_flow: Any, user: Any, dsn_p
     assert len(Late.sent) == 1 and Late.sent[0].recipient == user
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a delivery fanned out while its messenger was missing keeps "
-                                       "the placeholder address user:<pk> and is sent there")
 def test_messenger_installed_late_sends_to_the_users_address(make_flow: Any, user: Any, dsn_plugin: Any,
                                                              django_capture_on_commit_callbacks: Any) -> None:
     Late.sent = []

@@ -132,12 +132,10 @@ def test_event_from_context_with_a_missing_model() -> None:
 NAN_BUG = "bug: snapshot keeps NaN/Infinity floats; the database rejects that JSON and the event is lost"
 
 
-@pytest.mark.xfail(strict=True, reason=NAN_BUG)
 def test_snapshot_is_strict_json() -> None:
     json.dumps(snapshot({"ratio": float("nan"), "limit": float("inf")}), allow_nan=False)
 
 
-@pytest.mark.xfail(strict=True, reason=NAN_BUG)
 def test_event_with_a_nan_kwarg_is_recorded(make_flow: Any) -> None:
     """SQLite's JSON_VALID check and PostgreSQL's jsonb both refuse NaN: the INSERT fails."""
     register_signal("ratio_computed", ratio_computed)
