@@ -78,6 +78,10 @@ class LocmemMessenger(Messenger):
 
 
 
+def _after_m2m_change(kwargs: dict[str, Any]) -> bool:
+    return str(kwargs.get("action", "")).startswith("post_")
+
+
 @hookimpl
 def register_template_engines(register: Callable[[Any], None]) -> None:
     register(DjangoTemplateEngine())
@@ -95,7 +99,8 @@ def register_signals(register: Callable[..., None]) -> None:
         register(name, getattr(model_signals, name), action_object_arg="instance", model_signal=True,
                  description=f"Django model signal {name}")
     register("m2m_changed", model_signals.m2m_changed, action_object_arg="instance", model_signal=True,
-             description="a many-to-many relation changed")
+             description="a many-to-many relation changed (post_add, post_remove, post_clear)",
+             accepts=_after_m2m_change)
     register("user_logged_in", auth_signals.user_logged_in, action_object_arg="user", actor_arg="user",
              description="a user logged in")
     register("user_logged_out", auth_signals.user_logged_out, action_object_arg="user", actor_arg="user",

@@ -145,6 +145,8 @@ def dispatch(verb_name: str, sender: Any, kwargs: dict[str, Any]) -> None:
         return
     try:
         verb = entry.verb
+        if verb.accepts is not None and not verb.accepts(kwargs):
+            return
         obj = verb.action_object(sender, kwargs)
         key = type(obj) if isinstance(obj, models.Model) else sender
         candidates = entry.by_model.get(key) if isinstance(key, type) else None

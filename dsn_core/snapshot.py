@@ -9,8 +9,8 @@ into an unsaved-looking model instance whose related objects load lazily.
 from __future__ import annotations
 
 import datetime
-import math
 import decimal
+import math
 import uuid
 from typing import Any
 

@@ -28,6 +28,9 @@ class Verb:
     actor_arg: str | None = None
     model_signal: bool = False
     description: str = ""
+    #: Optional filter on the signal's kwargs; calls it rejects never match (m2m_changed
+    #: uses it to react once per change, on the ``post_*`` actions).
+    accepts: Any = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.signal, Signal):

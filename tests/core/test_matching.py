@@ -305,8 +305,6 @@ def test_m2m_changed_records_the_change(make_flow: Any, user: Any) -> None:
     assert post_add[0]["kwargs"]["pk_set"] == [user.pk]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an m2m_changed trigger fires for pre_add and post_add, so one "
-                                       "change sends every receiver two messages")
 def test_m2m_changed_fires_once_per_change(make_flow: Any, user: Any, other_user: Any) -> None:
     make_flow(Team, verb="m2m_changed")
     team = Team.objects.create(name="t")
