@@ -167,7 +167,8 @@ def table(doc: dict[str, Any]) -> str:
         e = r.get("render")
         if e:
             worker.append("| rendering (build_messages) | " + (f"error: {e['error']} |" if "error" in e else
-                          f"{e['per_s']:,.0f} messages/s ({e['messages']:,} messages); full send path with locmem "
+                          f"{e['per_s']:,.0f} messages/s wall, {e.get('cpu_per_s', 0):,.0f}/s CPU "
+                          f"({e['messages']:,} messages); full send path with locmem "
                           f"(claim, render, send, record): {e['drain_per_s']:,.0f}/s |"))
         e = r.get("smtp")
         if e:
