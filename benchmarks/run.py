@@ -215,7 +215,9 @@ def create_scenarios(sections: set[str], quick: bool) -> dict[str, tuple[str, di
     if "peer" in sections:
         for n in (1, 100) if quick else (1, 100, 10_000):
             spec: dict[str, Any] = {"kind": "create", "mode": "peer", "receivers": n}
-            if n == 10_000:  # one event is 10,000 INSERTs, each its own commit
+            if n >= 100:  # one event is n INSERTs, each its own commit: warm up briefly
+                spec.update(warmup=2, estimate_ops=2)
+            if n == 10_000:
                 spec.update(warmup=1, estimate_ops=1, max_repeats=3)
             plan[f"peer_notify_{n}"] = (peer, spec, {})
     return plan
