@@ -109,6 +109,23 @@ def test_eq_on_a_decimal_assigned_as_text(make_flow: Any) -> None:
     assert Notification.objects.count() == 1
 
 
+def test_eq_on_a_foreign_key_assigned_as_text(make_flow: Any, admin_user: Any) -> None:
+    make_flow(Article, conditions=[{"field": "owner", "op": "eq", "value": admin_user.pk}])
+    Article.objects.create(title="owned", owner_id=str(admin_user.pk))
+    assert Notification.objects.count() == 1
+
+
+def test_unconvertible_value_does_not_match_or_crash(make_flow: Any) -> None:
+    """A value the field cannot read (the save itself would fail) simply does not match."""
+    make_flow(Article, conditions=[{"field": "price", "op": "eq", "value": "1.00"}])
+    article = Article(title="odd", price="1.00")
+    article.save()
+    article.price = "1,00"  # not a decimal: compare as assigned, no exception in the hot path
+    (condition,) = compile_conditions([{"field": "price", "op": "eq", "value": "1.00"}], Article, "post_save")
+    assert condition.holds(article, {}, None) is False
+    assert Notification.objects.count() == 1
+
+
 def test_changed(make_flow: Any) -> None:
     make_flow(Article, conditions=[{"field": "status", "op": "changed"}])
     article = Article.objects.create(title="a")

@@ -274,6 +274,58 @@ def test_messenger_installed_late_sends_to_the_users_address(make_flow: Any, use
     assert [m.address for m in Late.sent] == ["late:alice"]
 
 
+class Addressless(Late):
+    """Installed late, and knows no address for anyone."""
+
+    def addresses_for(self, users: Any) -> dict[Any, str]:
+        return {}
+
+
+class AddresslessPlugin:
+    @hookimpl
+    def register_messengers(self, register: Any) -> None:
+        register(Addressless)
+
+
+def test_late_messenger_without_an_address_skips(make_flow: Any, user: Any, dsn_plugin: Any,
+                                                 django_capture_on_commit_callbacks: Any) -> None:
+    Late.sent = []
+    _event(make_flow, django_capture_on_commit_callbacks, user, messenger="nope")
+    dsn_plugin("addressless-tests", AddresslessPlugin())
+    assert _retry_now() == {"sent": 0, "failed": 0, "dead": 0}
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.last_error, delivery.claim) == ("skipped", "no address on this channel", "")
+    assert Late.sent == []
+
+
+def test_late_address_equal_to_a_fixed_address_is_sent_once(make_flow: Any, user: Any, dsn_plugin: Any,
+                                                            django_capture_on_commit_callbacks: Any) -> None:
+    Late.sent = []
+    make_flow(Article, users=[user], messenger="nope", fixed={"nope": ["late:alice"]})
+    with django_capture_on_commit_callbacks(execute=True):
+        Article.objects.create(title="Hello")
+    assert Delivery.objects.count() == 2
+    dsn_plugin("late-tests", LatePlugin())
+    _retry_now()
+    assert [m.address for m in Late.sent] == ["late:alice"]
+    statuses = dict(Delivery.objects.values_list("recipient_id", "status"))
+    assert statuses == {None: "sent", user.pk: "skipped"}
+
+
+def test_fixing_bad_options_sends_to_the_real_address(make_flow: Any, user: Any, dsn_outbox: list[Message],
+                                                      django_capture_on_commit_callbacks: Any) -> None:
+    subscription = make_flow(Article, users=[user])
+    Backend.objects.update(options={"fail": "often"})
+    with django_capture_on_commit_callbacks(execute=True):
+        Article.objects.create(title="Hello")
+    delivery = Delivery.objects.get()
+    assert delivery.status == "failed" and "bad options" in delivery.last_error
+    Backend.objects.filter(pk=subscription.backends.get().pk).update(options={})
+    assert _retry_now()["sent"] == 1
+    assert [m.address for m in dsn_outbox] == ["alice"]
+    assert Delivery.objects.get().address == "alice"
+
+
 # -- claims -------------------------------------------------------------------------------
 
 
