@@ -4,6 +4,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "minimal_site.settings")
-from django.core.management import execute_from_command_line  # noqa: E402
+from django.core.management import execute_from_command_line
 
 execute_from_command_line(sys.argv)
