@@ -185,12 +185,16 @@ def send_claimed(deliveries: list[Delivery]) -> dict[str, int]:
         return counts
     from .ratelimit import wait_for_turn
 
+    # A rate-limited messenger gets one message per call, each right after its slot comes:
+    # waiting for a whole batch's slots and then sending it at once would burst past the limit.
+    limited = any(messenger.rate_limits_for(m.address) for _, m in to_send)
+    step = 1 if limited else max(1, cls.max_batch_size)
     try:
         with messenger:
-            for start in range(0, len(to_send), max(1, cls.max_batch_size)):
-                batch = to_send[start : start + cls.max_batch_size]
-                for _, message in batch:
-                    wait_for_turn(messenger, message.address)
+            for start in range(0, len(to_send), step):
+                batch = to_send[start : start + step]
+                if limited:
+                    wait_for_turn(messenger, batch[0][1].address)
                 try:
                     outcomes = messenger.send_batch([m for _, m in batch])
                     if len(outcomes) != len(batch):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from django.urls import NoReverseMatch, reverse
+from django.conf import settings
+from django.urls import NoReverseMatch, get_urlconf, reverse
 
 from . import conf
 from .tokens import make_token
@@ -18,12 +20,22 @@ def unsubscribe_token(user_id: Any, messenger: str, subscription_id: Any) -> str
     return make_token(PURPOSE, f"{user_id}.{messenger}.{subscription_id or ''}")
 
 
-def unsubscribe_url(delivery: Any) -> str:
-    """The absolute (when ``DSN["BASE_URL"]`` is set) unsubscribe URL for a delivery."""
+_MARK = "DSNTOKEN"
+
+
+@lru_cache(maxsize=8)
+def _url_pattern(urlconf: Any, base: str) -> str:
+    """The unsubscribe URL with a marker for the token: one reverse() per process."""
     try:
-        path = reverse("dsn_core:unsubscribe", args=[
-            unsubscribe_token(delivery.recipient_id, delivery.messenger, delivery.subscription_id)
-        ])
+        return base.rstrip("/") + reverse("dsn_core:unsubscribe", args=[_MARK])
     except NoReverseMatch:
         return ""
-    return conf.get("BASE_URL").rstrip("/") + path
+
+
+def unsubscribe_url(delivery: Any) -> str:
+    """The absolute (when ``DSN["BASE_URL"]`` is set) unsubscribe URL for a delivery."""
+    pattern = _url_pattern(get_urlconf() or getattr(settings, "ROOT_URLCONF", None), conf.get("BASE_URL"))
+    if not pattern:
+        return ""
+    token = unsubscribe_token(delivery.recipient_id, delivery.messenger, delivery.subscription_id)
+    return pattern.replace(_MARK, token)
