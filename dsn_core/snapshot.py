@@ -18,6 +18,13 @@ from django.apps import apps
 from django.db import models
 
 _PRIMITIVES = (str, int, float, bool, type(None))
+#: Field names never copied into a snapshot (a user's password hash, API secrets).
+_SECRET_WORDS = ("password", "secret", "token")
+
+
+def _is_secret(field: models.Field) -> bool:
+    name = field.name.lower()
+    return any(word in name for word in _SECRET_WORDS)
 MODEL_KEY = "$model"
 
 
@@ -45,7 +52,7 @@ def snapshot(value: Any, depth: int = 0) -> Any:
         return {
             MODEL_KEY: meta.label_lower,
             "pk": _jsonable(value.pk),
-            "fields": {f.attname: _field_value(f, value) for f in meta.concrete_fields},
+            "fields": {f.attname: _field_value(f, value) for f in meta.concrete_fields if not _is_secret(f)},
         }
     if depth < 3 and isinstance(value, (list, tuple, set, frozenset)):
         return [snapshot(v, depth + 1) for v in value]

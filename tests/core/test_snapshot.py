@@ -145,3 +145,13 @@ def test_event_with_a_nan_kwarg_is_recorded(make_flow: Any) -> None:
         assert Notification.objects.count() == 1
     finally:
         unregister_signal("ratio_computed")
+
+
+def test_password_hash_is_never_snapshotted(django_user_model) -> None:
+    from dsn_core.snapshot import restore, snapshot
+
+    user = django_user_model(username="ann", password="pbkdf2_sha256$secret-hash")
+    user.pk = 7
+    data = snapshot(user)
+    assert "password" not in data["fields"] and "secret-hash" not in str(data)
+    assert restore(data).username == "ann"
