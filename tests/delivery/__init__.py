@@ -1,0 +1,1 @@
+"""Delivery guarantees proven with real worker processes (issue 3)."""

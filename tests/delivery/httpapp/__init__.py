@@ -1,0 +1,1 @@
+"""A tiny Django app that registers the ``http`` test messenger in worker processes."""
