@@ -111,6 +111,9 @@ class Messenger:
     max_batch_size: ClassVar[int] = 100
     #: Whether fixed addresses (an ops chat, a list address) make sense for this channel.
     supports_fixed_addresses: ClassVar[bool] = True
+    #: Whether every message needs ``Message.unsubscribe_url`` (email's List-Unsubscribe
+    #: header). Otherwise the core signs one only for templates that use ``unsubscribe_url``.
+    wants_unsubscribe_url: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = self.clean_options(dict(options or {}))

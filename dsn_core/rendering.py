@@ -32,6 +32,8 @@ class CompiledTemplate:
     subject: Any
     text: Any
     html: Any
+    #: Names the sources mention, roughly (used to skip work no template needs).
+    mentions_unsubscribe: bool = False
 
 
 def _engine(key: str) -> Any:
@@ -59,7 +61,8 @@ def compile_template_fields(template: Any) -> CompiledTemplate:
             errors[name] = str(exc)
     if errors:
         raise ValidationError(errors)
-    return CompiledTemplate(engine, compiled["subject"], compiled["text"], compiled["html"])
+    mentions = any("unsubscribe_url" in (getattr(template, name) or "") for name in FIELDS)
+    return CompiledTemplate(engine, compiled["subject"], compiled["text"], compiled["html"], mentions)
 
 
 _cache: OrderedDict[tuple[Any, ...], CompiledTemplate] = OrderedDict()

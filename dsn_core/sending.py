@@ -120,7 +120,8 @@ def build_messages(deliveries: Sequence[Delivery], messenger: Messenger) -> list
             if event is None:
                 event = events[notification.pk] = Event.from_context(notification.context)
             context = base_context(event, notification, site)
-            url = unsubscribe_url(delivery) if delivery.recipient_id else ""
+            wanted = messenger.wants_unsubscribe_url or template.mentions_unsubscribe
+            url = unsubscribe_url(delivery) if wanted and delivery.recipient_id else ""
             context.update(recipient=delivery.recipient, address=delivery.address, unsubscribe_url=url)
             language = _language(delivery.recipient)
             with translation.override(language) if language else _nullcontext():
@@ -204,8 +205,8 @@ def send_claimed(deliveries: list[Delivery]) -> dict[str, int]:
                 except Exception as exc:
                     logger.exception("DSN messenger %s failed a whole batch", key)
                     outcomes = [TransientError(f"{type(exc).__name__}: {exc}")] * len(batch)
-                for (delivery, _), outcome in zip(batch, outcomes, strict=True):
-                    counts[_record(delivery, outcome, policy)] += 1
+                for bucket in _record_batch([d for d, _ in batch], outcomes, policy):
+                    counts[bucket] += 1
     except Exception as exc:  # open()/close() failing
         logger.exception("DSN messenger %s failed to open/close", key)
         for delivery, _ in to_send:
@@ -239,6 +240,50 @@ def _resolve_placeholders(deliveries: list[Delivery], messenger: Messenger) -> l
         delivery.address = address
         ready.append(delivery)
     return ready
+
+
+def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: dict[str, float]) -> list[str]:
+    """Record a batch's outcomes: plain successes with one UPDATE, the rest one by one."""
+    from django.db.models import Case, CharField, Value, When
+
+    from . import signals
+
+    pairs = list(zip(deliveries, outcomes, strict=True))
+    simple = [isinstance(o, SendResult) and not o.new_address for _, o in pairs]
+    plain = [pair for pair, ok in zip(pairs, simple, strict=True) if ok]
+    buckets = [_record(d, o, policy) for (d, o), ok in zip(pairs, simple, strict=True) if not ok]
+    if not plain:
+        return buckets
+    now = timezone.now()
+    by_claim: dict[str, list[tuple[Delivery, SendResult]]] = {}
+    for delivery, outcome in plain:
+        by_claim.setdefault(delivery.claim, []).append((delivery, outcome))
+    for claim_token, group in by_claim.items():
+        provider_ids = Case(
+            *[When(pk=d.pk, then=Value(o.provider_id[:255])) for d, o in group],
+            default=Value(""),
+            output_field=CharField(),
+        )
+        pks = [d.pk for d, _ in group]
+        with transaction.atomic():
+            mine = Delivery.objects.filter(pk__in=pks, claim=claim_token, status=S.SENDING)
+            if connection.features.has_select_for_update:
+                mine = mine.select_for_update()
+            recorded = set(mine.values_list("pk", flat=True))
+            Delivery.objects.filter(pk__in=recorded, claim=claim_token, status=S.SENDING).update(
+                status=S.SENT, provider_id=provider_ids, sent_at=now, last_error="", lease_until=None, claim="",
+                updated_at=now,
+            )
+        for delivery, outcome in group:
+            buckets.append("sent")
+            if delivery.pk not in recorded:
+                logger.warning("DSN lost the claim on delivery %s before recording it", delivery.pk)
+                continue
+            delivery.status, delivery.provider_id, delivery.sent_at = S.SENT, outcome.provider_id[:255], now
+            delivery.last_error, delivery.lease_until, delivery.claim, delivery.updated_at = "", None, "", now
+            call_observers("delivery_finished", delivery=delivery, status=S.SENT, error="")
+            signals.delivery_finished.send(Delivery, delivery=delivery, status=S.SENT, error="")
+    return buckets
 
 
 def _record(delivery: Delivery, outcome: Any, policy: dict[str, float]) -> str:

@@ -57,6 +57,7 @@ class EmailMessenger(Messenger):
     label = "Email"
     text_format = "plain"
     max_batch_size = 100
+    wants_unsubscribe_url = True  # List-Unsubscribe headers on every message to a user
     options = (
         Option("from_email", "From address, e.g. 'Shop <noreply@example.com>' (default: DSN['EMAIL']['FROM'])"),
         Option("reply_to", "Reply-To address(es), comma-separated (default: DSN['EMAIL']['REPLY_TO'])"),
