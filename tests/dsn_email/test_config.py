@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.core import checks
 from django.core.exceptions import ValidationError
+from dsn_email.mailers import HAS_MAILERS
 from dsn_email.messenger import EmailMessenger
 
 from dsn_core.addresses import set_address
@@ -129,6 +130,7 @@ def test_checks_run_through_django(email_settings: Callable[..., Any]) -> None:
     assert "dsn_email.E001" in ids(found)
 
 
+@pytest.mark.skipif(HAS_MAILERS, reason="Django 6.1+ configures mail through MAILERS; this check is for EMAIL_*")
 def test_smtp_without_timeout_warns(settings: Any) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_TIMEOUT = None
