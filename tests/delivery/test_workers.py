@@ -125,11 +125,14 @@ def test_a_batch_longer_than_the_lease_is_not_sent_twice(tmp_path: Path) -> None
         s.start_worker()
         s.start_worker()
         s.start("dsn_sweep", "--grace", "0", "--loop", "0.5")
-        wait_all_sent(s, provider, n)
-        wait_until(lambda: len(provider.hits) >= n, 10, "the provider log")
-    duplicates = len(provider.hits) - len(provider.accepted())
-    print(f"batch of {n} over a 2 s lease: {duplicates} duplicates")
-    assert duplicates == 0
+        try:
+            wait_until(lambda: s.statuses() == {"sent": n}, 30, f"{n} deliveries sent", step=0.25)
+        finally:
+            # Measured: the batch is released, re-claimed and re-sent over and over; no worker ever
+            # records it ("lost the claim"), so it stays "sending" and the provider gets it again.
+            print(f"batch of {n} over a 2 s lease: {len(provider.hits)} requests for {n} deliveries, "
+                  f"statuses {s.statuses()}")
+    assert len(provider.hits) == n
 
 
 def one_fast_one_slow(delivery_id: int, attempt: int) -> tuple[int, dict[str, str]]:
