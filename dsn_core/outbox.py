@@ -12,6 +12,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, router, transaction
 
 from .snapshot import snapshot
+from .tasks import enqueue_fan_out
 
 logger = logging.getLogger("dsn_core.outbox")
 
@@ -54,6 +55,17 @@ def record(verb: str, sender: Any, obj: Any, actor: Any, kwargs: dict[str, Any],
         for t in matched
     ]
     alias = router.db_for_write(Notification)
+    if enqueues_in_database(alias):
+        # The task queue is a table of this same database: write the notification and its
+        # fan-out task in one transaction (one commit in autocommit mode, a savepoint inside
+        # the caller's transaction). It commits or rolls back with the caller's work, exactly
+        # like on_commit, for one commit less.
+        with transaction.atomic(using=alias):
+            _insert(rows, alias)
+            ids = [row.pk for row in rows]
+            for notification_id in ids:
+                enqueue_fan_out(notification_id)
+        return ids
     connection = transaction.get_connection(alias)
     if connection.in_atomic_block:
         # A savepoint, so a failure here cannot poison the caller's transaction.
@@ -66,14 +78,49 @@ def record(verb: str, sender: Any, obj: Any, actor: Any, kwargs: dict[str, Any],
     return ids
 
 
+_in_database: dict[tuple[str, str], bool] = {}
+
+
+def enqueues_in_database(alias: str) -> bool:
+    """Whether DSN's task backend stores tasks in database ``alias`` (django-tasks-db).
+
+    ``DSN["ENQUEUE_IN_TRANSACTION"]`` forces it on or off; ``"auto"`` (default) detects it.
+    """
+    from . import conf
+
+    forced = conf.dsn_settings().get("ENQUEUE_IN_TRANSACTION", "auto")
+    if forced != "auto":
+        return bool(forced)
+    backend_alias = conf.get("TASK_BACKEND")
+    key = (backend_alias, alias)
+    known = _in_database.get(key)
+    if known is None:
+        known = _in_database[key] = _detect(backend_alias, alias)
+    return known
+
+
+def _detect(backend_alias: str, alias: str) -> bool:
+    from .compat import task_backends
+
+    try:
+        backend = task_backends[backend_alias]
+    except Exception:
+        return False
+    if not type(backend).__module__.startswith("django_tasks_db"):
+        return False
+    try:
+        from django_tasks_db.models import DBTaskResult
+    except ImportError:
+        return False
+    return router.db_for_write(DBTaskResult) == alias
+
+
 def _insert(rows: list[Any], alias: str) -> None:
     # bulk_create sends no signals, so DSN never reacts to its own rows.
     type(rows[0]).objects.using(alias).bulk_create(rows)
 
 
 def _enqueue(ids: list[int]) -> None:
-    from .tasks import enqueue_fan_out
-
     for notification_id in ids:
         try:
             enqueue_fan_out(notification_id)
