@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from django.template import Context, Engine
 from django.template import TemplateSyntaxError as DjangoTemplateSyntaxError
 from django.template.base import VariableNode, render_value_in_context
+from django.template.defaulttags import FirstOfNode
 from django.utils.safestring import SafeData
 
 from .errors import TemplateError
@@ -42,6 +43,14 @@ class TemplateEngine:
         raise NotImplementedError
 
 
+def _escaped(value: Any, context: Context, escape: Escape) -> str:
+    if isinstance(value, SafeData):
+        return str(value)
+    with context.push(_dsn_escape=None):
+        text = render_value_in_context(value, context)
+    return escape(str(text))
+
+
 class _EscapingVariableNode(VariableNode):
     """A ``{{ variable }}`` that escapes with the channel's escape function."""
 
@@ -49,12 +58,21 @@ class _EscapingVariableNode(VariableNode):
         escape = context.get("_dsn_escape")
         if escape is None:
             return super().render(context)
-        value = self.filter_expression.resolve(context)
-        if isinstance(value, SafeData):
-            return str(value)
-        with context.push(_dsn_escape=None):
-            text = render_value_in_context(value, context)
-        return escape(str(text))
+        return _escaped(self.filter_expression.resolve(context), context, escape)
+
+
+class _EscapingFirstOfNode(FirstOfNode):
+    """``{% firstof a b %}`` whose output is escaped like a variable's."""
+
+    def render(self, context: Context) -> str:
+        escape = context.get("_dsn_escape")
+        if escape is None or self.asvar:
+            return super().render(context)
+        for var in self.vars:
+            value = var.resolve(context, ignore_failures=True)
+            if value:
+                return _escaped(value, context, escape)
+        return ""
 
 
 class DjangoTemplateEngine(TemplateEngine):
@@ -80,6 +98,8 @@ class DjangoTemplateEngine(TemplateEngine):
             raise TemplateError(str(exc), line=line) from exc
         for node in template.nodelist.get_nodes_by_type(VariableNode):
             node.__class__ = _EscapingVariableNode
+        for node in template.nodelist.get_nodes_by_type(FirstOfNode):
+            node.__class__ = _EscapingFirstOfNode
         return template
 
     def render(self, compiled: Any, context: Mapping[str, Any], *, escape: Escape | None = None) -> str:

@@ -131,7 +131,6 @@ def test_values_inside_blocks_are_escaped(make_flow: Any, alice: Any, starry: An
     assert starry.sent[0].text == "*x\\*y*x\\*yx\\*y"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: values output by {% firstof %} bypass the channel's escape()")
 def test_values_from_firstof_are_escaped(make_flow: Any, alice: Any, starry: Any,
                                          django_capture_on_commit_callbacks: Any) -> None:
     _send(make_flow, django_capture_on_commit_callbacks, alice, {"title": "x*y"}, messenger="starry",
