@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db.models import Case, Value, When
@@ -30,6 +28,7 @@ from .messengers import Message, Messenger, SendResult
 from .models import Address, Backend, MessageTemplate, OptOut, Subscription, Trigger
 from .plugins import engine_choices, get_messenger_class, messenger_choices, registry
 from .receivers import Event, validate_dynamic_receivers
+from .redaction import redact, secret_values  # noqa: F401  (re-exported for the admin)
 from .verbs import verb_choices
 
 logger = logging.getLogger("dsn_core.admin")
@@ -322,37 +321,6 @@ def render_for(template: MessageTemplate, event: Event, user: Any, *, address: s
     context.update(recipient=user, address=address, unsubscribe_url="")
     escape = messenger.escape if messenger is not None and messenger.escape_values else None
     return render(compiled(template), context, escape)
-
-
-def secret_values() -> set[str]:
-    """Values that must never be shown: strings in plugin sections of ``settings.DSN``
-    and ``DSN_*`` environment variables (tokens, passwords, API keys ...)."""
-    found: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str) and len(value) >= 6:
-            found.add(value)
-        elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                walk(item)
-
-    for key, section in (getattr(settings, "DSN", None) or {}).items():
-        if key.isupper() and isinstance(section, dict):
-            walk(section)
-    for key, value in os.environ.items():
-        if key.startswith("DSN_") and len(value) >= 6:
-            found.add(value)
-    return found
-
-
-def redact(text: str) -> str:
-    """``text`` with every configured secret replaced by ``***``."""
-    for value in sorted(secret_values(), key=len, reverse=True):
-        text = text.replace(value, "***")
-    return text
 
 
 def send_by_hand(messenger: Messenger, message: Message) -> SendResult | DeliveryError:

@@ -32,6 +32,7 @@ from .messengers import Message, Messenger, SendResult
 from .models import Backend, Delivery, Notification
 from .plugins import call_observers, get_messenger_class
 from .receivers import Event
+from .redaction import redact
 from .rendering import base_context, compiled, current_site, render
 
 logger = logging.getLogger("dsn_core.sending")
@@ -306,8 +307,10 @@ def _record(delivery: Delivery, outcome: Any, policy: dict[str, float]) -> str:
             reason = f"gave up after {delivery.attempts} attempts: {reason}"
         fields = dict(status=S.DEAD, last_error=reason[:2000])
         bucket = "dead"
+    if fields.get("last_error"):
+        fields["last_error"] = redact(fields["last_error"])
     if isinstance(outcome, ConfigurationError):
-        logger.error("DSN %s configuration error: %s", delivery.messenger, outcome)
+        logger.error("DSN %s configuration error: %s", delivery.messenger, fields["last_error"])
     fields.update(lease_until=None, claim="", updated_at=now)
     updated = Delivery.objects.filter(pk=delivery.pk, claim=delivery.claim, status=S.SENDING).update(**fields)
     if not updated:

@@ -1,0 +1,56 @@
+"""Keeping secrets out of what DSN stores and shows (delivery errors, admin messages, logs).
+
+A secret is the value of a setting whose name says so (``TOKEN``, ``SECRET``, ``PASSWORD``,
+``KEY``, ``AUTH``) in a plugin section of ``settings.DSN``, a ``DSN_*`` environment variable
+with such a name, or Django's ``EMAIL_HOST_PASSWORD``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+
+SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY", "AUTH", "SID")
+MASK = "***"
+
+
+def _secret_name(name: str) -> bool:
+    upper = name.upper()
+    return any(word in upper for word in SECRET_WORDS)
+
+
+def secret_values() -> set[str]:
+    """The configured secret values (at least 6 characters, so masking stays meaningful)."""
+    found: set[str] = set()
+
+    def walk(name: str, value: Any) -> None:
+        if isinstance(value, str):
+            if len(value) >= 6 and _secret_name(name):
+                found.add(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(str(key), item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(name, item)
+
+    for key, section in (getattr(settings, "DSN", None) or {}).items():
+        if isinstance(key, str) and key.isupper() and isinstance(section, dict):
+            walk(key, section)
+    for key, value in os.environ.items():
+        if key.startswith("DSN_") and _secret_name(key[4:]) and len(value) >= 6:
+            found.add(value)
+    password = getattr(settings, "EMAIL_HOST_PASSWORD", "")
+    if isinstance(password, str) and len(password) >= 6:
+        found.add(password)
+    return found
+
+
+def redact(text: str) -> str:
+    """``text`` with every configured secret replaced by ``***``."""
+    for value in sorted(secret_values(), key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
