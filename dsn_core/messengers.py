@@ -70,6 +70,15 @@ class Message:
     #: Free-form extras (the notification id, the verb ...), for providers that take metadata.
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def idempotency_key(self) -> str:
+        """A key that stays the same across every attempt of this delivery (``dsn-<id>``).
+
+        Pass it to providers that deduplicate (an ``Idempotency-Key`` header, a client
+        reference): a retry after a worker died mid-send then cannot deliver twice.
+        """
+        return f"dsn-{self.delivery_id}" if self.delivery_id is not None else ""
+
 
 @dataclass(frozen=True)
 class SendResult:

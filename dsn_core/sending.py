@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -154,9 +155,69 @@ class _nullcontext:
         return None
 
 
+def _renew_lease(batch: list[tuple[Delivery, Message]]) -> list[tuple[Delivery, Message]]:
+    """Extend the lease of the rows we still hold, right before sending them; drop the rest.
+
+    A slow batch (a rate limit, a slow provider) must not outlive its lease: the sweeper
+    would hand its rows to another worker and the message would go out twice.
+    """
+    now = timezone.now()
+    lease = now + timedelta(seconds=float(conf.get("LEASE_SECONDS")))
+    claims = {d.claim for d, _ in batch}
+    pks = [d.pk for d, _ in batch]
+    renewed = Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).update(lease_until=lease)
+    if renewed == len(batch):
+        return batch
+    held = set(Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).values_list("pk", flat=True))
+    for delivery, _ in batch:
+        if delivery.pk not in held:
+            logger.warning("DSN lost the claim on delivery %s before sending it; not sending", delivery.pk)
+    return [(d, m) for d, m in batch if d.pk in held]
+
+
+class _heartbeat:
+    """While a batch is with the provider, keep extending its lease from a helper thread.
+
+    Without it, a batch slower than ``LEASE_SECONDS`` would be swept back to another worker
+    while still being sent, and its messages would go out twice.
+    """
+
+    def __init__(self, batch: list[tuple[Delivery, Message]]) -> None:
+        self.pks = [d.pk for d, _ in batch]
+        self.claims = {d.claim for d, _ in batch}
+        self.lease = float(conf.get("LEASE_SECONDS"))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="dsn-lease-heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        from django.db import connection as thread_connection
+
+        try:
+            while not self.stop.wait(self.lease / 3):
+                lease = timezone.now() + timedelta(seconds=self.lease)
+                Delivery.objects.filter(pk__in=self.pks, claim__in=self.claims, status=S.SENDING).update(
+                    lease_until=lease
+                )
+        except Exception:
+            logger.exception("DSN could not extend a lease")
+        finally:
+            thread_connection.close()
+
+    def __enter__(self) -> None:
+        self.thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 def send_claimed(deliveries: list[Delivery]) -> dict[str, int]:
-    """Send deliveries already claimed (all of one backend); record every outcome."""
-    counts = {"sent": 0, "failed": 0, "dead": 0}
+    """Send deliveries already claimed (all of one backend); record every outcome.
+
+    Returns counts by outcome: ``sent``, ``failed``, ``dead``, and ``lost`` (rows whose
+    claim expired and went to another worker, so they were not sent here).
+    """
+    counts = {"sent": 0, "failed": 0, "dead": 0, "lost": 0}
     if not deliveries:
         return counts
     backend = deliveries[0].backend
@@ -194,11 +255,16 @@ def send_claimed(deliveries: list[Delivery]) -> dict[str, int]:
     try:
         with messenger:
             for start in range(0, len(to_send), step):
-                batch = to_send[start : start + step]
+                chunk = to_send[start : start + step]
+                batch = _renew_lease(chunk)
+                counts["lost"] += len(chunk) - len(batch)
+                if not batch:
+                    continue
                 if limited:
                     wait_for_turn(messenger, batch[0][1].address)
                 try:
-                    outcomes = messenger.send_batch([m for _, m in batch])
+                    with _heartbeat(batch):
+                        outcomes = messenger.send_batch([m for _, m in batch])
                     if len(outcomes) != len(batch):
                         raise TransientError(f"{key} returned {len(outcomes)} outcomes for {len(batch)} messages")
                 except DeliveryError as exc:
@@ -329,7 +395,7 @@ def _record(delivery: Delivery, outcome: Any, policy: dict[str, float]) -> str:
 
 def drain(backend_id: int | None, notification_id: int | None = None, *, max_batches: int = 1000) -> dict[str, int]:
     """Claim and send due deliveries until none are left (or ``max_batches`` is reached)."""
-    totals = {"sent": 0, "failed": 0, "dead": 0}
+    totals = {"sent": 0, "failed": 0, "dead": 0, "lost": 0}
     size = 100
     if backend_id is not None:
         backend = Backend.objects.filter(pk=backend_id).first()

@@ -49,6 +49,7 @@ def sweep(*, grace: float = 30.0, now: datetime | None = None, enqueue: bool = T
         Q(status=S.PENDING, updated_at__lt=cutoff)
         | Q(status=S.PENDING, pk__in=expired)
         | Q(status=S.FAILED, next_attempt_at__lte=now)
+        | Q(status=S.FAILED, next_attempt_at__isnull=True)
     )
     per_backend = due.values("backend_id").annotate(n=Count("pk")).order_by("backend_id")
     for row in per_backend:

@@ -13,8 +13,12 @@ from datetime import datetime
 from . import conf
 from .compat import task, task_backends
 
+# The task's own backend and queue are validated when this module is imported, so they
+# come from DSN's settings (a backend may not allow the "default" queue).
+_OPTIONS = {"backend": conf.get("TASK_BACKEND"), "queue_name": conf.get("QUEUE")}
 
-@task()
+
+@task(**_OPTIONS)
 def fan_out_task(notification_id: int) -> int:
     """Create the deliveries of one notification."""
     from .fanout import fan_out
@@ -22,16 +26,16 @@ def fan_out_task(notification_id: int) -> int:
     return fan_out(notification_id)
 
 
-@task()
+@task(**_OPTIONS)
 def send_task(backend_id: int, notification_id: int | None = None) -> dict[str, int]:
     """Send the due deliveries of one backend (optionally of one notification)."""
     from .sending import drain, next_retry_at
 
     result = drain(backend_id, notification_id)
-    if result["failed"]:
-        when = next_retry_at(backend_id, notification_id)
-        if when is not None:
-            enqueue_send(backend_id, notification_id, 1, run_after=when)
+    # Always look: this run may have sent only the due retries while later ones still wait.
+    when = next_retry_at(backend_id, notification_id)
+    if when is not None:
+        enqueue_send(backend_id, notification_id, 1, run_after=when)
     return result
 
 

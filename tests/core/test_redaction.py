@@ -21,6 +21,9 @@ class Leaky(Messenger):
     key = "leaky"
     label = "Leaky"
 
+    def addresses_for(self, users: Any) -> dict[Any, str]:
+        return {u.pk: u.get_username() for u in users}
+
     def send(self, message: Any) -> Any:
         raise TransientError(f"POST https://api.example/bot{TOKEN}/send: timed out")
 

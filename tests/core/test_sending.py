@@ -85,7 +85,7 @@ def test_transient_error_schedules_a_retry(make_flow: Any, user: Any, dsn_outbox
     assert "asked to fail (transient)" in delivery.last_error
     assert (delivery.claim, delivery.lease_until) == ("", None)
     assert dsn_outbox == []
-    assert drain(None) == {"sent": 0, "failed": 0, "dead": 0}  # not due yet
+    assert drain(None) == {"sent": 0, "failed": 0, "dead": 0, "lost": 0}  # not due yet
 
 
 def test_gives_up_after_max_attempts(make_flow: Any, user: Any, settings: Any, dsn_plugin: Any,
@@ -95,15 +95,15 @@ def test_gives_up_after_max_attempts(make_flow: Any, user: Any, settings: Any, d
     dsn_plugin("dead-observer", observer)
     delivery = _event(make_flow, django_capture_on_commit_callbacks, user, options={"fail": "transient"})
     assert delivery.attempts == 1
-    assert _retry_now() == {"sent": 0, "failed": 1, "dead": 0}
+    assert _retry_now() == {"sent": 0, "failed": 1, "dead": 0, "lost": 0}
     assert dead_events == [] and observer.seen == []
-    assert _retry_now() == {"sent": 0, "failed": 0, "dead": 1}
+    assert _retry_now() == {"sent": 0, "failed": 0, "dead": 1, "lost": 0}
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("dead", 3)
     assert delivery.last_error.startswith("gave up after 3 attempts")
     assert dead_events == [delivery.pk]
     assert observer.seen == [(delivery.pk, "dead")]
-    assert _retry_now() == {"sent": 0, "failed": 0, "dead": 0}  # dead stays dead
+    assert _retry_now() == {"sent": 0, "failed": 0, "dead": 0, "lost": 0}  # dead stays dead
     assert dead_events == [delivery.pk] and len(observer.seen) == 1
 
 
@@ -292,7 +292,7 @@ def test_late_messenger_without_an_address_skips(make_flow: Any, user: Any, dsn_
     Late.sent = []
     _event(make_flow, django_capture_on_commit_callbacks, user, messenger="nope")
     dsn_plugin("addressless-tests", AddresslessPlugin())
-    assert _retry_now() == {"sent": 0, "failed": 0, "dead": 0}
+    assert _retry_now() == {"sent": 0, "failed": 0, "dead": 0, "lost": 0}
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.last_error, delivery.claim) == ("skipped", "no address on this channel", "")
     assert Late.sent == []
@@ -376,9 +376,10 @@ def test_outcome_is_not_recorded_without_the_claim(pending: list[Delivery], dsn_
     batch = claim(None, None, 1)
     Delivery.objects.filter(pk=batch[0].pk).update(claim="someone-else")
     counts = send_claimed(batch)
-    assert counts["sent"] == 1  # the message went out ...
+    assert (counts["sent"], counts["lost"]) == (0, 1)  # the lease is checked right before sending ...
+    assert dsn_outbox == []  # ... so the message did not go out twice
     row = Delivery.objects.get(pk=batch[0].pk)
-    assert (row.status, row.claim) == ("sending", "someone-else")  # ... but the row stays the new owner's
+    assert (row.status, row.claim) == ("sending", "someone-else")  # and the row stays the new owner's
 
 
 @pytest.mark.postgres

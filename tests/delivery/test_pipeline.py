@@ -89,7 +89,7 @@ def test_plugin_removed_after_fan_out_then_sweeper_delivers(provider: Provider, 
     remove_plugin(PLUGIN)  # ... and the plugin is uninstalled while the retries are pending
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.FAILED}
     Delivery.objects.update(next_attempt_at=None)
-    assert drain(None) == {"sent": 0, "failed": 2, "dead": 0}
+    assert drain(None) == {"sent": 0, "failed": 2, "dead": 0, "lost": 0}
     assert all("not installed" in e for e in Delivery.objects.values_list("last_error", flat=True))
     add_plugin(PLUGIN, HttpPlugin(make_messenger()))
     try:

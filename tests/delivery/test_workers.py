@@ -117,7 +117,6 @@ def slow_accept(delivery_id: int, attempt: int) -> tuple[int, dict[str, str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="bug: the lease is not renewed while a claimed batch is being sent")
 def test_a_batch_longer_than_the_lease_is_not_sent_twice(tmp_path: Path) -> None:
     n = 30  # one batch of 30 at 0.1 s each takes 3 s; the lease is 2 s
     with Provider(policy=slow_accept) as provider, site(tmp_path, DSN_HTTP_BATCH="30") as s:
@@ -143,7 +142,6 @@ def one_fast_one_slow(delivery_id: int, attempt: int) -> tuple[int, dict[str, st
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="bug: send_task re-enqueues itself only when its own drain saw a failure")
 def test_retry_chain_without_sweeper(tmp_path: Path) -> None:
     with Provider(policy=one_fast_one_slow) as provider, site(tmp_path, DSN_HTTP_BATCH="10") as s:
         fire(s, 2, provider.url)

@@ -91,7 +91,7 @@ def test_451_is_retried_and_the_second_attempt_succeeds(make_flow: Any, alice: A
     assert "451" in delivery.last_error
     assert delivery.next_attempt_at is not None and delivery.next_attempt_at >= before
     assert smtp.received == []
-    assert dsn_flush() == {"sent": 0, "failed": 0, "dead": 0}  # not due yet
+    assert dsn_flush() == {"sent": 0, "failed": 0, "dead": 0, "lost": 0}  # not due yet
 
     del smtp.rcpt_replies["alice@example.com"]
     Delivery.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))  # the backoff has passed
