@@ -97,7 +97,7 @@ def register_messengers(register: Callable[[type], None]) -> None:
 def register_signals(register: Callable[..., None]) -> None:
     for name in ("pre_save", "post_save", "pre_delete", "post_delete"):
         register(name, getattr(model_signals, name), action_object_arg="instance", model_signal=True,
-                 description=f"Django model signal {name}")
+                 sender_is_model=True, description=f"Django model signal {name}")
     register("m2m_changed", model_signals.m2m_changed, action_object_arg="instance", model_signal=True,
              description="a many-to-many relation changed (post_add, post_remove, post_clear)",
              accepts=_after_m2m_change)

@@ -58,7 +58,7 @@ def register_signals(register: Callable[..., None]) -> None:
     """Register signals that triggers can use as their verb.
 
     Call ``register(name, signal, *, action_object_arg=None, actor_arg=None,
-    model_signal=False, description="")``:
+    model_signal=False, sender_is_model=False, accepts=None, description="")``:
 
     ``name``
         The verb stored on triggers (``"order_paid"``). Unique across plugins.
@@ -67,6 +67,11 @@ def register_signals(register: Callable[..., None]) -> None:
     ``action_object_arg`` / ``actor_arg``
         Which keyword argument of ``signal.send`` holds the action object / the actor.
         Defaults: ``instance`` or ``action_object``, and ``actor_object`` or ``actor``.
+    ``sender_is_model``
+        True when ``sender`` is always the action object's model (like ``post_save``):
+        DSN then connects its receiver only for models that have triggers.
+    ``accepts``
+        ``accepts(kwargs) -> bool``; signal calls it rejects never match.
 
     Apps without a plugin can call :func:`dsn_core.verbs.register_signal` from ``ready()``.
     """

@@ -81,9 +81,11 @@ class Index:
 _index = Index()
 _built = False
 _lock = threading.RLock()
-_receivers: dict[str, tuple[Any, Callable[..., None]]] = {}
+_receivers: dict[tuple[str, Any], tuple[Any, Callable[..., None]]] = {}
+#: One receiver function per verb (connected once per sender model for model signals).
+_verb_receivers: dict[str, Callable[..., None]] = {}
+_previous_senders: set[type] = set()
 _bootstrap: list[tuple[Any, Callable[..., None]]] = []
-_previous_receiver: Callable[..., None] | None = None
 _PREVIOUS_ATTR = "_dsn_previous"
 #: Apps whose models a trigger without a model never matches (DSN's own rows, task queues).
 IGNORED_APPS = frozenset({"dsn_core", "django_tasks_db", "django_tasks", "sessions", "admin", "contenttypes"})
@@ -259,27 +261,45 @@ def rebuild() -> Index:
     return new
 
 
+def _wanted(new: Index) -> dict[tuple[str, Any], Any]:
+    """Which (verb, sender) pairs need DSN's receiver; sender ``None`` means any sender.
+
+    For Django's save/delete signals the sender is the saved model, so the receiver is
+    connected for exactly the models that have triggers: saving any other model never
+    reaches DSN at all. Other signals get one receiver for every sender.
+    """
+    wanted: dict[tuple[str, Any], Any] = {}
+    for name, entry in new.by_verb.items():
+        verb = entry.verb
+        if verb.sender_is_model and not entry.any_model:
+            for model in entry.by_model:
+                wanted[(name, model)] = verb.signal
+        else:
+            wanted[(name, None)] = verb.signal
+    return wanted
+
+
 def _sync_receivers(new: Index) -> None:
     from django.db.models.signals import pre_save
 
-    global _previous_receiver
-    for name in list(_receivers):
-        signal, receiver = _receivers[name]
-        entry = new.by_verb.get(name)
-        if entry is None or entry.verb.signal is not signal:
-            signal.disconnect(receiver)
-            del _receivers[name]
-    for name, entry in new.by_verb.items():
-        if name not in _receivers:
-            receiver = _make_receiver(name)
-            entry.verb.signal.connect(receiver, weak=False)
-            _receivers[name] = (entry.verb.signal, receiver)
-    if new.previous_fields and _previous_receiver is None:
-        _previous_receiver = _capture_previous
-        pre_save.connect(_capture_previous, weak=False)
-    elif not new.previous_fields and _previous_receiver is not None:
-        pre_save.disconnect(_capture_previous)
-        _previous_receiver = None
+    wanted = _wanted(new)
+    for key in list(_receivers):
+        signal, receiver = _receivers[key]
+        if wanted.get(key) is not signal:
+            signal.disconnect(receiver, sender=key[1])
+            del _receivers[key]
+    for key, signal in wanted.items():
+        if key not in _receivers:
+            receiver = _verb_receivers.setdefault(key[0], _make_receiver(key[0]))
+            signal.connect(receiver, sender=key[1], weak=False)
+            _receivers[key] = (signal, receiver)
+    for model in list(_previous_senders - set(new.previous_fields)):
+        pre_save.disconnect(_capture_previous, sender=model)
+        _previous_senders.discard(model)
+    for model in new.previous_fields:
+        if model not in _previous_senders:
+            pre_save.connect(_capture_previous, sender=model, weak=False)
+            _previous_senders.add(model)
 
 
 def request_rebuild() -> None:

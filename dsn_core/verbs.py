@@ -31,6 +31,9 @@ class Verb:
     #: Optional filter on the signal's kwargs; calls it rejects never match (m2m_changed
     #: uses it to react once per change, on the ``post_*`` actions).
     accepts: Any = None
+    #: The signal's sender is always the action object's model (Django's save/delete
+    #: signals): DSN then connects only for models that have triggers.
+    sender_is_model: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.signal, Signal):

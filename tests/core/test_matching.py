@@ -444,3 +444,17 @@ def test_post_save_receivers_after_dsn_still_run(make_flow: Any) -> None:
     finally:
         post_save.disconnect(later, sender=Team)
     assert seen == ["still heard"]
+
+
+def test_model_signal_receivers_are_connected_only_for_models_with_triggers(make_flow: Any) -> None:
+    from django.db.models.signals import post_save
+
+    from dsn_core import index
+    from tests.testapp.models import Comment
+
+    make_flow(Article)
+    index.rebuild()
+    assert post_save.has_listeners(Article)
+    article_receivers = len(post_save._live_receivers(Article)[0])
+    comment_receivers = len(post_save._live_receivers(Comment)[0])
+    assert article_receivers == comment_receivers + 1  # DSN listens for Article only
