@@ -144,6 +144,17 @@ def insert_deliveries(notification: Notification, subscription: Subscription | N
             cursor.executemany(sql, params[start : start + 5000])
 
 
+def _backend_addresses(backend: Backend) -> list[str]:
+    cls = get_messenger_class(backend.messenger)
+    if cls is None:
+        return []
+    try:
+        return list(cls(backend.options).backend_addresses())
+    except Exception:
+        logger.exception("DSN backend %s could not list its own addresses", backend.pk)
+        return []
+
+
 def fan_out(notification_id: int) -> int:
     """Create the deliveries of one notification and enqueue their sending.
 
@@ -168,8 +179,13 @@ def fan_out(notification_id: int) -> int:
         user_ids = receiver_user_ids(subscription, event)
         for backend in backends:
             backends_used.add(backend.pk)
-            for ids in _chunks(user_ids, chunk):
-                insert_deliveries(notification, subscription, backend, _rows_for_users(subscription, backend, ids))
+            own = _backend_addresses(backend)
+            if own:  # the backend names its destination (an ops chat): users are not addressed
+                insert_deliveries(notification, subscription, backend, [(None, a, _PENDING, "") for a in own])
+            else:
+                for ids in _chunks(user_ids, chunk):
+                    rows = _rows_for_users(subscription, backend, ids)
+                    insert_deliveries(notification, subscription, backend, rows)
             fixed = (subscription.fixed_addresses or {}).get(backend.messenger, [])
             insert_deliveries(notification, subscription, backend, [(None, a, _PENDING, "") for a in fixed])
     created = Delivery.objects.filter(notification=notification).count() - existing

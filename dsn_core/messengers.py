@@ -202,6 +202,16 @@ class Messenger:
 
         return get_addresses([u.pk for u in users], self.key)
 
+    def backend_addresses(self) -> list[str]:
+        """Addresses every message of this backend goes to, instead of the receivers' own.
+
+        A Telegram backend whose ``chat_id`` option names an ops group, or X's own timeline.
+        When this returns addresses, the core sends each notification once to each of them
+        (with no recipient) and does not address the subscription's users on this backend.
+        Default: none.
+        """
+        return []
+
     @classmethod
     def clean_address(cls, address: str) -> str:
         """Validate and normalise a fixed address typed by an admin; raise ``ValidationError``."""

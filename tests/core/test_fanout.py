@@ -278,3 +278,29 @@ def test_on_commit_runs_fan_out_and_send(make_flow: Any, people: dict[str, Any],
         assert Delivery.objects.count() == 0  # nothing before the commit
     assert sorted(m.address for m in dsn_outbox) == ["listed", "owner"]
     assert _notification().fanned_out_at is not None
+
+
+class _OpsChat(Messenger):
+    key = "opschat"
+    label = "Ops chat"
+
+    def backend_addresses(self) -> list[str]:
+        return ["ops-room"]
+
+    def send(self, message: Message) -> SendResult:
+        return SendResult()
+
+
+class _OpsPlugin:
+    @hookimpl
+    def register_messengers(self, register: Any) -> None:
+        register(_OpsChat)
+
+
+def test_backend_addresses_replace_the_users(make_flow: Any, people: dict[str, Any], dsn_plugin: Any,
+                                             dummy_tasks: Any) -> None:
+    dsn_plugin("opschat", _OpsPlugin())
+    make_flow(Article, messenger="opschat", users=list(people.values()))
+    Article.objects.create(title="x")
+    fan_out(_notification().pk)
+    assert list(Delivery.objects.values_list("address", "recipient_id", "status")) == [("ops-room", None, "pending")]

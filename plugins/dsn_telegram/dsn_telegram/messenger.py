@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Warning
@@ -156,16 +156,10 @@ class TelegramMessenger(Messenger):
             "negative, like -1001234567890) or a public channel's @username."
         )
 
-    def address_for(self, user: Any) -> str | None:
-        """The backend's ``chat_id`` when set, else the chat the user linked."""
-        return self.options.get("chat_id") or super().address_for(user)
-
-    def addresses_for(self, users: Iterable[Any]) -> dict[Any, str]:
-        """The backend's ``chat_id`` for everyone when set, else the linked chats."""
+    def backend_addresses(self) -> list[str]:
+        """The backend's ``chat_id`` (an ops group or channel), which replaces the users' chats."""
         chat_id = self.options.get("chat_id")
-        if chat_id:
-            return {user.pk: chat_id for user in users}
-        return super().addresses_for(users)
+        return [str(chat_id)] if chat_id else []
 
     def rate_limits_for(self, address: str) -> Sequence[RateLimit]:
         """30/s per bot; 1/s per private chat, 20/min per group or channel."""

@@ -89,6 +89,10 @@ class TwitterMessenger(Messenger):
             code="invalid_x_address",
         )
 
+    def backend_addresses(self) -> list[str]:
+        """Tweet mode posts once per notification on the account's own timeline."""
+        return [TIMELINE] if self.mode == TWEET else []
+
     def address_for(self, user: Any) -> str | None:
         """No per-user address in tweet mode; the address book entry in dm mode."""
         if self.mode == TWEET:
@@ -96,7 +100,7 @@ class TwitterMessenger(Messenger):
         return super().address_for(user)
 
     def addresses_for(self, users: Iterable[Any]) -> dict[Any, str]:
-        """Users are skipped in tweet mode; dm mode reads the address book."""
+        """No per-user addresses in tweet mode; dm mode reads the address book."""
         if self.mode == TWEET:
             return {}
         return super().addresses_for(users)
