@@ -120,7 +120,7 @@ def cmd_demo(argv: list[str]) -> int:
 
 
 def cmd_bench(argv: list[str]) -> int:
-    python = sync(["test"])
+    python = sync(["test", "bench"])
     return run(python, "-m", "benchmarks", *argv, check=False)
 
 

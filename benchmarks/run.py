@@ -305,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
                                            {"kind": "smtp", "messages": 200 if quick else 1000, "repeats": 3},
                                            db.env_for("smtp"), out_dir)
             if "rate" in sections:
+                log("telegram_rate")
+                results["telegram_rate"] = run_once(
+                    "telegram_rate", "benchmarks.settings_dsn",
+                    {"kind": "telegram_rate", "messages": 150 if quick else 600}, db.env_for("telegram_rate"),
+                    out_dir)
                 for batch in (100, 1):
                     name = f"rate_batch_{batch}"
                     log(name)

@@ -350,61 +350,132 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def smtp(spec: Spec) -> dict[str, Any]:
-    """Django's SMTP backend against aiosmtpd (its own process): one session vs one per message."""
+def _self_signed(directory: str) -> tuple[str, str]:
+    """A certificate for "localhost" (and its key), for the STARTTLS variant."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def _bench_smtp_backend() -> type:
+    from django.core.mail.backends.smtp import EmailBackend
+
+    class Backend(EmailBackend):
+        """Django's SMTP backend trusting the benchmark's own CA (``DSN_BENCH_CA``)."""
+
+        @property
+        def ssl_context(self) -> Any:
+            import ssl
+
+            return ssl.create_default_context(cafile=os.environ["DSN_BENCH_CA"])
+
+    return Backend
+
+
+def __getattr__(name: str) -> Any:  # the backend class is built lazily (Django must be set up)
+    if name == "BenchSMTPBackend":
+        return _bench_smtp_backend()
+    raise AttributeError(name)
+
+
+def _smtp_server(port: int, *tls: str) -> Any:
     import socket
     import subprocess
 
-    from django.core.mail import EmailMessage
-    from django.core.mail.backends.smtp import EmailBackend
+    server = subprocess.Popen([sys.executable, "-m", "benchmarks.smtp_server", str(port), *tls],
+                              stdout=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("aiosmtpd did not start") from None
+            time.sleep(0.05)
 
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "benchmarks.smtp_server", str(port)], stdout=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
+
+def smtp(spec: Spec) -> dict[str, Any]:
+    """The dsn_email messenger over one SMTP session vs one session per message, against
+    aiosmtpd in its own process: plain loopback, and STARTTLS + AUTH (a real relay's setup)."""
+    import tempfile
+
+    from django.conf import settings
+    from dsn_email.messenger import EmailMessenger
+
+    from dsn_core.messengers import Message
+
+    count = spec["messages"]
+    messages = [
+        Message(address=f"r{i}@example.com", subject=f"Item {i} was created", text=f"Hello r{i},\nA new item.\n",
+                delivery_id=i)
+        for i in range(count)
+    ]
+    result: dict[str, Any] = {"messages": count, "messenger": "dsn_email EmailMessenger"}
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = _self_signed(tmp)
+        os.environ["DSN_BENCH_CA"] = cert
+        for variant, tls in (("plain", ()), ("starttls_auth", (cert, key))):
+            port = _free_port()
+            server = _smtp_server(port, *tls)
+            options: dict[str, Any] = {"host": "127.0.0.1", "port": port, "timeout": 10}
+            if tls:
+                options.update(host="localhost", use_tls=True, username="dsn", password="bench-pass")
+            settings.DSN = {**settings.DSN, "EMAIL": {"CONNECTIONS": {
+                "bench": {"BACKEND": "benchmarks.scenario.BenchSMTPBackend", "OPTIONS": options}}}}
+
+            def send(batch: list[Message]) -> int:
+                with EmailMessenger({"connection": "bench"}) as messenger:
+                    return sum(1 for o in messenger.send_batch(batch) if not isinstance(o, Exception))
+
+            modes: dict[str, Callable[[], int]] = {
+                "one_session": lambda: send(messages),
+                "per_message": lambda: sum(send([m]) for m in messages),
+            }
+            times: dict[str, list[float]] = {name: [] for name in modes}
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("aiosmtpd did not start") from None
-                time.sleep(0.05)
-        count = spec["messages"]
-        messages = [
-            EmailMessage(f"Item {i} was created", f"Hello r{i},\nA new item.\n", "dsn@example.com",
-                         [f"r{i}@example.com"])
-            for i in range(count)
-        ]
-
-        def backend() -> EmailBackend:
-            return EmailBackend(host="127.0.0.1", port=port, use_tls=False, use_ssl=False, timeout=10,
-                                fail_silently=False)
-
-        def one_session() -> int:
-            return backend().send_messages(messages)
-
-        def per_message() -> int:
-            return sum(backend().send_messages([m]) for m in messages)
-
-        result: dict[str, Any] = {"messages": count, "port": port}
-        modes: dict[str, Callable[[], int]] = {"one_session": one_session, "per_message": per_message}
-        mode_times: dict[str, list[float]] = {name: [] for name in modes}
-        for _ in range(spec["repeats"]):
-            for name, fn in modes.items():  # interleaved, so drift hits both alike
-                start = time.perf_counter()
-                sent = fn()
-                mode_times[name].append(time.perf_counter() - start)
-                assert sent == count, (name, sent)
-        for name, times in mode_times.items():
-            result[name] = {"seconds": statistics.median(times), "times": times,
-                            "per_s": count / statistics.median(times)}
-        result["ratio"] = result["per_message"]["seconds"] / result["one_session"]["seconds"]
-        result["messenger"] = "Django SMTP EmailBackend"
-    finally:
-        server.terminate()
-        out, _ = server.communicate(timeout=10)
-    result["server_received"] = int((out or b"0").decode().strip() or 0)
+                for _ in range(spec["repeats"]):
+                    for name, fn in modes.items():  # interleaved, so drift hits both alike
+                        start = time.perf_counter()
+                        sent = fn()
+                        times[name].append(time.perf_counter() - start)
+                        assert sent == count, (variant, name, sent)
+            finally:
+                server.terminate()
+                out, _ = server.communicate(timeout=10)
+            entry: dict[str, Any] = {"server_received": int((out or b"0").decode().strip() or 0)}
+            for name, values in times.items():
+                median = statistics.median(values)
+                entry[name] = {"seconds": median, "times": values, "per_s": count / median}
+            entry["ratio"] = entry["per_message"]["seconds"] / entry["one_session"]["seconds"]
+            result[variant] = entry
+    result["ratio"] = result["starttls_auth"]["ratio"]
+    result["one_session"], result["per_message"] = result["plain"]["one_session"], result["plain"]["per_message"]
     return result
 
 
@@ -460,6 +531,59 @@ def ratelimit(spec: Spec) -> dict[str, Any]:
     }
 
 
+def telegram_rate(spec: Spec) -> dict[str, Any]:
+    """dsn_telegram (real python-telegram-bot) through the core's drain and limiter, against a
+    fake Bot API on 127.0.0.1; one private chat per receiver, so only the 30/s bot limit binds."""
+    import threading
+
+    from django.conf import settings
+
+    from dsn_core.addresses import set_address
+    from dsn_core.fanout import fan_out
+    from dsn_core.models import Delivery
+    from tests.fakes import FakeServer
+
+    _migrate()
+    token = "123456:BENCH-token"
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def send_message(req: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
+        with lock:
+            stamps.append(time.time())
+            number = len(stamps)
+        chat = {"id": 1, "type": "private"}
+        return 200, {}, {"ok": True, "result": {"message_id": number, "date": 1700000000, "chat": chat}}
+
+    with FakeServer() as server:
+        server.route("POST", rf"/bot{token}/sendMessage", send_message)
+        settings.DSN = {**settings.DSN, "TELEGRAM": {"BOT_TOKEN": token, "API_BASE_URL": server.url}}
+        info = _dsn_config(0, spec["messages"], messenger="telegram")
+        from django.contrib.auth import get_user_model
+
+        for user in get_user_model().objects.filter(username__startswith="r"):
+            set_address(user, "telegram", str(10_000 + user.pk))
+        from dsn_telegram.messenger import TelegramMessenger
+
+        from dsn_core.messengers import Message
+
+        with TelegramMessenger({}) as warm:  # imports and first-connection costs, not measured
+            warm.send_batch([Message(address="1", subject="", text="warm-up", delivery_id=0)] * 3)
+        stamps.clear()
+        (nid,) = _notifications(1)
+        fan_out(nid)
+        start = time.time()
+        totals = drain(info["backend_id"])
+        elapsed = time.time() - start
+    return {
+        "messenger": "dsn_telegram (python-telegram-bot) against a fake Bot API, one chat per receiver",
+        "sent": totals["sent"],
+        "pending_left": Delivery.objects.filter(status="pending").count(),
+        "elapsed_s": elapsed,
+        **_rate_stats(sorted(stamps), 30, 1.0),
+    }
+
+
 def drain(backend_id: int) -> dict[str, int]:
     from dsn_core.sending import drain as core_drain
 
@@ -486,6 +610,7 @@ KINDS: dict[str, Callable[[Spec], dict[str, Any]]] = {
     "render": render,
     "smtp": smtp,
     "ratelimit": ratelimit,
+    "telegram_rate": telegram_rate,
 }
 
 

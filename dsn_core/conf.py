@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_ATTEMPTS": 8,
     # A delivery stuck in "sending" longer than this is re-queued by the sweeper.
     "LEASE_SECONDS": 300.0,
+    # Rate-limit slots are this much wider than per/count (absorbs scheduling jitter).
+    "RATE_LIMIT_MARGIN": 0.02,
     # How many deliveries one fan-out chunk creates.
     "FANOUT_CHUNK": 2000,
     # Absolute base URL of the site (for unsubscribe links in messages).

@@ -8,11 +8,14 @@ that expires, and the sweeper puts the delivery back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import random
 import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -175,44 +178,69 @@ def _renew_lease(batch: list[tuple[Delivery, Message]]) -> list[tuple[Delivery, 
     return [(d, m) for d, m in batch if d.pk in held]
 
 
-class _heartbeat:
-    """While a batch is with the provider, keep extending its lease from a helper thread.
+class _Heartbeat:
+    """One daemon thread per process that keeps extending the leases of in-flight batches.
 
-    Without it, a batch slower than ``LEASE_SECONDS`` would be swept back to another worker
-    while still being sent, and its messages would go out twice.
+    While a batch is with the provider its rows stay claimed; without this, a batch slower
+    than ``LEASE_SECONDS`` would be swept back to another worker while still being sent,
+    and its messages would go out twice. Registering a batch costs a lock, not a thread.
     """
 
-    def __init__(self, batch: list[tuple[Delivery, Message]]) -> None:
-        self.pks = [d.pk for d, _ in batch]
-        self.claims = {d.claim for d, _ in batch}
-        self.lease = float(conf.get("LEASE_SECONDS"))
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="dsn-lease-heartbeat", daemon=True)
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.batches: dict[int, tuple[list[int], set[str], float]] = {}
+        self.thread: threading.Thread | None = None
+        self.pid = 0
+
+    def _ensure_thread(self) -> None:
+        if self.thread is None or not self.thread.is_alive() or self.pid != os.getpid():
+            self.pid = os.getpid()
+            self.thread = threading.Thread(target=self._run, name="dsn-lease-heartbeat", daemon=True)
+            self.thread.start()
 
     def _run(self) -> None:
         from django.db import connection as thread_connection
 
+        while True:
+            lease = float(conf.get("LEASE_SECONDS"))
+            time.sleep(max(0.05, min(1.0, lease / 6)))
+            now = time.monotonic()
+            with self.lock:
+                due = [(key, pks, claims) for key, (pks, claims, since) in self.batches.items()
+                       if now - since >= lease / 3]
+            for key, pks, claims in due:
+                try:
+                    until = timezone.now() + timedelta(seconds=lease)
+                    Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).update(lease_until=until)
+                except Exception:
+                    logger.exception("DSN could not extend a lease")
+                    thread_connection.close()
+                with self.lock:
+                    if key in self.batches:
+                        self.batches[key] = (pks, claims, now)
+
+    @contextlib.contextmanager
+    def covering(self, batch: list[tuple[Delivery, Message]]) -> Iterator[None]:
+        key = id(batch)
+        with self.lock:
+            self.batches[key] = ([d.pk for d, _ in batch], {d.claim for d, _ in batch}, time.monotonic())
+            self._ensure_thread()
         try:
-            while not self.stop.wait(self.lease / 3):
-                lease = timezone.now() + timedelta(seconds=self.lease)
-                Delivery.objects.filter(pk__in=self.pks, claim__in=self.claims, status=S.SENDING).update(
-                    lease_until=lease
-                )
-        except Exception:
-            logger.exception("DSN could not extend a lease")
+            yield
         finally:
-            thread_connection.close()
-
-    def __enter__(self) -> None:
-        self.thread.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
+            with self.lock:
+                self.batches.pop(key, None)
 
 
-def send_claimed(deliveries: list[Delivery]) -> dict[str, int]:
+_heartbeat = _Heartbeat()
+
+
+def send_claimed(deliveries: list[Delivery], messenger: Messenger | None = None) -> dict[str, int]:
     """Send deliveries already claimed (all of one backend); record every outcome.
+
+    ``messenger``: an instance the caller already opened for this backend (``drain`` keeps
+    one open across batches, so connections and event loops are set up once); by default
+    one is made and opened for these deliveries.
 
     Returns counts by outcome: ``sent``, ``failed``, ``dead``, and ``lost`` (rows whose
     claim expired and went to another worker, so they were not sent here).
@@ -229,13 +257,15 @@ def send_claimed(deliveries: list[Delivery]) -> dict[str, int]:
         for delivery in deliveries:
             counts[_record(delivery, error, policy)] += 1
         return counts
-    try:
-        messenger = cls(backend.options if backend else {})
-    except Exception as exc:
-        error = ConfigurationError(f"bad options for {key}: {exc}")
-        for delivery in deliveries:
-            counts[_record(delivery, error, policy)] += 1
-        return counts
+    session: Any = contextlib.nullcontext()
+    if messenger is None:
+        try:
+            messenger = session = cls(backend.options if backend else {})
+        except Exception as exc:
+            error = ConfigurationError(f"bad options for {key}: {exc}")
+            for delivery in deliveries:
+                counts[_record(delivery, error, policy)] += 1
+            return counts
     deliveries = _resolve_placeholders(deliveries, messenger)
     if not deliveries:
         return counts
@@ -253,7 +283,7 @@ def send_claimed(deliveries: list[Delivery]) -> dict[str, int]:
     limited = any(messenger.rate_limits_for(m.address) for _, m in to_send)
     step = 1 if limited else max(1, cls.max_batch_size)
     try:
-        with messenger:
+        with session:
             for start in range(0, len(to_send), step):
                 chunk = to_send[start : start + step]
                 batch = _renew_lease(chunk)
@@ -263,7 +293,7 @@ def send_claimed(deliveries: list[Delivery]) -> dict[str, int]:
                 if limited:
                     wait_for_turn(messenger, batch[0][1].address)
                 try:
-                    with _heartbeat(batch):
+                    with _heartbeat.covering(batch):
                         outcomes = messenger.send_batch([m for _, m in batch])
                     if len(outcomes) != len(batch):
                         raise TransientError(f"{key} returned {len(outcomes)} outcomes for {len(batch)} messages")
@@ -397,17 +427,39 @@ def drain(backend_id: int | None, notification_id: int | None = None, *, max_bat
     """Claim and send due deliveries until none are left (or ``max_batches`` is reached)."""
     totals = {"sent": 0, "failed": 0, "dead": 0, "lost": 0}
     size = 100
+    backend, cls = None, None
     if backend_id is not None:
         backend = Backend.objects.filter(pk=backend_id).first()
         cls = get_messenger_class(backend.messenger) if backend else None
         size = max(1, getattr(cls, "max_batch_size", 100))
-    for _ in range(max_batches):
-        batch = claim(backend_id, notification_id, size)
-        if not batch:
-            break
-        for key, value in send_claimed(batch).items():
-            totals[key] += value
+    messenger = _open_messenger(cls, backend)
+    try:
+        for _ in range(max_batches):
+            batch = claim(backend_id, notification_id, size)
+            if not batch:
+                break
+            for key, value in send_claimed(batch, messenger).items():
+                totals[key] += value
+    finally:
+        if messenger is not None:
+            try:
+                messenger.close()
+            except Exception:
+                logger.exception("DSN messenger %s failed to close", messenger.key)
     return totals
+
+
+def _open_messenger(cls: type | None, backend: Backend | None) -> Messenger | None:
+    """One opened messenger for a whole drain, or ``None`` to let each batch open its own
+    (and record the error per delivery when that fails)."""
+    if cls is None or backend is None:
+        return None
+    try:
+        messenger = cls(backend.options)
+        messenger.open()
+    except Exception:
+        return None
+    return messenger
 
 
 def next_retry_at(backend_id: int | None, notification_id: int | None = None) -> Any:

@@ -5,7 +5,8 @@ or an enqueue of work that claims its rows atomically.
 
 1. notifications never fanned out (older than ``grace``) -> fan-out enqueued again;
 2. deliveries stuck in ``sending`` past their lease -> back to ``pending``;
-3. deliveries ``pending`` for longer than ``grace``, or ``failed`` and due -> senders enqueued.
+3. deliveries ``pending`` for longer than ``grace``, or ``failed`` and due -> senders enqueued;
+4. rate-limiter rows idle for a minute are deleted.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def sweep(*, grace: float = 30.0, now: datetime | None = None, enqueue: bool = T
         if enqueue:
             enqueue_send(row["backend_id"], None, row["n"])
         report["senders"] += 1
+    from .ratelimit import forget_idle
+
+    report["rate_rows_forgotten"] = forget_idle()
     if any(report.values()):
         logger.info("DSN sweep: %s", report)
     return report

@@ -236,3 +236,15 @@ def test_chat_id_option_replaces_user_addresses(db, django_user_model):
     assert TelegramMessenger({}).backend_addresses() == []
     fixed = TelegramMessenger({"chat_id": "-100500"})
     assert fixed.backend_addresses() == ["-100500"]  # the core then sends to the chat, not to users
+
+
+def test_one_open_messenger_sends_many_batches_in_one_loop(telegram_settings, bot_api):
+    messenger = TelegramMessenger({})
+    with messenger:
+        session = messenger._session
+        first = messenger.send_batch([Message(address="7", subject="", text="one", delivery_id=1)])
+        second = messenger.send_batch([Message(address="8", subject="", text="two", delivery_id=2)])
+        assert messenger._session is session is not None  # the same loop and bot for both batches
+    assert messenger._session is None
+    assert [type(o).__name__ for o in first + second] == ["SendResult", "SendResult"]
+    assert [s["text"] for s in bot_api.sent()] == ["one", "two"]

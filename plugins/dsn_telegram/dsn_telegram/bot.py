@@ -72,3 +72,30 @@ def run(work: Callable[[Bot], Awaitable[T]]) -> T:
         return asyncio.run(main())
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, main()).result()
+
+
+class Session:
+    """One event loop and one bot kept open across several batches (``Messenger.open()``).
+
+    PTB binds a bot and its HTTP client to one event loop; a session owns both, so a worker
+    sending many batches pays the client's set-up once instead of once per batch.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._bot_cm = open_bot()
+        try:
+            self.bot: Bot = self.loop.run_until_complete(self._bot_cm.__aenter__())
+        except BaseException:
+            self.loop.close()
+            raise
+
+    def run(self, work: Callable[[Bot], Awaitable[T]]) -> T:
+        """Run ``work(bot)`` in this session's loop."""
+        return self.loop.run_until_complete(work(self.bot))
+
+    def close(self) -> None:
+        try:
+            self.loop.run_until_complete(self._bot_cm.__aexit__(None, None, None))
+        finally:
+            self.loop.close()

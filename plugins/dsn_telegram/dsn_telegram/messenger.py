@@ -17,6 +17,7 @@ Backend options:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Sequence
@@ -74,6 +75,7 @@ class TelegramMessenger(Messenger):
         super().__init__(options)
         self.parse_mode: str = self.options.get("parse_mode", markup.PLAIN)
         self.text_format = "html" if self.parse_mode == markup.HTML else "plain"
+        self._session: botlib.Session | None = None
 
     # -- configuration ---------------------------------------------------------------
 
@@ -193,6 +195,30 @@ class TelegramMessenger(Messenger):
             raise outcome
         return outcome
 
+    def open(self) -> None:
+        """Keep one event loop and bot for every batch until :meth:`close`.
+
+        Inside a running event loop (an async view) batches fall back to a loop of their
+        own; a configuration problem is reported per message by :meth:`send_batch`.
+        """
+        if self._session is not None:
+            return
+        try:
+            asyncio.get_running_loop()
+            return
+        except RuntimeError:
+            pass
+        try:
+            self._session = botlib.Session()
+        except ImproperlyConfigured:
+            self._session = None
+
+    def close(self) -> None:
+        """Shut the bot's HTTP client down and close the loop."""
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
     def send_batch(self, messages: Sequence[Message]) -> list[Outcome]:
         """Send every message in order, in one event loop with one bot; one outcome each.
 
@@ -203,7 +229,10 @@ class TelegramMessenger(Messenger):
             return []
         book: list[tuple[str, str, str]] = []
         try:
-            outcomes = botlib.run(lambda bot: self._send_all(bot, messages, book))
+            if self._session is not None:
+                outcomes = self._session.run(lambda bot: self._send_all(bot, messages, book))
+            else:
+                outcomes = botlib.run(lambda bot: self._send_all(bot, messages, book))
         except ImproperlyConfigured as exc:
             return [ConfigurationError(str(exc))] * len(messages)
         finally:
