@@ -75,6 +75,15 @@ class _EscapingFirstOfNode(FirstOfNode):
         return ""
 
 
+#: Tag libraries templates may ``{% load %}`` (no loaders: templates cannot include files).
+LIBRARIES = {
+    "i18n": "django.templatetags.i18n",
+    "l10n": "django.templatetags.l10n",
+    "tz": "django.templatetags.tz",
+    "humanize": "django.contrib.humanize.templatetags.humanize",
+}
+
+
 class DjangoTemplateEngine(TemplateEngine):
     """Django's template language, with the default builtins and no loaders.
 
@@ -85,7 +94,7 @@ class DjangoTemplateEngine(TemplateEngine):
     label = "Django templates"
 
     def __init__(self) -> None:
-        self._engine = Engine(autoescape=False, libraries={}, debug=True)
+        self._engine = Engine(autoescape=False, libraries=dict(LIBRARIES), debug=True)
 
     def compile(self, source: str) -> Any:
         try:

@@ -53,6 +53,14 @@ class Option:
     type: type = str
 
 
+#: Options every backend accepts, whatever its messenger: its own retry policy.
+CORE_OPTIONS: tuple[Option, ...] = (
+    Option("retry_base", "seconds before the first retry (exponential backoff with full jitter)", type=float),
+    Option("retry_cap", "the longest wait between two attempts, in seconds", type=float),
+    Option("retry_max_attempts", "attempts before a delivery is given up as dead", type=int),
+)
+
+
 @dataclass
 class Message:
     """One rendered message for one address, handed to :meth:`Messenger.send_batch`."""
@@ -136,7 +144,7 @@ class Messenger:
         The default implementation checks names, required options and choices against
         ``cls.options``. Override to add checks, calling ``super()`` first.
         """
-        known = {opt.name: opt for opt in cls.options}
+        known = {opt.name: opt for opt in (*cls.options, *CORE_OPTIONS)}
         unknown = sorted(set(options) - set(known))
         errors: list[str] = []
         if unknown:

@@ -8,9 +8,12 @@ with such a name, or Django's ``EMAIL_HOST_PASSWORD``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+
+from .errors import DeliveryError
 
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY", "AUTH", "SID")
 MASK = "***"
@@ -48,9 +51,18 @@ def secret_values() -> set[str]:
     return found
 
 
-def redact(text: str) -> str:
-    """``text`` with every configured secret replaced by ``***``."""
-    for value in sorted(secret_values(), key=len, reverse=True):
+def redact(text: str, extra: Iterable[str] = ()) -> str:
+    """``text`` with every configured secret (and every value in ``extra``) replaced by ``***``."""
+    values = secret_values() | {v for v in extra if v}
+    for value in sorted(values, key=len, reverse=True):
         if value in text:
             text = text.replace(value, MASK)
     return text
+
+
+def redact_error(error: DeliveryError, extra: Iterable[str] = ()) -> DeliveryError:
+    """The same delivery error with secrets masked in its text (the error itself if none)."""
+    text = redact(error.message, extra)
+    if text == error.message:
+        return error
+    return type(error)(text, retry_after=error.retry_after)

@@ -15,6 +15,7 @@ import requests
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 
 from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
+from dsn_core.redaction import redact_error
 
 #: The recipient replied STOP: Twilio refuses every message to them until they send START.
 OPTED_OUT = 21610
@@ -96,18 +97,8 @@ def translate(exc: Exception, headers: Mapping[str, str] | None = None, secrets:
         error = TransientError(f"unexpected answer from Twilio: {exc}")
     else:
         raise exc
-    return scrub(error, secrets)
+    return redact_error(error, secrets)
 
-
-def scrub(error: DeliveryError, secrets: tuple[str, ...]) -> DeliveryError:
-    """Replace any secret in the error's text with ``***``."""
-    text = error.message
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    if text == error.message:
-        return error
-    return type(error)(text, retry_after=error.retry_after)
 
 
 def error_code(exc: Exception) -> int | None:

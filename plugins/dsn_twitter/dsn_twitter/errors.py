@@ -8,6 +8,7 @@ import requests
 import tweepy
 
 from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
+from dsn_core.redaction import redact_error
 
 #: Words in a 403 answer that mean the app or its keys are set up wrong, not the message.
 APP_SETUP_HINTS = ("oauth1 app permissions", "client-not-enrolled", "attached to a project", "app permissions")
@@ -51,13 +52,4 @@ def translate(exc: Exception, secrets: tuple[str, ...] = ()) -> DeliveryError:
         error = TransientError(f"unexpected answer from X: {type(exc).__name__}: {exc}")
     else:
         raise exc
-    return scrub(error, secrets)
-
-
-def scrub(error: DeliveryError, secrets: tuple[str, ...]) -> DeliveryError:
-    """Replace any secret in the error's text with ``***``."""
-    text = error.message
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return error if text == error.message else type(error)(text, retry_after=error.retry_after)
+    return redact_error(error, secrets)
