@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "LEASE_SECONDS": 300.0,
     # Rate-limit slots are this much wider than per/count (absorbs scheduling jitter).
     "RATE_LIMIT_MARGIN": 0.02,
+    # Seconds a fan-out pump waits, so a burst of events costs one task (0: one task per event).
+    "FANOUT_DELAY": 0.05,
     # How many deliveries one fan-out chunk creates.
     "FANOUT_CHUNK": 2000,
     # Absolute base URL of the site (for unsubscribe links in messages).

@@ -1,10 +1,12 @@
-"""The end of the hot path: snapshot a matched event, write Notification rows, and
-enqueue their fan-out when the surrounding transaction commits.
+"""The end of the hot path: snapshot a matched event, write Notification rows, and have
+them fanned out once the surrounding transaction commits.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from functools import partial
 from typing import Any
 
@@ -12,7 +14,6 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, router, transaction
 
 from .snapshot import snapshot
-from .tasks import enqueue_fan_out
 
 logger = logging.getLogger("dsn_core.outbox")
 
@@ -55,17 +56,6 @@ def record(verb: str, sender: Any, obj: Any, actor: Any, kwargs: dict[str, Any],
         for t in matched
     ]
     alias = router.db_for_write(Notification)
-    if enqueues_in_database(alias):
-        # The task queue is a table of this same database: write the notification and its
-        # fan-out task in one transaction (one commit in autocommit mode, a savepoint inside
-        # the caller's transaction). It commits or rolls back with the caller's work, exactly
-        # like on_commit, for one commit less.
-        with transaction.atomic(using=alias):
-            _insert(rows, alias)
-            ids = [row.pk for row in rows]
-            for notification_id in ids:
-                enqueue_fan_out(notification_id)
-        return ids
     connection = transaction.get_connection(alias)
     if connection.in_atomic_block:
         # A savepoint, so a failure here cannot poison the caller's transaction.
@@ -74,56 +64,48 @@ def record(verb: str, sender: Any, obj: Any, actor: Any, kwargs: dict[str, Any],
     else:
         _insert(rows, alias)
     ids = [row.pk for row in rows]
-    transaction.on_commit(partial(_enqueue, ids), using=alias, robust=True)
+    transaction.on_commit(partial(schedule_fan_out, ids), using=alias, robust=True)
     return ids
 
 
-_in_database: dict[tuple[str, str], bool] = {}
+class _Pump:
+    """Per-process memory of the fan-out pump already scheduled (see :func:`schedule_fan_out`)."""
+
+    covered_until = 0.0
+    lock = threading.Lock()
 
 
-def enqueues_in_database(alias: str) -> bool:
-    """Whether DSN's task backend stores tasks in database ``alias`` (django-tasks-db).
+def schedule_fan_out(ids: list[int]) -> None:
+    """Make sure these committed notifications get fanned out.
 
-    ``DSN["ENQUEUE_IN_TRANSACTION"]`` forces it on or off; ``"auto"`` (default) detects it.
+    With a task backend that can defer work (django-tasks-db, RQ with a scheduler), one
+    *pump* task fans out every pending notification, and each process schedules at most one
+    pump per ``DSN["FANOUT_DELAY"]`` (50 ms): a burst of events costs one task, and the hot
+    path pays one INSERT (its Notification). The pump runs ``FANOUT_DELAY`` after it was
+    scheduled, and only events committed in the first half of that window rely on it, so
+    clock differences between machines have half the window to spare. Backends that cannot
+    defer (the immediate backend) get one fan-out task per notification, at once. A lost
+    enqueue is recovered by ``dsn_sweep``.
     """
-    from . import conf
-
-    forced = conf.dsn_settings().get("ENQUEUE_IN_TRANSACTION", "auto")
-    if forced != "auto":
-        return bool(forced)
-    backend_alias = conf.get("TASK_BACKEND")
-    key = (backend_alias, alias)
-    known = _in_database.get(key)
-    if known is None:
-        known = _in_database[key] = _detect(backend_alias, alias)
-    return known
-
-
-def _detect(backend_alias: str, alias: str) -> bool:
-    from .compat import task_backends
+    from .tasks import enqueue_fan_out, enqueue_pump, pump_delay
 
     try:
-        backend = task_backends[backend_alias]
+        delay = pump_delay()
+        if delay is None:
+            for notification_id in ids:
+                enqueue_fan_out(notification_id)
+            return
+        now = time.monotonic()
+        with _Pump.lock:
+            if now < _Pump.covered_until:
+                return
+            _Pump.covered_until = now + delay / 2
+        enqueue_pump(delay)
     except Exception:
-        return False
-    if not type(backend).__module__.startswith("django_tasks_db"):
-        return False
-    try:
-        from django_tasks_db.models import DBTaskResult
-    except ImportError:
-        return False
-    return router.db_for_write(DBTaskResult) == alias
+        # The notifications stay un-fanned-out; ``dsn_sweep`` enqueues them again.
+        logger.exception("DSN could not enqueue the fan-out of notifications %s; the sweeper retries", ids)
 
 
 def _insert(rows: list[Any], alias: str) -> None:
     # bulk_create sends no signals, so DSN never reacts to its own rows.
     type(rows[0]).objects.using(alias).bulk_create(rows)
-
-
-def _enqueue(ids: list[int]) -> None:
-    for notification_id in ids:
-        try:
-            enqueue_fan_out(notification_id)
-        except Exception:
-            # The notification stays un-fanned-out; ``dsn_sweep`` enqueues it again.
-            logger.exception("DSN could not enqueue fan-out of notification %s; the sweeper retries", notification_id)

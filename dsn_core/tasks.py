@@ -27,6 +27,22 @@ def fan_out_task(notification_id: int) -> int:
 
 
 @task(**_OPTIONS)
+def fan_out_pending_task(limit: int = 1000) -> int:
+    """The pump: fan out every committed notification still waiting (oldest first)."""
+    from .fanout import fan_out
+    from .models import Notification
+
+    pending = list(
+        Notification.objects.filter(fanned_out_at__isnull=True).order_by("pk").values_list("pk", flat=True)[:limit]
+    )
+    for notification_id in pending:
+        fan_out(notification_id)
+    if len(pending) == limit:  # more waiting: keep going in a fresh task
+        _using(fan_out_pending_task).enqueue(limit)
+    return len(pending)
+
+
+@task(**_OPTIONS)
 def send_task(backend_id: int, notification_id: int | None = None) -> dict[str, int]:
     """Send the due deliveries of one backend (optionally of one notification)."""
     from .sending import drain, next_retry_at
@@ -45,6 +61,24 @@ def _using(task_obj, run_after: datetime | None = None):  # type: ignore[no-unty
     if run_after is not None and task_backends[alias].supports_defer:
         configured = configured.using(run_after=run_after)
     return configured
+
+
+def pump_delay() -> float | None:
+    """Seconds a fan-out pump waits before it runs, or ``None`` when every notification gets
+    its own fan-out task (the backend cannot defer work, or ``DSN["FANOUT_DELAY"]`` is 0)."""
+    delay = float(conf.get("FANOUT_DELAY"))
+    if delay <= 0 or not task_backends[conf.get("TASK_BACKEND")].supports_defer:
+        return None
+    return delay
+
+
+def enqueue_pump(delay: float) -> None:
+    """Schedule one fan-out pump ``delay`` seconds from now."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    _using(fan_out_pending_task, timezone.now() + timedelta(seconds=delay)).enqueue()
 
 
 def enqueue_fan_out(notification_id: int) -> None:

@@ -1,5 +1,5 @@
-"""With django-tasks-db on the same database, the fan-out task is written in the
-notification's own transaction: one commit, and a rollback removes both."""
+"""With a task backend that can defer work (django-tasks-db), matched events write only
+their Notification; one fan-out pump per burst does the rest."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from dsn_core import outbox
-from dsn_core.models import Notification
+from dsn_core.models import Delivery, Notification
+from dsn_core.tasks import fan_out_pending_task, pump_delay
 from tests.testapp.models import Article
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,37 +22,43 @@ def db_tasks(settings: Any) -> Any:
     from django_tasks_db.models import DBTaskResult
 
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-    outbox._in_database.clear()
+    outbox._Pump.covered_until = 0.0
     yield DBTaskResult
-    outbox._in_database.clear()
+    outbox._Pump.covered_until = 0.0
 
 
 def _task_rows(model: Any) -> list[str]:
     return list(model.objects.values_list("task_path", flat=True))
 
 
-def test_detects_the_database_backend(db_tasks: Any, settings: Any) -> None:
-    assert outbox.enqueues_in_database("default") is True
-    settings.DSN = {**settings.DSN, "ENQUEUE_IN_TRANSACTION": False}
-    assert outbox.enqueues_in_database("default") is False
+def test_pump_only_where_the_backend_can_defer(db_tasks: Any, settings: Any) -> None:
+    assert pump_delay() == 0.05
+    settings.DSN = {**settings.DSN, "FANOUT_DELAY": 0}
+    assert pump_delay() is None
 
 
-def test_immediate_backend_is_not_in_database(settings: Any) -> None:
-    outbox._in_database.clear()
-    assert outbox.enqueues_in_database("default") is False
+def test_immediate_backend_fans_out_each_notification_at_once(settings: Any) -> None:
+    assert pump_delay() is None  # the test settings' immediate backend cannot defer
 
 
-def test_notification_and_task_commit_together(db_tasks: Any, make_flow: Any, admin_user: Any) -> None:
+def test_a_burst_of_events_costs_one_pump(db_tasks: Any, make_flow: Any, admin_user: Any) -> None:
     make_flow(Article, users=[admin_user])
     with CaptureQueriesContext(connection) as queries:
         Article.objects.create(title="one")
     inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
-    assert len(inserts) == 3  # the article, the notification, the fan-out task
-    assert Notification.objects.count() == 1
-    assert _task_rows(db_tasks) == ["dsn_core.tasks.fan_out_task"]
+    assert len(inserts) == 3  # the article, its notification, the one pump for the burst
+    with CaptureQueriesContext(connection) as queries:
+        Article.objects.create(title="two")
+        Article.objects.create(title="three")
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 4  # two articles, two notifications: the pump already covers them
+    assert _task_rows(db_tasks) == ["dsn_core.tasks.fan_out_pending_task"]
+    assert fan_out_pending_task.call() == 3  # what the worker runs, FANOUT_DELAY later
+    assert Delivery.objects.count() == 3
+    assert not Notification.objects.filter(fanned_out_at__isnull=True).exists()
 
 
-def test_rollback_removes_notification_and_task(db_tasks: Any, make_flow: Any, admin_user: Any) -> None:
+def test_rollback_leaves_no_notification_and_no_task(db_tasks: Any, make_flow: Any, admin_user: Any) -> None:
     make_flow(Article, users=[admin_user])
     with pytest.raises(RuntimeError), transaction.atomic():
         Article.objects.create(title="gone")
@@ -59,3 +66,12 @@ def test_rollback_removes_notification_and_task(db_tasks: Any, make_flow: Any, a
         raise RuntimeError("the view failed")
     assert Notification.objects.count() == 0
     assert _task_rows(db_tasks) == []
+
+
+def test_pump_keeps_going_when_more_are_waiting(db_tasks: Any, make_flow: Any, admin_user: Any) -> None:
+    make_flow(Article, users=[admin_user])
+    for i in range(3):
+        Article.objects.create(title=f"a{i}")
+    assert fan_out_pending_task.call(2) == 2
+    assert _task_rows(db_tasks).count("dsn_core.tasks.fan_out_pending_task") == 2  # the burst's + a follow-up
+    assert Notification.objects.filter(fanned_out_at__isnull=True).count() == 1
