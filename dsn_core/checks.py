@@ -34,9 +34,9 @@ def check_messengers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
         try:
             found = list(cls.check())
             section = cls.settings_section()
-            if section and section not in configured:
-                # Installed but not configured at all: say so, but let the site start.
-                found = [_downgrade(m, section) for m in found]
+            if section and section not in configured and found:
+                # Installed but not configured at all: say so once, and let the site start.
+                found = [_not_configured(cls, section, found)]
             messages.extend(found)
         except Exception as exc:
             messages.append(Error(f"DSN messenger {key!r}: its check() raised {type(exc).__name__}: {exc}",
@@ -44,14 +44,14 @@ def check_messengers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
     return messages
 
 
-def _downgrade(message: CheckMessage, section: str) -> CheckMessage:
-    if not message.is_serious():
-        return message
-    hint = (
-        f"The plugin is installed but DSN['{section}'] is not configured, so it cannot send yet. "
-        "Configure it, or block the plugin with DSN['BLOCK_PLUGINS'] / DSN_BLOCK_PLUGINS."
+def _not_configured(cls: type, section: str, found: list[CheckMessage]) -> CheckMessage:
+    first = found[0].msg
+    return Warning(
+        f"DSN messenger {cls.key!r} is installed but settings.DSN[{section!r}] is not configured, so it "
+        f"cannot send yet ({len(found)} setting problem(s); first: {first})",
+        hint="Configure it, or block the plugin with DSN['BLOCK_PLUGINS'] / the DSN_BLOCK_PLUGINS variable.",
+        id="dsn.W002",
     )
-    return Warning(message.msg, hint=hint, obj=message.obj, id=(message.id or "dsn.E000").replace(".E", ".W"))
 
 
 @register("dsn", deploy=True)

@@ -30,7 +30,7 @@ DEFAULTS: dict[str, Any] = {
     # Rate-limit slots are this much wider than per/count (absorbs scheduling jitter).
     "RATE_LIMIT_MARGIN": 0.02,
     # Seconds a fan-out pump waits, so a burst of events costs one task (0: one task per event).
-    "FANOUT_DELAY": 0.05,
+    "FANOUT_DELAY": 0.2,
     # How many deliveries one fan-out chunk creates.
     "FANOUT_CHUNK": 2000,
     # Absolute base URL of the site (for unsubscribe links in messages).

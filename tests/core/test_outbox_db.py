@@ -32,7 +32,7 @@ def _task_rows(model: Any) -> list[str]:
 
 
 def test_pump_only_where_the_backend_can_defer(db_tasks: Any, settings: Any) -> None:
-    assert pump_delay() == 0.05
+    assert pump_delay() == 0.2
     settings.DSN = {**settings.DSN, "FANOUT_DELAY": 0}
     assert pump_delay() is None
 

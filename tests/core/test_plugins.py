@@ -153,3 +153,34 @@ def test_a_register_hook_that_raises_is_contained(dsn_plugin) -> None:
     problems = _problems()
     assert "RuntimeError: boom" in problems["exploding"]
     assert plugins.get_engine("django") is not None
+
+
+class _NeedsKey(Messenger):
+    key = "needskey"
+    label = "Needs a key"
+
+    @classmethod
+    def check(cls):
+        from django.core.checks import Error
+
+        return [Error("set DSN['NEEDSKEY']['API_KEY']", id="needskey.E001")]
+
+    def send(self, message):
+        return SendResult()
+
+
+class _NeedsKeyPlugin:
+    @hookimpl
+    def register_messengers(self, register):
+        register(_NeedsKey)
+
+
+def test_an_unconfigured_plugin_warns_once_and_a_configured_one_errors(dsn_plugin, settings) -> None:
+    from dsn_core.checks import check_messengers
+
+    dsn_plugin("needskey", _NeedsKeyPlugin())
+    mine = [m for m in check_messengers() if "needskey" in m.msg.lower() or "NEEDSKEY" in m.msg]
+    assert [(m.id, m.is_serious()) for m in mine] == [("dsn.W002", False)]  # the site still starts
+    settings.DSN = {**settings.DSN, "NEEDSKEY": {}}  # the site started configuring it: now it is an error
+    mine = [m for m in check_messengers() if "NEEDSKEY" in m.msg]
+    assert [(m.id, m.is_serious()) for m in mine] == [("needskey.E001", True)]
