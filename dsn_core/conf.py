@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     # Seconds between checks for configuration edits made by other processes.
@@ -44,11 +45,33 @@ DEFAULTS: dict[str, Any] = {
 _MISSING = object()
 
 
+_cache: tuple[object, dict[str, Any]] | None = None
+
+
 def dsn_settings() -> dict[str, Any]:
-    """The ``DSN`` setting merged over the defaults."""
+    """The ``DSN`` setting merged over the defaults.
+
+    Cached while ``settings.DSN`` is the same object (and reset by ``setting_changed``), so
+    the sending loop can read settings per message for free.
+    """
+    global _cache
+    raw = getattr(settings, "DSN", None)
+    cached = _cache
+    if cached is not None and cached[0] is raw:
+        return cached[1]
     merged = dict(DEFAULTS)
-    merged.update(getattr(settings, "DSN", {}) or {})
+    merged.update(raw or {})
+    _cache = (raw, merged)
     return merged
+
+
+def _settings_changed(setting: str, **kwargs: Any) -> None:
+    global _cache
+    if setting == "DSN":
+        _cache = None
+
+
+setting_changed.connect(_settings_changed, dispatch_uid="dsn_core.conf")
 
 
 def get(name: str) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,7 +118,7 @@ def base_context(event: Event, notification: Any = None, site: Any = None) -> di
 
 def render(
     template: CompiledTemplate,
-    context: dict[str, Any],
+    context: Mapping[str, Any],
     escape: Callable[[str], str] | None = None,
 ) -> tuple[str, str, str]:
     """Render (subject, text, html). HTML always escapes substituted values for HTML."""

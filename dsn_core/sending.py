@@ -15,6 +15,7 @@ import random
 import threading
 import time
 import uuid
+from collections import ChainMap
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
@@ -100,8 +101,7 @@ def claim(backend_id: int | None, notification_id: int | None, limit: int) -> li
     )
 
 
-def _language(user: Any) -> str | None:
-    attribute = conf.get("USER_LANGUAGE_ATTRIBUTE")
+def _language(user: Any, attribute: str) -> str | None:
     if not attribute or user is None:
         return None
     return getattr(user, attribute, None) or None
@@ -109,10 +109,13 @@ def _language(user: Any) -> str | None:
 
 def build_messages(deliveries: Sequence[Delivery], messenger: Messenger) -> list[Message | DeliveryError]:
     """Render one message per delivery (a ``DeliveryError`` where rendering fails)."""
-    from .unsubscribe import unsubscribe_url
+    from .unsubscribe import unsubscribe_url, url_pattern
 
     site = current_site()
-    events: dict[int, Event] = {}
+    pattern = url_pattern()
+    shared: dict[int, dict[str, Any]] = {}  # one context per notification, shared by its recipients
+    escape = messenger.escape if messenger.escape_values else None
+    language_attribute = conf.get("USER_LANGUAGE_ATTRIBUTE")
     out: list[Message | DeliveryError] = []
     for delivery in deliveries:
         notification: Notification = delivery.notification
@@ -121,16 +124,17 @@ def build_messages(deliveries: Sequence[Delivery], messenger: Messenger) -> list
             if backend is None:
                 raise PermanentError("backend was deleted")
             template = compiled(backend.template)
-            event = events.get(notification.pk)
-            if event is None:
-                event = events[notification.pk] = Event.from_context(notification.context)
-            context = base_context(event, notification, site)
+            base = shared.get(notification.pk)
+            if base is None:
+                event = Event.from_context(notification.context)
+                base = shared[notification.pk] = base_context(event, notification, site)
             wanted = messenger.wants_unsubscribe_url or template.mentions_unsubscribe
-            url = unsubscribe_url(delivery) if wanted and delivery.recipient_id else ""
-            context.update(recipient=delivery.recipient, address=delivery.address, unsubscribe_url=url)
-            language = _language(delivery.recipient)
+            url = unsubscribe_url(delivery, pattern) if wanted and delivery.recipient_id else ""
+            own = {"recipient": delivery.recipient, "address": delivery.address, "unsubscribe_url": url}
+            context = ChainMap(own, base)
+            language = _language(delivery.recipient, language_attribute)
             with translation.override(language) if language else _nullcontext():
-                subject, text, html = render(template, context, messenger.escape if messenger.escape_values else None)
+                subject, text, html = render(template, context, escape)
             out.append(
                 Message(
                     address=delivery.address,

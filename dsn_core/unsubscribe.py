@@ -32,9 +32,18 @@ def _url_pattern(urlconf: Any, base: str) -> str:
         return ""
 
 
-def unsubscribe_url(delivery: Any) -> str:
-    """The absolute (when ``DSN["BASE_URL"]`` is set) unsubscribe URL for a delivery."""
-    pattern = _url_pattern(get_urlconf() or getattr(settings, "ROOT_URLCONF", None), conf.get("BASE_URL"))
+def url_pattern() -> str:
+    """The unsubscribe URL with a marker where the token goes ("" if the URLs are not mounted)."""
+    return _url_pattern(get_urlconf() or getattr(settings, "ROOT_URLCONF", None), conf.get("BASE_URL"))
+
+
+def unsubscribe_url(delivery: Any, pattern: str | None = None) -> str:
+    """The absolute (when ``DSN["BASE_URL"]`` is set) unsubscribe URL for a delivery.
+
+    ``pattern``: :func:`url_pattern`, when the caller builds many URLs in a row.
+    """
+    if pattern is None:
+        pattern = url_pattern()
     if not pattern:
         return ""
     token = unsubscribe_token(delivery.recipient_id, delivery.messenger, delivery.subscription_id)
