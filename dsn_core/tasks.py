@@ -49,9 +49,11 @@ def send_task(backend_id: int, notification_id: int | None = None) -> dict[str, 
 
     result = drain(backend_id, notification_id)
     # Always look: this run may have sent only the due retries while later ones still wait.
-    when = next_retry_at(backend_id, notification_id)
-    if when is not None:
-        enqueue_send(backend_id, notification_id, 1, run_after=when)
+    # Only a backend that can defer work can wait for them; elsewhere the sweeper does.
+    if task_backends[conf.get("TASK_BACKEND")].supports_defer:
+        when = next_retry_at(backend_id, notification_id)
+        if when is not None:
+            enqueue_send(backend_id, notification_id, 1, run_after=when)
     return result
 
 
