@@ -64,7 +64,7 @@ class FakeServer:
                         req.json = None
                 with outer.lock:
                     outer.requests.append(req)
-                status, headers, body = outer.dispatch(req)
+                status, headers, body = outer.answer(req)
                 if isinstance(body, (dict, list)):
                     body = json.dumps(body).encode()
                     headers = {"Content-Type": "application/json", **headers}
@@ -94,7 +94,7 @@ class FakeServer:
         """Add a route; later routes win over earlier ones for the same request."""
         self.routes.insert(0, (method, re.compile(pattern), handler))
 
-    def dispatch(self, req: Request) -> Response:
+    def answer(self, req: Request) -> Response:
         for method, pattern, handler in self.routes:
             if method == req.method and pattern.fullmatch(req.path):
                 return handler(req)
