@@ -133,7 +133,7 @@ def build_messages(deliveries: Sequence[Delivery], messenger: Messenger) -> list
             own = {"recipient": delivery.recipient, "address": delivery.address, "unsubscribe_url": url}
             context = ChainMap(own, base)
             language = _language(delivery.recipient, language_attribute)
-            with translation.override(language) if language else _nullcontext():
+            with translation.override(language) if language else contextlib.nullcontext():
                 subject, text, html = render(template, context, escape)
             out.append(
                 Message(
@@ -152,14 +152,6 @@ def build_messages(deliveries: Sequence[Delivery], messenger: Messenger) -> list
         except DeliveryError as exc:
             out.append(exc)
     return out
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _renew_lease(batch: list[tuple[Delivery, Message]]) -> list[tuple[Delivery, Message]]:
