@@ -66,7 +66,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     from .conf import DEFAULTS
 
     plugin_sections = {k for k in value if k.isupper() and isinstance(value[k], dict)}
-    unknown = sorted(set(value) - set(DEFAULTS) - plugin_sections - {"PARALLEL_SENDS"})
+    unknown = sorted(set(value) - set(DEFAULTS) - plugin_sections)
     if unknown:
         messages.append(Warning(f"Unknown DSN setting(s): {', '.join(unknown)}.", id="dsn.W001"))
     return messages

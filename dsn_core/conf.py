@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_MARGIN": 0.02,
     # Seconds a fan-out pump waits, so a burst of events costs one task (0: one task per event).
     "FANOUT_DELAY": 0.2,
+    # Send tasks enqueued at most per backend and notification (they share the work).
+    "PARALLEL_SENDS": 4,
     # How many deliveries one fan-out chunk creates.
     "FANOUT_CHUNK": 2000,
     # Absolute base URL of the site (for unsubscribe links in messages).

@@ -26,7 +26,6 @@ logger = logging.getLogger("dsn_core.fanout")
 
 NO_ADDRESS = "no address on this channel"
 OPTED_OUT = "opted out"
-NOT_INSTALLED = "messenger not installed"
 #: Address of a delivery whose messenger could not look addresses up at fan-out time.
 PLACEHOLDER = "user:"
 

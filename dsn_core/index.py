@@ -150,7 +150,8 @@ def dispatch(verb_name: str, sender: Any, kwargs: dict[str, Any]) -> None:
         if verb.accepts is not None and not verb.accepts(kwargs):
             return
         obj = verb.action_object(sender, kwargs)
-        key = type(obj) if isinstance(obj, models.Model) else sender
+        instance = obj if isinstance(obj, models.Model) else None
+        key = type(instance) if instance is not None else sender
         candidates = entry.by_model.get(key) if isinstance(key, type) else None
         any_model = entry.any_model
         if any_model and isinstance(key, type) and _app_label(key) in IGNORED_APPS:
@@ -162,7 +163,7 @@ def dispatch(verb_name: str, sender: Any, kwargs: dict[str, Any]) -> None:
             t
             for group in (candidates or (), any_model)
             for t in group
-            if t.matches(obj if isinstance(obj, models.Model) else None, actor, kwargs)
+            if t.matches(instance, actor, kwargs)
         ]
         if matched:
             from .outbox import record

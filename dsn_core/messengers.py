@@ -126,6 +126,9 @@ class Messenger:
     options: ClassVar[Sequence[Option]] = ()
     rate_limits: ClassVar[Sequence[RateLimit]] = ()
     max_batch_size: ClassVar[int] = 100
+    #: Overrides of the retry policy for this channel: any of ``base``, ``cap`` (seconds)
+    #: and ``max_attempts``. A backend's ``retry_*`` options override these in turn.
+    retry_policy: ClassVar[Mapping[str, float]] = {}
     #: Whether fixed addresses (an ops chat, a list address) make sense for this channel.
     supports_fixed_addresses: ClassVar[bool] = True
     #: Whether every message needs ``Message.unsubscribe_url`` (email's List-Unsubscribe

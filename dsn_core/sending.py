@@ -64,7 +64,8 @@ def retry_policy(backend: Backend | None, messenger_cls: type | None) -> dict[st
         "cap": float(conf.get("RETRY_CAP")),
         "max_attempts": int(conf.get("MAX_ATTEMPTS")),
     }
-    policy.update(getattr(messenger_cls, "retry_policy", {}) or {})
+    if messenger_cls is not None:
+        policy.update(messenger_cls.retry_policy)
     if backend is not None:
         for key in policy:
             value = (backend.options or {}).get(f"retry_{key}")
@@ -335,11 +336,20 @@ def _resolve_placeholders(deliveries: list[Delivery], messenger: Messenger) -> l
     return ready
 
 
+def _announce(delivery: Delivery, status: str, error: str) -> None:
+    """Tell plugin hooks and Django signal receivers about a recorded outcome."""
+    from . import signals
+
+    call_observers("delivery_finished", delivery=delivery, status=status, error=error)
+    signals.delivery_finished.send(Delivery, delivery=delivery, status=status, error=error)
+    if status == S.DEAD:
+        call_observers("delivery_dead", delivery=delivery)
+        signals.delivery_dead.send(Delivery, delivery=delivery)
+
+
 def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: dict[str, float]) -> list[str]:
     """Record a batch's outcomes: plain successes with one UPDATE, the rest one by one."""
     from django.db.models import Case, CharField, Value, When
-
-    from . import signals
 
     pairs = list(zip(deliveries, outcomes, strict=True))
     simple = [isinstance(o, SendResult) and not o.new_address for _, o in pairs]
@@ -374,15 +384,12 @@ def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: d
                 continue
             delivery.status, delivery.provider_id, delivery.sent_at = S.SENT, outcome.provider_id[:255], now
             delivery.last_error, delivery.lease_until, delivery.claim, delivery.updated_at = "", None, "", now
-            call_observers("delivery_finished", delivery=delivery, status=S.SENT, error="")
-            signals.delivery_finished.send(Delivery, delivery=delivery, status=S.SENT, error="")
+            _announce(delivery, S.SENT, "")
     return buckets
 
 
 def _record(delivery: Delivery, outcome: Any, policy: dict[str, float]) -> str:
     """Store one outcome with a conditional UPDATE (only if we still hold the claim)."""
-    from . import signals
-
     now = timezone.now()
     if isinstance(outcome, SendResult):
         fields: dict[str, Any] = dict(status=S.SENT, provider_id=outcome.provider_id[:255], sent_at=now, last_error="")
@@ -411,11 +418,7 @@ def _record(delivery: Delivery, outcome: Any, policy: dict[str, float]) -> str:
     for name, value in fields.items():
         setattr(delivery, name, value)
     error = fields.get("last_error", "")
-    call_observers("delivery_finished", delivery=delivery, status=fields["status"], error=error)
-    signals.delivery_finished.send(Delivery, delivery=delivery, status=fields["status"], error=error)
-    if bucket == "dead":
-        call_observers("delivery_dead", delivery=delivery)
-        signals.delivery_dead.send(Delivery, delivery=delivery)
+    _announce(delivery, fields["status"], error)
     return bucket
 
 

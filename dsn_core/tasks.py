@@ -91,7 +91,7 @@ def enqueue_fan_out(notification_id: int) -> None:
 def enqueue_send(backend_id: int, notification_id: int | None = None, pending: int = 1,
                  run_after: datetime | None = None) -> None:
     """Enqueue enough senders for ``pending`` deliveries (at most ``DSN["PARALLEL_SENDS"]``)."""
-    parallel = int(conf.dsn_settings().get("PARALLEL_SENDS", 4))
+    parallel = int(conf.get("PARALLEL_SENDS"))
     count = max(1, min(parallel, math.ceil(pending / 100)))
     configured = _using(send_task, run_after)
     for _ in range(count):
