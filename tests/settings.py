@@ -68,6 +68,16 @@ else:
             "TEST": {"NAME": os.environ.get("DSN_SQLITE_TEST_NAME") or None},
         }
     }
+    if os.environ.get("DSN_SQLITE_NAME"):
+        # A file that several processes write (the reload and delivery tests): wait for the lock
+        # instead of failing, and take the write lock at BEGIN so a transaction that reads before
+        # it writes never fails with "database is locked" upgrading its read lock. WAL lets
+        # readers run while one process writes. The same options docs/deployment.md recommends.
+        DATABASES["default"]["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
 
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 try:

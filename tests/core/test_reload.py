@@ -39,7 +39,8 @@ def _env(db: Path) -> dict[str, str]:
 
 def _django(env: dict[str, str], code: str) -> float:
     out = subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + code], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=60, check=True)
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, f"the editing process failed:\n{out.stderr[-3000:]}"
     return float(out.stdout.strip().splitlines()[-1])
 
 

@@ -4,25 +4,16 @@ Environment:
 
 ``DSN_TEST_TASKS``  ``db`` (django-tasks-db, default) or ``rq`` (django-tasks-rq on Redis).
 ``DSN_RQ_QUEUE``    the RQ queue name (unique per test run, so runs never share a queue).
-``DSN_SQLITE_NAME`` / ``DSN_TEST_DB=postgres`` + ``DSN_PG_NAME``: the database (see tests.settings).
+``DSN_SQLITE_NAME`` / ``DSN_TEST_DB=postgres`` + ``DSN_PG_NAME``: the database (see tests.settings,
+which also sets the multi-process SQLite options).
 """
 
 import os
 
 from tests.settings import *  # noqa: F403
-from tests.settings import DATABASES, DSN, INSTALLED_APPS
+from tests.settings import DSN, INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.delivery.httpapp"]
-
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Several processes write one file: wait for the lock instead of failing, and take the
-    # write lock at BEGIN so two writers never deadlock upgrading a read lock.
-    # WAL lets readers run while one process writes (see docs/deployment.md).
-    DATABASES["default"]["OPTIONS"] = {
-        "timeout": 30,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
 
 if os.environ.get("DSN_TEST_TASKS") == "rq":
     INSTALLED_APPS.append("django_rq")
