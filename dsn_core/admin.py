@@ -346,8 +346,8 @@ class NotificationAdmin(ReadOnlyAdmin):
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
     list_display = ("id", "status", "messenger", "address", "recipient", "notification", "backend", "attempts",
-                    "next_attempt_at", "sent_at", "short_error")
-    list_filter = ("status", "messenger", "notification__trigger", "backend")
+                    "next_attempt_at", "sent_at", "receipt", "short_error")
+    list_filter = ("status", "receipt", "messenger", "notification__trigger", "backend")
     search_fields = ("address", "provider_id", "last_error", _user_search_field("recipient"))
     list_select_related = ("notification", "backend", "recipient")
     actions = ("retry_now", "resend")

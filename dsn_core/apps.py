@@ -49,7 +49,7 @@ class DsnCoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, index  # noqa: F401  (registers checks)
+        from . import checks, index, plugins  # noqa: F401  (registers checks)
         from .models import Backend, MessageTemplate, Subscription, Trigger
 
         for model in (Trigger, Subscription, Backend, MessageTemplate):
@@ -60,6 +60,7 @@ class DsnCoreConfig(AppConfig):
         pre_migrate.connect(_migrate_started, dispatch_uid="dsn_pre_migrate")
         post_migrate.connect(_migrate_finished, dispatch_uid="dsn_post_migrate")
         index.install_bootstrap()
+        plugins.call_observers("ready")
         if not _is_management_command_without_server():
             index.start_reloader()
 

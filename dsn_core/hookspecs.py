@@ -113,3 +113,24 @@ def delivery_dead(delivery: Delivery) -> None:
     The :data:`dsn_core.signals.delivery_dead` Django signal is sent at the same time.
     Use it to alert someone. Exceptions raised here are logged and ignored.
     """
+
+
+@hookspec
+def delivery_receipt(delivery: Delivery, receipt: str, detail: str) -> None:
+    """Called when a provider reports what happened to a sent message.
+
+    ``receipt`` is ``delivered``, ``undelivered``, ``bounced`` or ``complained``; ``detail``
+    a short reason. Plugins report receipts with :func:`dsn_core.receipts.record_receipt`.
+    The :data:`dsn_core.signals.delivery_receipt` Django signal is sent at the same time.
+    Exceptions raised here are logged and ignored.
+    """
+
+
+@hookspec
+def ready() -> None:
+    """Called once per process when Django is ready (from dsn_core's ``AppConfig.ready``).
+
+    Connect receivers to Django signals of other libraries here (dsn-email listens to
+    django-anymail's tracking signal). Do not query the database: ``ready`` also runs
+    before ``migrate``. Exceptions raised here are logged and ignored.
+    """

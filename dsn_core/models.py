@@ -335,6 +335,14 @@ class Delivery(models.Model):
         DEAD = "dead", _("dead (gave up)")
         SKIPPED = "skipped", _("skipped")
 
+    class Receipt(models.TextChoices):
+        """What the provider reported later about a message it accepted (see :mod:`dsn_core.receipts`)."""
+
+        DELIVERED = "delivered", _("delivered")
+        UNDELIVERED = "undelivered", _("undelivered")
+        BOUNCED = "bounced", _("bounced")
+        COMPLAINED = "complained", _("marked as spam")
+
     notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
     subscription = models.ForeignKey(Subscription, on_delete=models.SET_NULL, null=True, related_name="+")
     backend = models.ForeignKey(Backend, on_delete=models.SET_NULL, null=True, related_name="deliveries")
@@ -353,6 +361,10 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # db_default: fan-out writes rows with plain SQL that names only the columns it sets.
+    receipt = models.CharField(max_length=12, choices=Receipt.choices, blank=True, db_default="")
+    receipt_detail = models.CharField(max_length=255, blank=True, db_default="")
+    receipt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-pk"]
@@ -363,7 +375,14 @@ class Delivery(models.Model):
                 fields=["notification", "backend", "address"], name="dsn_delivery_unique_address"
             )
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="dsn_delivery_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="dsn_delivery_due"),
+            # Receipts find their delivery by provider id; rows not sent yet stay out of the index,
+            # so fan-out pays nothing for it.
+            models.Index(
+                fields=["messenger", "provider_id"], condition=~models.Q(provider_id=""), name="dsn_delivery_provider"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.messenger} → {self.address or '(none)'} [{self.status}]"

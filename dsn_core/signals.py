@@ -7,3 +7,8 @@ delivery_dead = Signal()
 
 #: Sent after every recorded attempt. Arguments: ``delivery``, ``status``, ``error``.
 delivery_finished = Signal()
+
+#: Sent when a provider reports what happened to a sent message (see :mod:`dsn_core.receipts`).
+#: Arguments: ``delivery``, ``receipt`` (``delivered``, ``undelivered``, ``bounced``,
+#: ``complained``), ``detail``.
+delivery_receipt = Signal()

@@ -62,8 +62,9 @@ def test_undelivered_receipt_is_recorded(configure: Any, client: Client, url: st
         status_received.disconnect(listener)
     assert response.status_code == 204
     delivery.refresh_from_db()
-    assert delivery.last_error == "Twilio receipt: undelivered (error 30003)"
-    assert delivery.status == "sent"
+    assert (delivery.receipt, delivery.receipt_detail) == ("undelivered", "Twilio undelivered, error 30003")
+    assert delivery.receipt_at is not None
+    assert (delivery.status, delivery.last_error) == ("sent", "")  # DSN's part ended when Twilio accepted it
     assert get_address(delivery.recipient, "sms") == TO  # 30003 (unreachable handset) may pass
     assert len(seen) == 1 and seen[0]["delivery"].pk == delivery.pk
     assert (seen[0]["status"], seen[0]["error_code"], seen[0]["message_sid"]) == ("undelivered", 30003, SID)
@@ -72,14 +73,26 @@ def test_undelivered_receipt_is_recorded(configure: Any, client: Client, url: st
 def test_landline_receipt_deactivates_the_number(configure: Any, client: Client, url: str, delivery: Delivery) -> None:
     assert post(client, url, receipt("failed", "30006")).status_code == 204
     delivery.refresh_from_db()
-    assert "failed" in delivery.last_error and "30006" in delivery.last_error
+    assert (delivery.receipt, delivery.receipt_detail) == ("undelivered", "Twilio failed, error 30006")
     assert get_address(delivery.recipient, "sms") is None
 
 
-def test_delivered_receipt_changes_nothing(configure: Any, client: Client, url: str, delivery: Delivery) -> None:
+def test_delivered_receipt_is_recorded(configure: Any, client: Client, url: str, delivery: Delivery) -> None:
+    assert post(client, url, receipt("sent")).status_code == 204  # a step, not an outcome
+    delivery.refresh_from_db()
+    assert delivery.receipt == ""
     assert post(client, url, receipt("delivered")).status_code == 204
     delivery.refresh_from_db()
-    assert (delivery.status, delivery.last_error) == ("sent", "")
+    assert (delivery.status, delivery.receipt, delivery.receipt_detail) == ("sent", "delivered", "Twilio delivered")
+
+
+def test_a_late_delivered_does_not_hide_a_failure(configure: Any, client: Client, url: str,
+                                                  delivery: Delivery) -> None:
+    """Twilio's callbacks can arrive out of order: the failure report stands."""
+    post(client, url, receipt("undelivered", "30003"))
+    post(client, url, receipt("delivered"))
+    delivery.refresh_from_db()
+    assert delivery.receipt == "undelivered"
 
 
 def test_bad_or_missing_signature_is_refused(configure: Any, client: Client, url: str, delivery: Delivery) -> None:
@@ -95,7 +108,7 @@ def test_bad_or_missing_signature_is_refused(configure: Any, client: Client, url
 def test_refusals_leave_the_delivery_alone(configure: Any, client: Client, url: str, delivery: Delivery) -> None:
     post(client, url, receipt("failed", "30006"), token="not-the-token")
     delivery.refresh_from_db()
-    assert delivery.last_error == ""
+    assert delivery.receipt == ""
     assert get_address(delivery.recipient, "sms") == TO
 
 
@@ -115,14 +128,15 @@ def test_sha256_signatures_with_a_signing_key(configure: Any, client: Client, ur
                            HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS="key=k1,algorithm=HMAC_SHA256")
     assert response.status_code == 204
     delivery.refresh_from_db()
-    assert "30003" in delivery.last_error
+    assert "30003" in delivery.receipt_detail
 
 
 def test_unknown_message_is_acknowledged(configure: Any, client: Client, url: str, delivery: Delivery) -> None:
     response = post(client, url, {**receipt("failed", "30006"), "MessageSid": "SM" + "cd" * 16})
     assert response.status_code == 204
     delivery.refresh_from_db()
-    assert delivery.last_error == ""
+    assert delivery.receipt == ""
+    assert get_address(delivery.recipient, "sms") == TO
 
 
 def test_get_is_not_allowed(configure: Any, client: Client, url: str) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from dsn_core import hookimpl
 
+from . import tracking
 from .messenger import EmailMessenger
 
 
@@ -13,3 +14,9 @@ from .messenger import EmailMessenger
 def register_messengers(register: Callable[[type], None]) -> None:
     """Register the ``email`` messenger."""
     register(EmailMessenger)
+
+
+@hookimpl
+def ready() -> None:
+    """Record django-anymail's tracking events (bounces, complaints) as DSN receipts."""
+    tracking.connect()

@@ -16,16 +16,16 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 
-from dsn_core.addresses import deactivate
 from dsn_core.models import Delivery
+from dsn_core.receipts import Receipt, find_delivery, record_receipt
 
 from . import config
 from .signals import status_received
 
 logger = logging.getLogger("dsn_sms.webhooks")
 
-#: Receipt statuses that mean the message did not reach the phone.
-FAILED_STATUSES = frozenset({"undelivered", "failed"})
+#: Twilio's final message statuses, as DSN receipts (the others, queued/sending/sent, are steps).
+RECEIPTS = {"delivered": Receipt.DELIVERED, "undelivered": Receipt.UNDELIVERED, "failed": Receipt.UNDELIVERED}
 #: Receipt error codes after which the number should not be tried again.
 DEAD_NUMBER_CODES = frozenset({21610, 30005, 30006})
 
@@ -61,7 +61,7 @@ def _code(value: str) -> int | None:
 @csrf_exempt
 @require_POST
 def status_callback(request: HttpRequest) -> HttpResponse:
-    """Record one status report from Twilio on the matching delivery."""
+    """Record one status report from Twilio on the matching delivery (a DSN receipt)."""
     try:
         cfg = config.load()
     except ImproperlyConfigured:
@@ -73,15 +73,13 @@ def status_callback(request: HttpRequest) -> HttpResponse:
     sid = request.POST.get("MessageSid") or request.POST.get("SmsSid") or ""
     status = (request.POST.get("MessageStatus") or request.POST.get("SmsStatus") or "").lower()
     code = _code(request.POST.get("ErrorCode", ""))
-    delivery = Delivery.objects.filter(messenger="sms", provider_id=sid).first() if sid else None
-    if delivery is not None and status in FAILED_STATUSES:
-        error = f"Twilio receipt: {status}" + (f" (error {code})" if code else "")
-        Delivery.objects.filter(pk=delivery.pk).update(last_error=error)
-        delivery.last_error = error
-        if code in DEAD_NUMBER_CODES and delivery.address:
-            deactivate("sms", delivery.address)
-    elif delivery is None and sid:
-        logger.info("DSN SMS status %s for unknown message %s ignored", status, sid)
+    delivery = None
+    if sid and status in RECEIPTS:
+        detail = f"Twilio {status}" + (f", error {code}" if code else "")
+        delivery = record_receipt("sms", RECEIPTS[status], provider_id=sid, detail=detail,
+                                  deactivate_address=code in DEAD_NUMBER_CODES)
+    elif sid:
+        delivery = find_delivery("sms", provider_id=sid)  # queued, sending, sent ...: not an outcome yet
     status_received.send(
         sender=Delivery, delivery=delivery, message_sid=sid, status=status, error_code=code, payload=request.POST.dict()
     )
