@@ -2,16 +2,18 @@
 
 A secret is the value of a setting whose name says so (``TOKEN``, ``SECRET``, ``PASSWORD``,
 ``KEY``, ``AUTH``) in a plugin section of ``settings.DSN``, a ``DSN_*`` environment variable
-with such a name, or Django's ``EMAIL_HOST_PASSWORD``.
+with such a name, Django's ``EMAIL_HOST_PASSWORD``, or a password in Django 6.1's ``MAILERS``.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core import mail
 
 from .errors import DeliveryError
 
@@ -45,10 +47,28 @@ def secret_values() -> set[str]:
     for key, value in os.environ.items():
         if key.startswith("DSN_") and _secret_name(key[4:]) and len(value) >= 6:
             found.add(value)
-    password = getattr(settings, "EMAIL_HOST_PASSWORD", "")
+    mailers = getattr(settings, "MAILERS", None)  # Django 6.1+: each mailer's OPTIONS
+    if isinstance(mailers, dict):
+        walk("MAILERS", mailers)
+    password = _email_host_password()
     if isinstance(password, str) and len(password) >= 6:
         found.add(password)
     return found
+
+
+def _email_host_password() -> Any:
+    """``EMAIL_HOST_PASSWORD``, read without Django 6.1's deprecation warning for it.
+
+    On 6.1+ the setting is deprecated (``MAILERS`` replaces it): read it only when the site set
+    it, and do not warn again (Django already warned when the settings loaded).
+    """
+    if not hasattr(mail, "mailers"):
+        return getattr(settings, "EMAIL_HOST_PASSWORD", "")
+    if getattr(settings, "MAILERS", None) is not None or not settings.is_overridden("EMAIL_HOST_PASSWORD"):
+        return ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return getattr(settings, "EMAIL_HOST_PASSWORD", "")
 
 
 def redact(text: str, extra: Iterable[str] = ()) -> str:

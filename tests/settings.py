@@ -2,6 +2,8 @@
 
 import os
 
+import django
+
 SECRET_KEY = "dsn-tests-not-secret"
 DEBUG = False
 USE_TZ = True
@@ -81,7 +83,7 @@ else:
 
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 try:
-    import django.tasks  # noqa: F401
+    import django.tasks
 
     TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 except ImportError:
@@ -90,4 +92,7 @@ except ImportError:
 DSN = {"AUTO_RELOAD": bool(os.environ.get("DSN_TEST_AUTO_RELOAD")), "BASE_URL": "https://example.test"}
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+if django.VERSION >= (6, 1):  # MAILERS replaces EMAIL_BACKEND and the other EMAIL_* settings
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -34,6 +34,20 @@ class LeakyPlugin:
         register(Leaky)
 
 
+def test_mail_passwords_are_masked_without_deprecation_warnings(settings: Any, recwarn: Any) -> None:
+    """Django 6.1's MAILERS and the older EMAIL_HOST_PASSWORD both hold a mail password."""
+    from django.core import mail
+
+    smtp = "django.core.mail.backends.smtp.EmailBackend"
+    settings.MAILERS = {"default": {"BACKEND": smtp, "OPTIONS": {"password": "mailer-pass-123"}}}
+    assert redact("535 auth failed for mailer-pass-123") == "535 auth failed for ***"
+    del settings.MAILERS
+    if not hasattr(mail, "mailers"):  # Django < 6.1: the plain setting
+        settings.EMAIL_HOST_PASSWORD = "host-pass-456"
+        assert redact("535 auth failed for host-pass-456") == "535 auth failed for ***"
+    assert not [w for w in recwarn if "EMAIL_HOST_PASSWORD" in str(w.message)]
+
+
 def test_redact_masks_only_secret_named_settings(settings: Any) -> None:
     settings.DSN = {**settings.DSN, "LEAKY": {"BOT_TOKEN": TOKEN, "API_BASE_URL": "http://127.0.0.1:9"}}
     assert redact(f"bot{TOKEN} at http://127.0.0.1:9") == "bot*** at http://127.0.0.1:9"

@@ -6,11 +6,14 @@ import smtplib
 import ssl
 
 import pytest
+from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
-from django.core.mail import BadHeaderError
 from dsn_email.failures import breaks_connection, classify
 
 from dsn_core.errors import ConfigurationError, PermanentError, TransientError
+
+# Django 6.1 raises plain ValueError for header injection (BadHeaderError, a ValueError, is deprecated).
+BadHeaderError = ValueError if hasattr(mail, "mailers") else mail.BadHeaderError
 
 
 @pytest.mark.parametrize(("exc", "kind", "breaks"), [
