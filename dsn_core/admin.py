@@ -388,35 +388,21 @@ class DeliveryAdmin(ReadOnlyAdmin):
     def resend(self, request: HttpRequest, queryset: QuerySet) -> None:
         """Send sent or dead deliveries again as new rows, keeping the originals as they are.
 
-        A delivery is unique per (notification, backend, address), so the new rows hang off a
-        copy of their notification (same snapshot, already fanned out, ``resent_from`` in its
-        context) and fan-out stays idempotent.
+        Each new delivery belongs to the same notification and points at the one it repeats
+        (``resend_of``); the uniqueness that keeps fan-out idempotent covers only fanned-out rows.
         """
-        chosen = list(queryset.filter(status__in=RESENDABLE).exclude(backend=None).select_related("notification"))
+        chosen = list(queryset.filter(status__in=RESENDABLE).exclude(backend=None))
         now = timezone.now()
-        copies: dict[int, Notification] = {}
-        for old in chosen:
-            original = old.notification
-            if original.pk not in copies:
-                copies[original.pk] = Notification(
-                    trigger_id=original.trigger_id, trigger_name=original.trigger_name, verb=original.verb,
-                    action_object_type_id=original.action_object_type_id, action_object_id=original.action_object_id,
-                    context={**original.context, "resent_from": original.pk}, created_at=now, fanned_out_at=now,
-                )
         created = [
             Delivery(
-                notification=copies[old.notification_id], subscription_id=old.subscription_id,
-                backend_id=old.backend_id, messenger=old.messenger, address=old.address,
-                recipient_id=old.recipient_id, status=S.PENDING, created_at=now,
+                notification_id=old.notification_id, subscription_id=old.subscription_id, backend_id=old.backend_id,
+                messenger=old.messenger, address=old.address, recipient_id=old.recipient_id, status=S.PENDING,
+                created_at=now, resend_of=old,
             )
             for old in chosen
         ]
-        with transaction.atomic():
-            # bulk_create sends no signals, like the outbox: DSN never reacts to its own rows.
-            Notification.objects.bulk_create(list(copies.values()))
-            for delivery in created:
-                delivery.notification_id = delivery.notification.pk
-            Delivery.objects.bulk_create(created)
+        # bulk_create sends no signals, like the outbox: DSN never reacts to its own rows.
+        Delivery.objects.bulk_create(created)
         per_notification = Counter((d.backend_id, d.notification_id) for d in created)
         transaction.on_commit(lambda: _enqueue_each(per_notification), robust=True)
         skipped = queryset.count() - len(chosen)

@@ -365,14 +365,21 @@ class Delivery(models.Model):
     receipt = models.CharField(max_length=12, choices=Receipt.choices, blank=True, db_default="")
     receipt_detail = models.CharField(max_length=255, blank=True, db_default="")
     receipt_at = models.DateTimeField(null=True, blank=True)
+    resend_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="resends", db_index=False,
+        help_text=_("The delivery an admin sent again as this one."),
+    )
 
     class Meta:
         ordering = ["-pk"]
         verbose_name = _("delivery")
         verbose_name_plural = _("deliveries")
         constraints = [
+            # One delivery per address and backend for an event, so fan-out may run twice;
+            # an explicit resend is a new row beside the original.
             models.UniqueConstraint(
-                fields=["notification", "backend", "address"], name="dsn_delivery_unique_address"
+                fields=["notification", "backend", "address"], condition=models.Q(resend_of=None),
+                name="dsn_delivery_unique_address",
             )
         ]
         indexes = [
@@ -381,6 +388,9 @@ class Delivery(models.Model):
             # so fan-out pays nothing for it.
             models.Index(
                 fields=["messenger", "provider_id"], condition=~models.Q(provider_id=""), name="dsn_delivery_provider"
+            ),
+            models.Index(
+                fields=["resend_of"], condition=models.Q(resend_of__isnull=False), name="dsn_delivery_resends"
             ),
         ]
 

@@ -26,14 +26,20 @@ _MARK = "DSNTOKEN"
 @lru_cache(maxsize=8)
 def _url_pattern(urlconf: Any, base: str) -> str:
     """The unsubscribe URL with a marker for the token: one reverse() per process."""
+    if urlconf is None:  # a worker-only settings module, or a site with no URLs at all
+        return ""
     try:
-        return base.rstrip("/") + reverse("dsn_core:unsubscribe", args=[_MARK])
+        return base.rstrip("/") + reverse("dsn_core:unsubscribe", args=[_MARK], urlconf=urlconf)
     except NoReverseMatch:
         return ""
 
 
 def url_pattern() -> str:
-    """The unsubscribe URL with a marker where the token goes ("" if the URLs are not mounted)."""
+    """The unsubscribe URL with a marker where the token goes.
+
+    ``""`` when the site does not mount ``dsn_core.urls`` (or has no ``ROOT_URLCONF``):
+    messages then go out without an unsubscribe link.
+    """
     return _url_pattern(get_urlconf() or getattr(settings, "ROOT_URLCONF", None), conf.get("BASE_URL"))
 
 

@@ -17,6 +17,7 @@ from django.test import Client
 
 from dsn_core import hookimpl
 from dsn_core.addresses import set_address
+from dsn_core.fanout import fan_out
 from dsn_core.messengers import Message, Messenger, Option, SendResult
 from dsn_core.models import Address, Backend, Delivery, MessageTemplate, Notification, OptOut, Subscription, Trigger
 from dsn_core.verbs import register_signal, unregister_signal
@@ -456,14 +457,19 @@ def test_resend_creates_a_new_delivery_and_keeps_the_original(su, make_flow, adm
     assert Delivery.objects.count() == 2
     again = Delivery.objects.exclude(pk=original.pk).get()
     assert again.status == "sent" and again.address == original.address and again.backend_id == original.backend_id
-    assert again.notification.context["resent_from"] == original.notification_id
-    assert again.notification.fanned_out_at is not None
+    assert (again.resend_of_id, again.notification_id) == (original.pk, original.notification_id)
+    assert Notification.objects.count() == 1  # the same event, sent twice
     assert Delivery.objects.get(pk=original.pk).provider_id == "locmem-1"
     assert [m.text for m in dsn_outbox] == ["post_save: Hello", "post_save: Hello"]
+    # fan-out run again (the sweeper may) still makes nothing twice, resends notwithstanding
+    assert fan_out(original.notification_id) == 0 and Delivery.objects.count() == 2
+    with django_capture_on_commit_callbacks(execute=True):  # the original may be resent again
+        su.post("/admin/dsn_core/delivery/", {"action": "resend", ACTION_CHECKBOX_NAME: [original.pk]})
+    assert sorted(original.resends.values_list("status", flat=True)) == ["sent", "sent"]
     pending = Delivery.objects.filter(pk=again.pk)
     pending.update(status="pending")
     response = su.post("/admin/dsn_core/delivery/", {"action": "resend", ACTION_CHECKBOX_NAME: [again.pk]})
-    assert "1 skipped" in " ".join(flash(response)) and Delivery.objects.count() == 2
+    assert "1 skipped" in " ".join(flash(response)) and Delivery.objects.count() == 3
 
 
 def test_changelists_make_a_bounded_number_of_queries(

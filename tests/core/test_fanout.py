@@ -231,6 +231,22 @@ def test_rerun_of_an_unfinished_fan_out_adds_no_rows(make_flow: Any, people: dic
     assert Delivery.objects.count() == 3
 
 
+def test_rerun_beside_a_resend_adds_no_rows(make_flow: Any, people: dict[str, Any], dummy_tasks: Any) -> None:
+    """A resend shares its original's notification, backend and address; fan-out still
+    recognises every original (the unique key covers rows that are not resends)."""
+    make_flow(Article, users=[people["listed"], people["owner"]], fixed={"locmem": ["ops-room"]})
+    Article.objects.create(title="a")
+    notification = _notification()
+    fan_out(notification.pk)
+    original = Delivery.objects.get(address="ops-room")
+    Delivery.objects.create(notification=notification, backend=original.backend, messenger="locmem",
+                            address="ops-room", resend_of=original)
+    Notification.objects.filter(pk=notification.pk).update(fanned_out_at=None)
+    assert fan_out(notification.pk) == 0
+    assert Delivery.objects.filter(address="ops-room").count() == 2
+    assert Delivery.objects.count() == 4
+
+
 def test_rerun_of_an_unfinished_fan_out_reports_zero_created(make_flow: Any, people: dict[str, Any],
                                                              dummy_tasks: Any) -> None:
     make_flow(Article, users=[people["listed"], people["owner"]])

@@ -50,6 +50,22 @@ def test_preferences_page_mutes_a_channel(client: Any, make_flow: Any, django_us
     assert not OptOut.objects.filter(user=user).exists()
 
 
+@pytest.mark.parametrize("urls", ["without_dsn_urls", "no_root_urlconf"])
+def test_a_site_that_does_not_mount_dsn_urls_still_sends(
+    urls: str, settings: Any, make_flow: Any, admin_user: Any, dsn_outbox: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A worker-only settings module, or a site without ``dsn_core.urls``: no unsubscribe link."""
+    if urls == "no_root_urlconf":
+        del settings.ROOT_URLCONF
+    else:
+        settings.ROOT_URLCONF = "tests.testapp.urls_without_dsn"
+    make_flow(Article, users=[admin_user], text="{{ instance.title }} {{ unsubscribe_url|default:'(no link)' }}")
+    with django_capture_on_commit_callbacks(execute=True):
+        Article.objects.create(title="x")
+    assert [m.text for m in dsn_outbox] == ["x (no link)"]
+    assert Delivery.objects.get().status == "sent"
+
+
 def test_messages_render_in_the_recipients_language(settings: Any, make_flow: Any, django_user_model: Any,
                                                     dsn_outbox: Any, django_capture_on_commit_callbacks: Any) -> None:
     settings.DSN = {**settings.DSN, "USER_LANGUAGE_ATTRIBUTE": "last_name"}  # a field holding "fr" / "de"

@@ -1,0 +1,45 @@
+"""The plugin-author guide's example distribution, taken out of the guide itself.
+
+Every fenced code block in ``docs/plugin-authors.md`` whose first line is a comment naming a
+file (``# dsn_pigeon/messenger.py``) is that file of the example plugin. CI writes them out,
+installs the result next to dsn-core in a fresh virtualenv and runs its tests, so the guide
+stays something an outsider can follow::
+
+    python -m tests.guide docs/plugin-authors.md /tmp/dsn-pigeon
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "plugin-authors.md"
+_BLOCK = re.compile(r"^```[a-z]*\n# (?P<path>[\w./-]+\.(?:py|toml))\n(?P<body>.*?)^```$", re.M | re.S)
+
+
+def files(guide: Path = GUIDE) -> dict[str, str]:
+    """``{relative path: content}`` for every file block of the guide, in order."""
+    found: dict[str, str] = {}
+    for match in _BLOCK.finditer(guide.read_text()):
+        path = match["path"]
+        if path in found:
+            raise ValueError(f"{guide}: {path} appears twice")
+        found[path] = match["body"]
+    return found
+
+
+def write(dest: Path, guide: Path = GUIDE) -> list[Path]:
+    """Write the example distribution under ``dest``; return the files written."""
+    written = []
+    for rel, body in files(guide).items():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(body)
+        written.append(target)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write(Path(sys.argv[2]), Path(sys.argv[1])):
+        print(path)
