@@ -25,23 +25,31 @@ def check_plugins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 @register("dsn")
 def check_messengers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Each installed messenger's own configuration checks."""
-    from .conf import dsn_settings
     from .plugins import registry
 
-    configured = dsn_settings()
     messages: list[CheckMessage] = []
-    for key, cls in registry().messengers.items():
-        try:
-            found = list(cls.check())
-            section = cls.settings_section()
-            if section and section not in configured and found:
-                # Installed but not configured at all: say so once, and let the site start.
-                found = [_not_configured(cls, section, found)]
-            messages.extend(found)
-        except Exception as exc:
-            messages.append(Error(f"DSN messenger {key!r}: its check() raised {type(exc).__name__}: {exc}",
-                                  id="dsn.E002"))
+    for cls in registry().messengers.values():
+        messages.extend(messenger_checks(cls))
     return messages
+
+
+def messenger_checks(cls: type) -> list[CheckMessage]:
+    """One messenger's checks as the site sees them (``manage.py check`` and ``dsn_plugins``).
+
+    A messenger whose ``DSN`` section is absent is installed but not configured: its problems
+    become one warning (dsn.W002), so installing a channel never stops a site from starting.
+    A ``check()`` that raises is an error (dsn.E002).
+    """
+    from .conf import dsn_settings
+
+    try:
+        found = list(cls.check())
+        section = cls.settings_section()
+    except Exception as exc:
+        return [Error(f"DSN messenger {cls.key!r}: its check() raised {type(exc).__name__}: {exc}", id="dsn.E002")]
+    if section and section not in dsn_settings() and found:
+        return [_not_configured(cls, section, found)]
+    return found
 
 
 def _not_configured(cls: type, section: str, found: list[CheckMessage]) -> CheckMessage:

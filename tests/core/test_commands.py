@@ -81,7 +81,17 @@ def test_dsn_plugins_lists_the_core_plugin():
     run("dsn_plugins", "dsn_core", "--check")  # healthy: no error
 
 
-def test_dsn_plugins_reports_failing_checks_and_clashes(dsn_plugin):
+def test_dsn_plugins_reports_an_unconfigured_plugin_as_manage_py_check_does(dsn_plugin):
+    """No DSN["PAGER"] section at all: one warning (dsn.W002), not the plugin's own errors."""
+    dsn_plugin("pager", pager_plugin)
+    text = run("dsn_plugins", "pager")
+    assert "pager  (pager test)  WARNINGS" in text
+    assert "warning dsn.W002: DSN messenger 'pager' is installed but settings.DSN['PAGER'] is not configured" in text
+    run("dsn_plugins", "pager", "--check")  # the site may start; so may a deploy script
+
+
+def test_dsn_plugins_reports_failing_checks_and_clashes(dsn_plugin, settings):
+    settings.DSN = {**settings.DSN, "PAGER": {}}  # configured, wrongly
     dsn_plugin("pager", pager_plugin)
     dsn_plugin("clash", clashing_plugin)
     text = run("dsn_plugins")

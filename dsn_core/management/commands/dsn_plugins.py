@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.checks import ERROR, WARNING, CheckMessage
+from django.core.checks import ERROR, WARNING
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from dsn_core.checks import messenger_checks
 from dsn_core.plugins import Registry, registry
 
 KINDS = ("messengers", "engines", "signals", "resolvers")
@@ -68,15 +69,6 @@ class Command(BaseCommand):
         return "\n".join(lines)
 
 
-def _check_messages(cls: type) -> list[CheckMessage]:
-    from django.core.checks import Error
-
-    try:
-        return list(cls.check())
-    except Exception as exc:
-        return [Error(f"check() raised {type(exc).__name__}: {exc}", id="dsn.E002")]
-
-
 def build_report(reg: Registry) -> list[dict[str, Any]]:
     """One dict per plugin (loaded or broken), in name order.
 
@@ -100,7 +92,7 @@ def build_report(reg: Registry) -> list[dict[str, Any]]:
             cls = reg.messengers.get(key)
             if cls is None:
                 continue
-            for message in _check_messages(cls):
+            for message in messenger_checks(cls):
                 level = "error" if message.level >= ERROR else "warning" if message.level >= WARNING else "info"
                 entry["checks"].append({
                     "messenger": key, "level": level, "id": message.id or "", "message": message.msg,
