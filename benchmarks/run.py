@@ -207,6 +207,9 @@ def create_scenarios(sections: set[str], quick: bool) -> dict[str, tuple[str, di
         plan["no_dsn"] = (nodsn, {"kind": "create", "mode": "none"}, {})
         plan["one_insert_limit"] = (nodsn, {"kind": "create", "mode": "limit"}, {})
     if "hot" in sections:
+        # A/A control: a second, identical no-DSN process. How far it lands from no_dsn is the
+        # noise floor of comparing two processes on this machine.
+        plan["no_dsn_control"] = (nodsn, {"kind": "create", "mode": "none"}, {})
         plan["dsn_100_other_triggers"] = (dsn, {"kind": "create", "mode": "dsn", "others": 100}, {})
         for n in (1, 100, 10_000):
             plan[f"dsn_match_{n}"] = (dsn, {"kind": "create", "mode": "dsn", "others": 100, "receivers": n}, {})

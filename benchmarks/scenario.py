@@ -186,9 +186,17 @@ def create(spec: Spec) -> dict[str, Any]:
         op()
     result: dict[str, Any] = {**extra, "estimate_ops": spec.get("estimate_ops", 20)}
     if mode == "dsn":
+        from django.db.models import signals
+
         from dsn_core import index
 
         result["verbs_connected"] = sorted(index.current().by_verb)
+        # How many receivers Item.objects.create() reaches at all (DSN's or anyone's).
+        result["item_save_receivers"] = sum(
+            len(receivers)
+            for name in ("pre_init", "post_init", "pre_save", "post_save")
+            for receivers in getattr(signals, name)._live_receivers(Item)  # (sync, async)
+        )
     _serve(op, result)
     if mode == "dsn":
         result["index_errors"] = index.stats["errors"]

@@ -10,23 +10,12 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import sys
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
 from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
-
-try:  # django-anymail is optional
-    from anymail.exceptions import (
-        AnymailAPIError,
-        AnymailError,
-        AnymailInvalidAddress,
-        AnymailRecipientsRefused,
-        AnymailUnsupportedFeature,
-    )
-except ImportError:  # pragma: no cover - exercised only without anymail installed
-    AnymailAPIError = AnymailError = AnymailInvalidAddress = None  # type: ignore[assignment,misc]
-    AnymailRecipientsRefused = AnymailUnsupportedFeature = None  # type: ignore[assignment,misc]
 
 
 def _text(value: Any) -> str:
@@ -56,20 +45,35 @@ def _retry_after(response: Any) -> float | None:
         return None
 
 
+def _anymail_errors() -> Any:
+    """``anymail.exceptions`` if it is loaded, else ``None``.
+
+    django-anymail is optional, and an anymail error can only exist once anymail is loaded:
+    looking the module up instead of importing it keeps processes that never send light.
+    """
+    return sys.modules.get("anymail.exceptions")
+
+
+def _is_anymail_error(exc: Exception) -> bool:
+    errors = _anymail_errors()
+    return errors is not None and isinstance(exc, errors.AnymailError)
+
+
 def _anymail(exc: Exception) -> DeliveryError | None:
-    if AnymailError is None or not isinstance(exc, AnymailError):
+    if not _is_anymail_error(exc):
         return None
+    errors = _anymail_errors()
     status = getattr(exc, "status_code", None)
     try:
         detail = str(exc)
     except Exception:  # anymail formats its response lazily; never let that hide the error
         detail = str(exc.args[0]) if exc.args else ""
     text = f"{type(exc).__name__}{f' (HTTP {status})' if status else ''}: {detail}"
-    if isinstance(exc, (AnymailRecipientsRefused, AnymailInvalidAddress)):
+    if isinstance(exc, (errors.AnymailRecipientsRefused, errors.AnymailInvalidAddress)):
         return PermanentError(text)
-    if isinstance(exc, AnymailUnsupportedFeature):
+    if isinstance(exc, errors.AnymailUnsupportedFeature):
         return ConfigurationError(text)
-    if isinstance(exc, AnymailAPIError) and status is not None:
+    if isinstance(exc, errors.AnymailAPIError) and status is not None:
         if status in (401, 403):
             return ConfigurationError(text)
         if status == 429:
@@ -121,7 +125,7 @@ def breaks_connection(exc: BaseException) -> bool:
     A refused recipient or a rejected message leaves the session usable (smtplib sends
     RSET); a 421 reply, a disconnect or a socket error does not.
     """
-    if AnymailError is not None and isinstance(exc, AnymailError):
+    if _is_anymail_error(exc):
         return False
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return any(code == 421 for code, _ in (exc.recipients or {}).values())

@@ -11,9 +11,6 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from time import time
 
-import requests
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
-
 from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
 from dsn_core.redaction import redact_error
 
@@ -82,6 +79,10 @@ def classify(status: int, code: int | None, text: str, headers: Mapping[str, str
 
 def translate(exc: Exception, headers: Mapping[str, str] | None = None, secrets: tuple[str, ...] = ()) -> DeliveryError:
     """The DSN error for an exception raised while sending; secrets are scrubbed from its text."""
+    # Imported here, not at module level: only workers (which send) need the twilio SDK.
+    import requests
+    from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+
     if isinstance(exc, TwilioRestException):
         error = classify(int(exc.status), _int(exc.code), str(exc.msg or ""), headers)
     elif isinstance(exc, TwilioServiceException):
@@ -100,9 +101,10 @@ def translate(exc: Exception, headers: Mapping[str, str] | None = None, secrets:
     return redact_error(error, secrets)
 
 
-
 def error_code(exc: Exception) -> int | None:
     """The Twilio error code of a twilio exception, if it has one."""
+    from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+
     if isinstance(exc, (TwilioRestException, TwilioServiceException)):
         return _int(exc.code)
     return None

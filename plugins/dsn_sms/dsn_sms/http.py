@@ -4,6 +4,9 @@ twilio's default client has no timeout, and its ``edge``/``region`` settings can
 it at a proxy or a local fake server. :class:`RoutedHttpClient` rewrites the scheme and
 host of every request (it keeps working with ``TWILIO_REGION`` set) and remembers the
 last response's headers, so a 429 answer's ``Retry-After`` can be honoured.
+
+This module imports twilio at load time, so the messenger imports it only when it opens a
+connection to send: web processes, which never send, do not load the SDK.
 """
 
 from __future__ import annotations

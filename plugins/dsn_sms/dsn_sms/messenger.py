@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from twilio.rest import Client
 
 from dsn_core.addresses import deactivate, get_addresses
 from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError
@@ -16,7 +15,11 @@ from dsn_core.messengers import Message, Messenger, Option, RateLimit, SendResul
 
 from . import config, phone
 from .errors import DEACTIVATE_CODES, error_code, translate
-from .http import RoutedHttpClient
+
+if TYPE_CHECKING:
+    from twilio.rest import Client
+
+    from .http import RoutedHttpClient
 
 logger = logging.getLogger("dsn_sms")
 
@@ -35,6 +38,17 @@ def fit(text: str, limit: int) -> str:
     if space > limit * 0.6:
         cut = cut[:space]
     return cut.rstrip() + ELLIPSIS
+
+
+def _twilio_client(cfg: config.SmsConfig) -> tuple[RoutedHttpClient, Client]:
+    """A Twilio REST client for ``cfg`` and the HTTP client (one session) it sends through."""
+    # Imported here, not at module level: only workers (which send) need the twilio SDK.
+    from twilio.rest import Client
+
+    from .http import RoutedHttpClient
+
+    http = RoutedHttpClient(cfg.api_base_url, timeout=cfg.timeout)
+    return http, Client(cfg.account_sid, cfg.auth_token, http_client=http)
 
 
 def _attribute(obj: Any, path: str) -> Any:
@@ -159,8 +173,7 @@ class SmsMessenger(Messenger):
             self.config_error = ConfigurationError(str(exc))
             return
         self.config_error = None
-        self.http = RoutedHttpClient(self.config.api_base_url, timeout=self.config.timeout)
-        self.client = Client(self.config.account_sid, self.config.auth_token, http_client=self.http)
+        self.http, self.client = _twilio_client(self.config)
 
     def close(self) -> None:
         """Close the HTTP session."""

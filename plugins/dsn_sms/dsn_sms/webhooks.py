@@ -14,7 +14,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from dsn_core.models import Delivery
 from dsn_core.receipts import Receipt, find_delivery, record_receipt
@@ -41,6 +40,9 @@ def public_url(request: HttpRequest, cfg: config.SmsConfig) -> str:
 
 def is_signed(request: HttpRequest, cfg: config.SmsConfig) -> bool:
     """Whether the request carries a valid ``X-Twilio-Signature``."""
+    # Imported here, not at module level: loading the URLconf must not load the twilio SDK.
+    from twilio.request_validator import RequestValidator, get_signature_algorithm
+
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         return False

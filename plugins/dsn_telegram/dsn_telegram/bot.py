@@ -12,18 +12,21 @@ import asyncio
 import concurrent.futures
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
-
-from telegram import Bot
-from telegram.request import HTTPXRequest
+from typing import TYPE_CHECKING, TypeVar
 
 from . import config, logfilter
+
+if TYPE_CHECKING:
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
 
 T = TypeVar("T")
 logfilter.install()
 
 
 def _request(read_timeout: float) -> HTTPXRequest:
+    from telegram.request import HTTPXRequest  # imported here: only workers need PTB and httpx
+
     limit = config.timeout()
     return HTTPXRequest(
         connection_pool_size=8,
@@ -40,6 +43,8 @@ async def open_bot() -> AsyncIterator[Bot]:
 
     Must be entered inside the event loop that will use it.
     """
+    from telegram import Bot
+
     limit = config.timeout()
     request, updates_request = _request(limit), _request(limit)
     bot = Bot(

@@ -20,12 +20,14 @@ up in a delivery's error, a log line or the admin.
 from __future__ import annotations
 
 from datetime import timedelta
-
-from telegram import error as tg
+from typing import TYPE_CHECKING
 
 from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
 
 from .config import scrub
+
+if TYPE_CHECKING:
+    from telegram import error as tg
 
 
 def retry_after_seconds(exc: tg.RetryAfter) -> float:
@@ -45,6 +47,8 @@ def retry_after_seconds(exc: tg.RetryAfter) -> float:
 
 def describe(exc: BaseException) -> str:
     """A short, token-free description of ``exc``."""
+    from telegram import error as tg  # imported here: only workers need the SDK, not web processes
+
     text = str(exc) or type(exc).__name__
     return scrub(f"{type(exc).__name__}: {text}" if not isinstance(exc, tg.TelegramError) else text)
 
@@ -53,6 +57,8 @@ def translate(exc: BaseException) -> DeliveryError:
     """The DSN error for an exception raised while sending (``ChatMigrated`` excluded)."""
     if isinstance(exc, DeliveryError):
         return exc
+    from telegram import error as tg
+
     if isinstance(exc, tg.RetryAfter):
         seconds = retry_after_seconds(exc)
         return TransientError(f"Telegram flood control: retry in {seconds:g} s", retry_after=seconds)

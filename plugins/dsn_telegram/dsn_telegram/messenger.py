@@ -21,12 +21,10 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from telegram import Bot
-from telegram import error as tg
 
 from dsn_core import addresses
 from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
@@ -35,6 +33,9 @@ from dsn_core.messengers import Message, Messenger, Option, Outcome, RateLimit, 
 from . import bot as botlib
 from . import config, markup
 from .errors import translate
+
+if TYPE_CHECKING:
+    from telegram import Bot
 
 logger = logging.getLogger("dsn_telegram")
 
@@ -271,6 +272,8 @@ class TelegramMessenger(Messenger):
         return outcomes
 
     async def _send_one(self, bot: Bot, message: Message, book: list[tuple[str, str, str]]) -> Outcome:
+        from telegram import error as tg  # imported here: only workers need the SDK, not web processes
+
         target = message.address
         try:
             if not target:

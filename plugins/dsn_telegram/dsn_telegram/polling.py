@@ -9,12 +9,13 @@ above its id, so :func:`poll_once` returns the offset to pass next.
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from telegram import Bot
+from typing import TYPE_CHECKING, Any
 
 from . import bot as botlib
 from .linking import Reply, handle_update
+
+if TYPE_CHECKING:
+    from telegram import Bot
 
 logger = logging.getLogger("dsn_telegram.polling")
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-
-import requests
-import tweepy
+from typing import TYPE_CHECKING
 
 from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
 from dsn_core.redaction import redact_error
+
+if TYPE_CHECKING:
+    import tweepy
 
 #: Words in a 403 answer that mean the app or its keys are set up wrong, not the message.
 APP_SETUP_HINTS = ("oauth1 app permissions", "client-not-enrolled", "attached to a project", "app permissions")
@@ -23,6 +24,10 @@ def describe(exc: tweepy.HTTPException) -> str:
 
 def translate(exc: Exception, secrets: tuple[str, ...] = ()) -> DeliveryError:
     """The DSN error for an exception raised by tweepy; secrets are scrubbed from its text."""
+    # Imported here, not at module level: only workers, which send, need tweepy and requests.
+    import requests
+    import tweepy
+
     if isinstance(exc, tweepy.TooManyRequests):
         wait = None
         if exc.reset_time is not None:

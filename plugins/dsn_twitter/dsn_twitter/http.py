@@ -3,6 +3,9 @@
 tweepy hard-codes ``https://api.twitter.com`` and never passes a timeout. Mounted on
 ``client.session`` for that prefix, :class:`RoutedAdapter` sends each request to the
 configured base URL (a proxy, or a fake server in tests) with a default timeout.
+
+Only :func:`dsn_twitter.messenger.make_client` imports this module, so that merely loading
+the plugin does not import ``requests``.
 """
 
 from __future__ import annotations

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import tweepy
 from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
@@ -16,8 +15,10 @@ from dsn_core.messengers import Message, Messenger, Option, RateLimit, SendResul
 
 from . import config
 from .errors import translate
-from .http import mount
 from .text import DM_LIMIT, TWEET_LIMIT, fit
+
+if TYPE_CHECKING:
+    import tweepy
 
 logger = logging.getLogger("dsn_twitter")
 
@@ -26,6 +27,25 @@ DM = "dm"
 #: The fixed address that stands for "the posting account's own timeline" in tweet mode.
 TIMELINE = "timeline"
 USER_ID = re.compile(r"^[1-9]\d{0,19}$")
+
+
+def make_client(cfg: config.TwitterConfig) -> tweepy.Client:
+    """A tweepy client for ``cfg``'s account, on a routed, time-limited HTTP session."""
+    # Imported here, not at module level: only workers, which send, need tweepy and requests.
+    import tweepy
+
+    from .http import mount
+
+    client = tweepy.Client(
+        consumer_key=cfg.consumer_key,
+        consumer_secret=cfg.consumer_secret,
+        access_token=cfg.access_token,
+        access_token_secret=cfg.access_token_secret,
+        return_type=dict,
+        wait_on_rate_limit=False,
+    )
+    mount(client.session, cfg.api_base_url, cfg.timeout)
+    return client
 
 
 class TwitterMessenger(Messenger):
@@ -117,17 +137,7 @@ class TwitterMessenger(Messenger):
             self.config_error = ConfigurationError(str(exc))
             return
         self.config_error = None
-        cfg = self.config
-        client = tweepy.Client(
-            consumer_key=cfg.consumer_key,
-            consumer_secret=cfg.consumer_secret,
-            access_token=cfg.access_token,
-            access_token_secret=cfg.access_token_secret,
-            return_type=dict,
-            wait_on_rate_limit=False,
-        )
-        mount(client.session, cfg.api_base_url, cfg.timeout)
-        self.client = client
+        self.client = make_client(self.config)
 
     def close(self) -> None:
         """Close the HTTP session."""
