@@ -61,6 +61,8 @@ class Hit:
     status: int
     retry_after: float | None = None
     pid: str = ""
+    #: A repeated request whose Idempotency-Key was already accepted: answered, not delivered again.
+    replay: bool = False
 
 
 Policy = Callable[[int, int], tuple[int, dict[str, str]]]
@@ -72,12 +74,17 @@ def accept_all(delivery_id: int, attempt: int) -> tuple[int, dict[str, str]]:
 
 @dataclass
 class Provider:
-    """``POST /deliver``: answers by ``policy(delivery_id, attempt_number)`` and logs each hit."""
+    """``POST /deliver``: answers by ``policy(delivery_id, attempt_number)`` and logs each hit.
+
+    Like providers that take an ``Idempotency-Key``, a request whose key was already accepted
+    gets the first answer again and delivers nothing twice (the hit is logged as a replay).
+    """
 
     policy: Policy = accept_all
     hits: list[Hit] = field(default_factory=list)
     server: FakeServer = field(default_factory=FakeServer)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    answered: dict[str, str] = field(default_factory=dict)  # accepted Idempotency-Key -> message id
 
     def __post_init__(self) -> None:
         self.server.route("POST", r"/deliver", self._deliver)
@@ -86,12 +93,18 @@ class Provider:
         at = time.time()
         body = req.json or {}
         delivery_id = int(body.get("delivery_id") or 0)
+        address, pid, key = str(body.get("address", "")), req.headers.get("X-Sender-Pid", ""), req.headers.get(
+            "Idempotency-Key", "")
         with self.lock:
+            if key and key in self.answered:
+                self.hits.append(Hit(at, delivery_id, address, 200, None, pid, replay=True))
+                return 200, {}, {"id": self.answered[key]}
             attempt = 1 + sum(1 for h in self.hits if h.delivery_id == delivery_id)
             status, headers = self.policy(delivery_id, attempt)
             retry_after = float(headers["Retry-After"]) if "Retry-After" in headers else None
-            self.hits.append(Hit(at, delivery_id, str(body.get("address", "")), status, retry_after,
-                                 req.headers.get("X-Sender-Pid", "")))
+            self.hits.append(Hit(at, delivery_id, address, status, retry_after, pid))
+            if status < 300 and key:
+                self.answered[key] = f"fake-{delivery_id}-{attempt}"
         if status >= 300:
             return status, headers, {"error": f"fake provider says {status}"}
         return status, headers, {"id": f"fake-{delivery_id}-{attempt}"}
@@ -101,9 +114,14 @@ class Provider:
         return self.server.url
 
     def accepted(self) -> Counter[int]:
-        """How many times each delivery id was accepted (2xx)."""
+        """How many requests for each delivery id were answered 2xx (replays included)."""
         with self.lock:
             return Counter(h.delivery_id for h in self.hits if h.status < 300)
+
+    def delivered(self) -> Counter[int]:
+        """How many times each delivery id was actually delivered (replays excluded)."""
+        with self.lock:
+            return Counter(h.delivery_id for h in self.hits if h.status < 300 and not h.replay)
 
     def __enter__(self) -> Provider:
         self.server.start()
@@ -280,22 +298,27 @@ class Tally:
 
     expected: int
     received: int
+    #: Requests for a delivery the provider had already accepted (the at-least-once window).
     duplicates: int
+    #: Deliveries the provider delivered more than once (0 when it honours the Idempotency-Key).
+    delivered_twice: int
     lost: int
     seconds: float
 
     def line(self, label: str) -> str:
         return (f"{label}: {self.expected} deliveries, {self.received} distinct received, "
-                f"{self.duplicates} duplicates, {self.lost} lost, {self.seconds:.1f}s")
+                f"{self.duplicates} repeated requests, {self.delivered_twice} delivered twice, "
+                f"{self.lost} lost, {self.seconds:.1f}s")
 
 
 def tally(s: Site, provider: Provider, started: float) -> Tally:
     ids = {row[0] for row in s.query("SELECT id FROM dsn_core_delivery")}
-    accepted = provider.accepted()
+    accepted, delivered = provider.accepted(), provider.delivered()
     return Tally(
         expected=len(ids),
         received=len(set(accepted) & ids),
         duplicates=sum(c - 1 for c in accepted.values() if c > 1),
+        delivered_twice=sum(c - 1 for c in delivered.values() if c > 1),
         lost=len(ids - set(accepted)),
         seconds=time.time() - started,
     )

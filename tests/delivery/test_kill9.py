@@ -1,5 +1,7 @@
 """kill -9 a worker in the middle of 1,000 deliveries; a new worker and the sweeper finish the
-run. Every delivery must reach the provider; duplicates are counted and reported.
+run. Every delivery must reach the provider, and be delivered exactly once: the requests a
+killed worker had sent but not recorded are sent again (counted and reported), and the
+provider, like real ones that take an Idempotency-Key, answers them without delivering twice.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def test_kill9_sqlite_db_worker(tmp_path: Path, provider: Provider) -> None:
     # The only duplicates possible are deliveries the provider accepted but the killed worker had
     # not recorded yet: at most one batch (what send_batch had sent when the worker died).
     assert result.duplicates <= batch
+    assert result.delivered_twice == 0
     assert rows == [(N,)]
 
 
@@ -63,6 +66,7 @@ def test_kill9_postgres_db_worker(tmp_path: Path, provider: Provider, need_postg
     assert result.expected == N
     assert result.lost == 0
     assert result.duplicates <= BATCH
+    assert result.delivered_twice == 0
 
 
 @pytest.mark.slow
@@ -72,3 +76,4 @@ def test_kill9_rq_worker(tmp_path: Path, provider: Provider, need_redis: None) -
     assert result.expected == N
     assert result.lost == 0
     assert result.duplicates <= BATCH
+    assert result.delivered_twice == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from dsn_email.messenger import EmailMessenger
@@ -18,7 +19,8 @@ UNSUB = "https://example.test/dsn/unsubscribe/abc123/"
 
 
 def msg(address: str, text: str = "Body", **kwargs: object) -> Message:
-    return Message(address=address, subject=kwargs.pop("subject", "Greetings"), text=text, delivery_id=7,
+    kwargs.setdefault("delivery_id", 7)
+    return Message(address=address, subject=kwargs.pop("subject", "Greetings"), text=text,
                    **kwargs)  # type: ignore[arg-type]
 
 
@@ -43,6 +45,19 @@ def test_content_and_headers_as_received(messenger: EmailMessenger, smtp: FakeSM
     assert not m.is_multipart()  # no HTML in the template: a plain text email
 
 
+def test_message_id_is_stable_per_delivery(messenger: EmailMessenger, smtp: FakeSMTP, settings: Any) -> None:
+    """A retry of a delivery reuses its Message-ID (mailbox providers deduplicate by it); another
+    delivery, or the same delivery id on another site (SECRET_KEY), gets another one."""
+    first = messenger.send(msg("alice@example.com", "x", delivery_id=41)).provider_id
+    retry = messenger.send(msg("alice@example.com", "x", delivery_id=41)).provider_id
+    other = messenger.send(msg("alice@example.com", "x", delivery_id=42)).provider_id
+    settings.SECRET_KEY = "another-site-" + "k" * 40
+    elsewhere = messenger.send(msg("alice@example.com", "x", delivery_id=41)).provider_id
+    assert first == retry and first.startswith("<dsn-41.") and first.endswith("@dsn.test>")
+    assert len({first, other, elsewhere}) == 3
+    assert [m.message["Message-ID"] for m in smtp.received] == [first, retry, other, elsewhere]
+
+
 def test_html_alternative(messenger: EmailMessenger, smtp: FakeSMTP) -> None:
     messenger.send(msg("bob@example.com", "plain version", html="<p>rich <b>version</b></p>"))
 
@@ -61,7 +76,7 @@ def test_no_unsubscribe_headers_without_url(messenger: EmailMessenger, smtp: Fak
 def test_batch_goes_over_one_smtp_session(messenger: EmailMessenger, smtp: FakeSMTP) -> None:
     addresses = [f"user{i}@example.com" for i in range(8)]
     with messenger:
-        outcomes = messenger.send_batch([msg(a, f"text for {a}") for a in addresses])
+        outcomes = messenger.send_batch([msg(a, f"text for {a}", delivery_id=i) for i, a in enumerate(addresses, 1)])
 
     assert all(isinstance(o, SendResult) for o in outcomes), outcomes
     assert len({o.provider_id for o in outcomes}) == 8

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
+from django.utils.crypto import salted_hmac
 
 from dsn_core.addresses import get_address, get_addresses
 from dsn_core.errors import DeliveryError, PermanentError, TransientError
@@ -44,6 +45,20 @@ def parse_email(value: str) -> tuple[str, str]:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def message_id(message: Message, domain: str) -> str:
+    """The ``Message-ID`` for ``message``: the same on every attempt of one delivery.
+
+    Derived from the delivery's idempotency key and an HMAC of it under the site's
+    ``SECRET_KEY`` (so ids never collide between sites). Mail servers and mailbox providers
+    that deduplicate by Message-ID then show a retried email once; a resend is a new delivery
+    and gets a new id. Messages without a delivery (a test send) get a random one.
+    """
+    if not message.delivery_id:
+        return make_msgid(domain=domain)
+    key = message.idempotency_key
+    return f"<{key}.{salted_hmac('dsn_email.message_id', key).hexdigest()[:20]}@{domain}>"
 
 
 class EmailMessenger(Messenger):
@@ -169,7 +184,7 @@ class EmailMessenger(Messenger):
         from_email = self.from_email
         domain = parseaddr(from_email)[1].rpartition("@")[2] or "localhost"
         headers = {
-            "Message-ID": make_msgid(domain=domain),
+            "Message-ID": message_id(message, domain),
             "Auto-Submitted": "auto-generated",
         }
         if message.unsubscribe_url:

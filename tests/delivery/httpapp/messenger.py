@@ -47,7 +47,7 @@ class HttpMessenger(Messenger):
             method="POST",
             headers={
                 "Content-Type": "application/json",
-                "Idempotency-Key": f"dsn-{message.delivery_id}",
+                "Idempotency-Key": message.idempotency_key,
                 "X-Sender-Pid": str(os.getpid()),
             },
         )
