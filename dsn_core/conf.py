@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "USER_LANGUAGE_ATTRIBUTE": "",
     "PLUGINS": None,
     "BLOCK_PLUGINS": [],
+    # Days to keep finished notifications and their deliveries (None: forever). The sweeper
+    # prunes older ones; ``manage.py dsn_prune`` does it on demand.
+    "RETENTION_DAYS": None,
 }
 
 _MISSING = object()

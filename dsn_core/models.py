@@ -365,8 +365,10 @@ class Delivery(models.Model):
     receipt = models.CharField(max_length=12, choices=Receipt.choices, blank=True, db_default="")
     receipt_detail = models.CharField(max_length=255, blank=True, db_default="")
     receipt_at = models.DateTimeField(null=True, blank=True)
+    # DO_NOTHING: a resend belongs to its original's notification, so both are always deleted
+    # together, and deliveries stay fast to delete (one DELETE, no rows loaded into Python).
     resend_of = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="resends", db_index=False,
+        "self", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="resends", db_index=False,
         help_text=_("The delivery an admin sent again as this one."),
     )
 

@@ -6,7 +6,9 @@ or an enqueue of work that claims its rows atomically.
 1. notifications never fanned out (older than ``grace``) -> fan-out enqueued again;
 2. deliveries stuck in ``sending`` past their lease -> back to ``pending``;
 3. deliveries ``pending`` for longer than ``grace``, or ``failed`` and due -> senders enqueued;
-4. rate-limiter rows idle for a minute are deleted.
+4. rate-limiter rows idle for a minute are deleted;
+5. with ``DSN["RETENTION_DAYS"]``, finished notifications older than that are deleted
+   (:mod:`dsn_core.retention`).
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ def sweep(*, grace: float = 30.0, now: datetime | None = None, enqueue: bool = T
     from .ratelimit import forget_idle
 
     report["rate_rows_forgotten"] = forget_idle()
+    from .retention import prune_from_settings
+
+    # A bounded share per sweep (10 batches), so a first prune of a large backlog never makes
+    # one sweep long; the next sweeps continue.
+    pruned = prune_from_settings(max_batches=10, now=now)
+    report["pruned_notifications"] = pruned["notifications"] if pruned else 0
     if any(report.values()):
         logger.info("DSN sweep: %s", report)
     return report

@@ -26,7 +26,7 @@ class Command(BaseCommand):
             report = sweep(grace=grace)
             self.stdout.write(
                 f"fan-outs re-enqueued: {report['fan_outs']}, deliveries released: {report['released']}, "
-                f"senders enqueued: {report['senders']}"
+                f"senders enqueued: {report['senders']}, old notifications pruned: {report['pruned_notifications']}"
             )
             if not loop:
                 return
