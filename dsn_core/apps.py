@@ -72,4 +72,4 @@ def _is_management_command_without_server() -> bool:
         return False
     return argv[1] in {"migrate", "makemigrations", "check", "collectstatic", "test", "shell", "dsn_plugins",
                        "createsuperuser", "showmigrations", "sqlmigrate", "dsn_render", "dsn_fire", "dsn_test_send",
-                       "dsn_sweep"}
+                       "dsn_sweep", "dsn_prune", "dsn_status"}
