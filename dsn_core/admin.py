@@ -301,6 +301,9 @@ class OptOutAdmin(admin.ModelAdmin):
 class ReadOnlyAdmin(admin.ModelAdmin):
     """A log: viewable by users with the view (or change) permission, never edited here."""
 
+    # Logs grow large: a filtered list counts its matches only, not the whole table as well.
+    show_full_result_count = False
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
