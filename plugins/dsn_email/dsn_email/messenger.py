@@ -58,7 +58,8 @@ def message_id(message: Message, domain: str) -> str:
     if not message.delivery_id:
         return make_msgid(domain=domain)
     key = message.idempotency_key
-    return f"<{key}.{salted_hmac('dsn_email.message_id', key).hexdigest()[:20]}@{domain}>"
+    digest = salted_hmac("dsn_email.message_id", key, algorithm="sha256").hexdigest()[:20]
+    return f"<{key}.{digest}@{domain}>"
 
 
 class EmailMessenger(Messenger):
