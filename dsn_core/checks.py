@@ -62,9 +62,9 @@ def _not_configured(cls: type, section: str, found: list[CheckMessage]) -> Check
     )
 
 
-@register("dsn", deploy=True)
+@register("dsn")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """DSN settings that are wrong in a way Django would not notice."""
+    """DSN settings that are wrong in a way Django would not notice (a typo in a name)."""
     from django.conf import settings
 
     messages: list[CheckMessage] = []
@@ -78,3 +78,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if unknown:
         messages.append(Warning(f"Unknown DSN setting(s): {', '.join(unknown)}.", id="dsn.W001"))
     return messages
+
+
+@register("dsn", deploy=True)
+def check_base_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """With ``check --deploy``: unsubscribe links need an absolute https ``DSN["BASE_URL"]``."""
+    from .conf import get
+    from .unsubscribe import url_pattern
+
+    if not url_pattern():
+        return []  # dsn_core.urls is not mounted: messages carry no unsubscribe link
+    base = str(get("BASE_URL") or "")
+    if not base:
+        return [Warning(
+            "DSN['BASE_URL'] is not set, so unsubscribe links in messages are relative paths.",
+            hint="Set it to the site's public address, e.g. 'https://example.com': mail providers need an "
+                 "absolute https URL in List-Unsubscribe.",
+            id="dsn.W003",
+        )]
+    if not base.startswith("https://"):
+        return [Warning(f"DSN['BASE_URL'] ({base}) is not https: mail providers ignore one-click unsubscribe "
+                        "links that are not https.", id="dsn.W004")]
+    return []
+
