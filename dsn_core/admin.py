@@ -53,6 +53,8 @@ S = Delivery.Status
 RETRYABLE = (S.PENDING, S.FAILED, S.DEAD)
 #: Deliveries "resend" sends again as a new delivery.
 RESENDABLE = (S.SENT, S.DEAD)
+#: Deliveries "cancel" stops: not yet with the provider ("sending" ones may already be).
+CANCELLABLE = (S.PENDING, S.FAILED)
 #: Keys of a snapshot whose values are never shown (a user's password hash ...).
 SENSITIVE_KEY = re.compile(r"pass(word|wd)?|secret|token|api_?key|private_?key|credential|signature", re.I)
 
@@ -353,7 +355,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_filter = ("status", "receipt", "messenger", "notification__trigger", "backend")
     search_fields = ("address", "provider_id", "last_error", _user_search_field("recipient"))
     list_select_related = ("notification", "backend", "recipient")
-    actions = ("retry_now", "resend")
+    actions = ("retry_now", "resend", "cancel")
 
     @admin.display(description=_("last error"))
     def short_error(self, obj: Delivery) -> str:
@@ -385,6 +387,23 @@ class DeliveryAdmin(ReadOnlyAdmin):
                 "count": skipped}
         if orphans:
             text += " " + _("%(count)d have no backend any more and will fail.") % {"count": orphans}
+        self.message_user(request, text, messages.SUCCESS if updated else messages.WARNING)
+
+    @admin.action(description=_("Cancel (pending or failed: never send them)"), permissions=["retry"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Stop deliveries that have not reached the provider: they become ``skipped``, saying who
+        cancelled them. A conditional UPDATE, so a delivery a worker claims meanwhile is left alone."""
+        ids = list(queryset.filter(status__in=CANCELLABLE).values_list("pk", flat=True))
+        reason = _("cancelled in the admin by %(user)s") % {"user": request.user.get_username()}
+        updated = Delivery.objects.filter(pk__in=ids, status__in=CANCELLABLE).update(
+            status=S.SKIPPED, last_error=reason, next_attempt_at=None, updated_at=timezone.now(),
+        )
+        text = ngettext("%(count)d delivery cancelled.", "%(count)d deliveries cancelled.", updated) % {
+            "count": updated}
+        skipped = queryset.count() - updated
+        if skipped:
+            text += " " + _("%(count)d left alone (only pending or failed deliveries can be cancelled).") % {
+                "count": skipped}
         self.message_user(request, text, messages.SUCCESS if updated else messages.WARNING)
 
     @admin.action(description=_("Resend as a new delivery (sent or dead)"), permissions=["resend"])

@@ -14,6 +14,7 @@ from django.contrib.messages import get_messages
 from django.core.management import call_command
 from django.dispatch import Signal
 from django.test import Client
+from django.utils import timezone
 
 from dsn_core import hookimpl
 from dsn_core.addresses import set_address
@@ -425,6 +426,28 @@ def test_delivery_filters(su, make_flow, admin_user, django_capture_on_commit_ca
     assert list(su.get("/admin/dsn_core/delivery/", {"messenger": "email"}).context["cl"].result_list) == []
     page = su.get("/admin/dsn_core/delivery/").content.decode()
     assert "By status" in page and "By messenger" in page and "By trigger" in page
+
+
+def test_cancel_stops_deliveries_that_have_not_reached_the_provider(su, admin_user, dsn_outbox, dsn_flush,
+                                                                     django_user_model):
+    backend = Backend.objects.create(name="b", messenger="locmem",
+                                     template=MessageTemplate.objects.create(name="t", text="x"))
+    notification = Notification.objects.create(trigger_name="t", verb="post_save", fanned_out_at=timezone.now())
+    rows = {status: Delivery.objects.create(notification=notification, backend=backend, messenger="locmem",
+                                            address=f"to-{status}", status=status)
+            for status in ("pending", "failed", "sending", "sent")}
+    everything = [d.pk for d in rows.values()]
+    viewer = staff_client(django_user_model, "view_delivery")
+    viewer.post("/admin/dsn_core/delivery/", {"action": "cancel", ACTION_CHECKBOX_NAME: everything})
+    assert Delivery.objects.filter(status="skipped").count() == 0  # viewing is not changing
+    response = su.post("/admin/dsn_core/delivery/", {"action": "cancel", ACTION_CHECKBOX_NAME: everything})
+    assert flash(response) == [
+        "2 deliveries cancelled. 2 left alone (only pending or failed deliveries can be cancelled)."]
+    statuses = dict(Delivery.objects.values_list("address", "status"))
+    assert statuses == {"to-pending": "skipped", "to-failed": "skipped", "to-sending": "sending", "to-sent": "sent"}
+    assert Delivery.objects.get(address="to-pending").last_error == f"cancelled in the admin by {admin_user.username}"
+    dsn_flush()
+    assert dsn_outbox == []  # nothing cancelled is sent
 
 
 def test_retry_now_requeues_dead_deliveries(su, make_flow, admin_user, dsn_outbox,
