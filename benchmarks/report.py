@@ -83,9 +83,9 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
             cbase, cidle = _get(r, "no_dsn", "cpu_per_op_s"), _get(r, "dsn_100_other_triggers", "cpu_per_op_s")
             if cbase and cidle:
                 add(db, "  (same, CPU time of the process)", cidle / cbase, None, f"{(cidle / cbase - 1) * 100:+.1f} %")
-            receivers = _get(r, "dsn_100_other_triggers", "item_save_receivers")
-            if receivers is not None:
-                add(db, "  (receivers an Item save reaches with DSN installed)", receivers, None, str(receivers))
+            heard = _get(r, "dsn_100_other_triggers", "item_save_signals_heard")
+            if heard is not None:
+                add(db, "  (signals of an Item save with any receiver, DSN installed)", heard, None, str(heard))
             control = _get(r, "no_dsn_control", "per_op_s")
             if control:
                 add(db, "  (A/A: a second, identical no-DSN process)", control / base, None,

@@ -191,11 +191,9 @@ def create(spec: Spec) -> dict[str, Any]:
         from dsn_core import index
 
         result["verbs_connected"] = sorted(index.current().by_verb)
-        # How many receivers Item.objects.create() reaches at all (DSN's or anyone's).
-        result["item_save_receivers"] = sum(
-            len(receivers)
-            for name in ("pre_init", "post_init", "pre_save", "post_save")
-            for receivers in getattr(signals, name)._live_receivers(Item)  # (sync, async)
+        # How many of the signals Item.objects.create() sends have any receiver (DSN's or anyone's).
+        result["item_save_signals_heard"] = sum(
+            getattr(signals, name).has_listeners(Item) for name in ("pre_init", "post_init", "pre_save", "post_save")
         )
     _serve(op, result)
     if mode == "dsn":

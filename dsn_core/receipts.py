@@ -83,13 +83,16 @@ def record_receipt(
             logger.info("DSN %s receipt %r for an unknown message (%s) ignored", messenger, receipt,
                         provider_id or f"delivery {delivery_id}")
             return None
-        delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
-        if delivery.receipt and RANK[Receipt(delivery.receipt)] > RANK[Receipt(receipt)]:
-            logger.info("DSN delivery %s: %r after %r kept the earlier receipt", delivery.pk, receipt, delivery.receipt)
+        # One conditional UPDATE: it applies only over no receipt or one that is not stronger,
+        # so two reports arriving at once cannot let the weaker one win.
+        replaceable = ["", *(r for r in RANK if RANK[r] <= RANK[receipt])]
+        fields = {"receipt": receipt, "receipt_detail": detail[:255], "receipt_at": at or timezone.now()}
+        if not Delivery.objects.filter(pk=delivery.pk, receipt__in=replaceable).update(
+                **fields, updated_at=timezone.now()):
+            logger.info("DSN delivery %s: %r after a stronger receipt; the earlier one is kept", delivery.pk, receipt)
             return delivery
-        delivery.receipt, delivery.receipt_detail = receipt, detail[:255]
-        delivery.receipt_at = at or timezone.now()
-        delivery.save(update_fields=["receipt", "receipt_detail", "receipt_at", "updated_at"])
+        for name, value in fields.items():
+            setattr(delivery, name, value)
         if deactivate_address and delivery.address:
             deactivate(messenger, delivery.address)
         if opt_out and delivery.recipient_id is not None:

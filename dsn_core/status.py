@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from .models import Delivery, Notification
@@ -27,15 +27,15 @@ def snapshot(now: datetime | None = None) -> dict[str, Any]:
     for messenger, status, n in waiting.order_by().values_list("messenger", "status").annotate(n=Count("pk")):
         per_messenger.setdefault(messenger, {})[status] = n
     pending_since = Delivery.objects.filter(status=S.PENDING).aggregate(t=Min("updated_at"))["t"]
-    due_since = Delivery.objects.filter(status=S.FAILED, next_attempt_at__lte=now).aggregate(
-        t=Min("next_attempt_at"))["t"]
+    due = Delivery.objects.filter(status=S.FAILED, next_attempt_at__lte=now).aggregate(
+        n=Count("pk"), t=Min("next_attempt_at"))
     unfanned = Notification.objects.filter(fanned_out_at__isnull=True).aggregate(n=Count("pk"), t=Min("created_at"))
-    starts = [t for t in (pending_since, due_since, unfanned["t"]) if t is not None]
+    starts = [t for t in (pending_since, due["t"], unfanned["t"]) if t is not None]
     return {
         "deliveries": {status.value: by_status.get(status.value, 0) for status in S},
         "waiting_by_messenger": per_messenger,
-        "failed_due": Delivery.objects.filter(status=S.FAILED, next_attempt_at__lte=now).count(),
+        "failed_due": due["n"],
         "awaiting_fan_out": unfanned["n"],
-        "dead_last_24h": Delivery.objects.filter(Q(status=S.DEAD), updated_at__gte=now - timedelta(days=1)).count(),
+        "dead_last_24h": Delivery.objects.filter(status=S.DEAD, updated_at__gte=now - timedelta(days=1)).count(),
         "oldest_wait_seconds": round((now - min(starts)).total_seconds(), 1) if starts else 0.0,
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from io import StringIO
-from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -63,6 +62,6 @@ def test_text_json_and_the_health_check(queue: None) -> None:
         call_command("dsn_status", "--max-wait", "120", stdout=StringIO())
 
 
-def test_bad_input(settings: Any) -> None:
+def test_bad_input() -> None:
     with pytest.raises(CommandError, match="--max-wait must be zero or positive"):
         call_command("dsn_status", "--max-wait", "-5")

@@ -93,8 +93,8 @@ class Provider:
         at = time.time()
         body = req.json or {}
         delivery_id = int(body.get("delivery_id") or 0)
-        address, pid, key = str(body.get("address", "")), req.headers.get("X-Sender-Pid", ""), req.headers.get(
-            "Idempotency-Key", "")
+        address = str(body.get("address", ""))
+        pid, key = req.headers.get("X-Sender-Pid", ""), req.headers.get("Idempotency-Key", "")
         with self.lock:
             if key and key in self.answered:
                 self.hits.append(Hit(at, delivery_id, address, 200, None, pid, replay=True))

@@ -60,9 +60,9 @@ def _is_anymail_error(exc: Exception) -> bool:
 
 
 def _anymail(exc: Exception) -> DeliveryError | None:
-    if not _is_anymail_error(exc):
-        return None
     errors = _anymail_errors()
+    if errors is None or not isinstance(exc, errors.AnymailError):
+        return None
     status = getattr(exc, "status_code", None)
     try:
         detail = str(exc)
