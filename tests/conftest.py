@@ -36,3 +36,68 @@ def make_flow(db: Any) -> Any:
         return sub
 
     return make
+
+
+# -- a real browser (Playwright driving Debian's chromium; never a browser download) ---------
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]
+
+
+def chromium_path() -> str | None:
+    """Debian's chromium (``apt-get install chromium``), or ``DSN_CHROMIUM`` if set."""
+    import os
+    import shutil
+
+    return os.environ.get("DSN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Any:
+    """A headless Chromium for the whole run; skips, with the reason, where it can't start."""
+    import os
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("browser tests: playwright is not installed (dependency group 'test')")
+    path = chromium_path()
+    if not path:
+        pytest.skip("browser tests: no chromium on PATH (apt-get install -y chromium)")
+    # Playwright's sync API keeps an event loop in this thread; the tests' own ORM calls are
+    # still synchronous, so Django's async-safety guard would refuse them.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as pw:
+        try:
+            chromium = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_FLAGS)
+        except Exception as exc:  # a broken install: say so instead of failing every test
+            pytest.skip(f"browser tests: chromium at {path} did not start: {exc}")
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Any:
+    """A fresh browser context and page per test (own cookies), closed afterwards."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def admin_login(page: Any, live_server: Any, admin_user: Any) -> Any:
+    """Log ``admin``/``pw`` into the live server's admin in the browser; returns the page."""
+
+    def login(username: str = "admin", password: str = "pw") -> Any:
+        page.goto(f"{live_server.url}/admin/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        page.click("input[type=submit]")
+        page.wait_for_url(f"{live_server.url}/admin/")
+        return page
+
+    return login
