@@ -19,7 +19,7 @@ from .errors import DEACTIVATE_CODES, error_code, translate
 if TYPE_CHECKING:
     from twilio.rest import Client
 
-    from .http import RoutedHttpClient
+    from .transport import RoutedHttpClient
 
 logger = logging.getLogger("dsn_sms")
 
@@ -45,7 +45,7 @@ def _twilio_client(cfg: config.SmsConfig) -> tuple[RoutedHttpClient, Client]:
     # Imported here, not at module level: only workers (which send) need the twilio SDK.
     from twilio.rest import Client
 
-    from .http import RoutedHttpClient
+    from .transport import RoutedHttpClient
 
     http = RoutedHttpClient(cfg.api_base_url, timeout=cfg.timeout)
     return http, Client(cfg.account_sid, cfg.auth_token, http_client=http)

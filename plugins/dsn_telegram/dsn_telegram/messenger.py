@@ -30,8 +30,8 @@ from dsn_core import addresses
 from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
 from dsn_core.messengers import Message, Messenger, Option, Outcome, RateLimit, SendResult
 
-from . import bot as botlib
 from . import config, markup
+from . import transport as botlib
 from .errors import translate
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ def register_messengers(register: Callable[[type], None]) -> None:
 
 @hookimpl
 def urlpatterns() -> list[URLPattern]:
-    from . import views
+    from . import webhooks as views
 
     return [
         path("telegram/connect/", views.connect, name="dsn_telegram_connect"),

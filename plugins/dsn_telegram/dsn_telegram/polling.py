@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from . import bot as botlib
+from . import transport as botlib
 from .linking import Reply, handle_update
 
 if TYPE_CHECKING:

@@ -34,7 +34,7 @@ def make_client(cfg: config.TwitterConfig) -> tweepy.Client:
     # Imported here, not at module level: only workers, which send, need tweepy and requests.
     import tweepy
 
-    from .http import mount
+    from .transport import mount
 
     client = tweepy.Client(
         consumer_key=cfg.consumer_key,
