@@ -1,38 +1,19 @@
-"""Views: the "Connect Telegram" page, and the webhook Telegram posts updates to."""
+"""The webhook Telegram posts updates to (``/start <payload>`` links a chat; ``/stop`` unlinks it)."""
 
 from __future__ import annotations
 
 import json
 import logging
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
-
-from dsn_core import addresses
+from django.views.decorators.http import require_POST
 
 from . import config, linking
 
-logger = logging.getLogger("dsn_telegram.views")
+logger = logging.getLogger("dsn_telegram.webhooks")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def connect(request: HttpRequest) -> HttpResponse:
-    """GET: the deep link (a fresh payload each time) and the current link. POST: disconnect."""
-    if request.method == "POST" and request.POST.get("action") == "disconnect":
-        addresses.remove_address(request.user, linking.KEY)
-    chat_id = addresses.get_address(request.user, linking.KEY)
-    context: dict[str, object] = {"chat_id": chat_id, "bot_username": config.bot_username()}
-    try:
-        context["link"] = linking.deep_link(request.user)
-    except ValueError as exc:
-        context["error"] = str(exc)
-    return render(request, "dsn_telegram/connect.html", context)
 
 
 @csrf_exempt  # Telegram cannot send a CSRF token; the secret header is the proof
