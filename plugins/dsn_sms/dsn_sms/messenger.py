@@ -17,9 +17,7 @@ from . import config, phone
 from .errors import DEACTIVATE_CODES, error_code, translate
 
 if TYPE_CHECKING:
-    from twilio.rest import Client
-
-    from .transport import RoutedHttpClient
+    from .transport import Connection
 
 logger = logging.getLogger("dsn_sms")
 
@@ -38,17 +36,6 @@ def fit(text: str, limit: int) -> str:
     if space > limit * 0.6:
         cut = cut[:space]
     return cut.rstrip() + ELLIPSIS
-
-
-def _twilio_client(cfg: config.SmsConfig) -> tuple[RoutedHttpClient, Client]:
-    """A Twilio REST client for ``cfg`` and the HTTP client (one session) it sends through."""
-    # Imported here, not at module level: only workers (which send) need the twilio SDK.
-    from twilio.rest import Client
-
-    from .transport import RoutedHttpClient
-
-    http = RoutedHttpClient(cfg.api_base_url, timeout=cfg.timeout)
-    return http, Client(cfg.account_sid, cfg.auth_token, http_client=http)
 
 
 def _attribute(obj: Any, path: str) -> Any:
@@ -81,8 +68,7 @@ class SmsMessenger(Messenger):
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
-        self.client: Client | None = None
-        self.http: RoutedHttpClient | None = None
+        self.connection: Connection | None = None
         self.config: config.SmsConfig | None = None
         self.config_error: ConfigurationError | None = None
 
@@ -165,7 +151,7 @@ class SmsMessenger(Messenger):
         Wrong settings do not raise here: each ``send`` then fails with a
         ``ConfigurationError`` naming the setting, so every delivery records why.
         """
-        if self.client is not None:
+        if self.connection is not None:
             return
         try:
             self.config = config.load()
@@ -173,13 +159,15 @@ class SmsMessenger(Messenger):
             self.config_error = ConfigurationError(str(exc))
             return
         self.config_error = None
-        self.http, self.client = _twilio_client(self.config)
+        from .transport import connect  # imported here: only workers (which send) need the twilio SDK
+
+        self.connection = connect(self.config)
 
     def close(self) -> None:
         """Close the HTTP session."""
-        if self.http is not None:
-            self.http.close()
-        self.client = self.http = None
+        if self.connection is not None:
+            self.connection.close()
+        self.connection = None
 
     def body(self, message: Message) -> str:
         """The SMS text: optional subject line, then the text, cut to ``max_length``."""
@@ -197,7 +185,7 @@ class SmsMessenger(Messenger):
         self.open()
         if self.config_error is not None:
             raise self.config_error
-        assert self.client is not None and self.config is not None and self.http is not None
+        assert self.connection is not None and self.config is not None
         params: dict[str, Any] = {"to": number, "body": self.body(message)}
         service = self.options.get("messaging_service_sid") or (
             "" if self.options.get("from_number") else self.config.messaging_service_sid
@@ -209,9 +197,9 @@ class SmsMessenger(Messenger):
         if self.config.status_callback_url:
             params["status_callback"] = self.config.status_callback_url
         try:
-            created = self.client.messages.create(**params)
+            created = self.connection.client.messages.create(**params)
         except Exception as exc:
-            error = translate(exc, self.http.last_headers, secrets=(self.config.auth_token,))
+            error = translate(exc, self.connection.last_headers, secrets=(self.config.auth_token,))
             if error_code(exc) in DEACTIVATE_CODES:
                 count = deactivate(self.key, number)
                 logger.info("DSN SMS: %s opted out (STOP); %s address book entries deactivated", number, count)

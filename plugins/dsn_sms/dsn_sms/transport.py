@@ -1,51 +1,51 @@
-"""The HTTP client handed to twilio: a timeout always, and an optional base URL.
+"""The twilio REST client, on one HTTP session routed by :func:`dsn_core.http.route_requests`.
 
-twilio's default client has no timeout, and its ``edge``/``region`` settings cannot point
-it at a proxy or a local fake server. :class:`RoutedHttpClient` rewrites the scheme and
-host of every request (it keeps working with ``TWILIO_REGION`` set) and remembers the
-last response's headers, so a 429 answer's ``Retry-After`` can be honoured.
+twilio's default HTTP client has no timeout, and its ``edge``/``region`` settings cannot point
+it at a proxy or a local fake server. The core's routing adapter, mounted on the client's
+``requests`` session, sends every request to ``API_BASE_URL`` (it keeps working with
+``TWILIO_REGION`` set), applies ``TIMEOUT``, and keeps the last answer's headers, so that a
+429's ``Retry-After`` can be honoured (twilio's exceptions do not carry headers).
 
-This module imports twilio at load time, so the messenger imports it only when it opens a
-connection to send: web processes, which never send, do not load the SDK.
+The messenger imports this module only when it opens a connection to send: web processes,
+which never send, do not load the SDK.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
+from twilio.rest import Client
+
+from dsn_core.http import route_requests
+
+from .config import SmsConfig
 
 
-def rewrite(url: str, base_url: str) -> str:
-    """``url`` with the scheme and host (and any path prefix) of ``base_url``."""
-    if not base_url:
-        return url
-    base = urlsplit(base_url)
-    parts = urlsplit(url)
-    path = base.path.rstrip("/") + parts.path
-    return urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
+@dataclass
+class Connection:
+    """A twilio ``Client`` and the routed HTTP session it sends through (one per batch)."""
 
+    client: Client
+    http: TwilioHttpClient
+    adapter: Any
 
-class RoutedHttpClient(TwilioHttpClient):
-    """A ``TwilioHttpClient`` that sends to ``base_url`` (if given) with a default timeout."""
-
-    def __init__(self, base_url: str = "", timeout: float = 10.0, **kwargs: Any) -> None:
-        super().__init__(timeout=timeout, **kwargs)
-        self.base_url = base_url.rstrip("/")
-        #: Headers of the last response (empty before the first request).
-        self.last_headers: Mapping[str, str] = {}
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
-        """Send the request to the rewritten URL; keep the response headers."""
-        self.last_headers = {}
-        response = super().request(method, rewrite(url, self.base_url), *args, **kwargs)
-        self.last_headers = dict(response.headers or {})
-        return response
+    @property
+    def last_headers(self) -> Mapping[str, str]:
+        """Headers of the latest answer from Twilio (empty before the first)."""
+        return self.adapter.last_headers
 
     def close(self) -> None:
         """Close the pooled connections."""
-        if self.session is not None:
-            self.session.close()
+        if self.http.session is not None:
+            self.http.session.close()
+
+
+def connect(cfg: SmsConfig) -> Connection:
+    """A twilio client for ``cfg``: routed to ``API_BASE_URL`` when set, with ``TIMEOUT``."""
+    http = TwilioHttpClient(timeout=cfg.timeout)
+    assert http.session is not None  # pool_connections=True (the default) gives it one
+    adapter = route_requests(http.session, cfg.api_base_url, timeout=cfg.timeout, prefixes=("https://",))
+    return Connection(Client(cfg.account_sid, cfg.auth_token, http_client=http), http, adapter)

@@ -29,25 +29,6 @@ TIMELINE = "timeline"
 USER_ID = re.compile(r"^[1-9]\d{0,19}$")
 
 
-def make_client(cfg: config.TwitterConfig) -> tweepy.Client:
-    """A tweepy client for ``cfg``'s account, on a routed, time-limited HTTP session."""
-    # Imported here, not at module level: only workers, which send, need tweepy and requests.
-    import tweepy
-
-    from .transport import mount
-
-    client = tweepy.Client(
-        consumer_key=cfg.consumer_key,
-        consumer_secret=cfg.consumer_secret,
-        access_token=cfg.access_token,
-        access_token_secret=cfg.access_token_secret,
-        return_type=dict,
-        wait_on_rate_limit=False,
-    )
-    mount(client.session, cfg.api_base_url, cfg.timeout)
-    return client
-
-
 class TwitterMessenger(Messenger):
     """Posts on X through the API v2 with tweepy, as the account whose tokens are configured.
 
@@ -137,7 +118,9 @@ class TwitterMessenger(Messenger):
             self.config_error = ConfigurationError(str(exc))
             return
         self.config_error = None
-        self.client = make_client(self.config)
+        from .transport import connect  # imported here: only workers, which send, need tweepy
+
+        self.client = connect(self.config)
 
     def close(self) -> None:
         """Close the HTTP session."""

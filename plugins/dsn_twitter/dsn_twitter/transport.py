@@ -1,54 +1,34 @@
-"""A ``requests`` adapter for tweepy's session: a timeout always, and an optional base URL.
+"""The tweepy client, on a session routed by :func:`dsn_core.http.route_requests`.
 
-tweepy hard-codes ``https://api.twitter.com`` and never passes a timeout. Mounted on
-``client.session`` for that prefix, :class:`RoutedAdapter` sends each request to the
-configured base URL (a proxy, or a fake server in tests) with a default timeout.
+tweepy hard-codes ``https://api.twitter.com`` and never passes a timeout. The core's routing
+adapter, mounted on ``client.session`` for the X API hosts, sends each request to
+``API_BASE_URL`` (a proxy, or a fake server in tests) with ``TIMEOUT``.
 
-Only :func:`dsn_twitter.messenger.make_client` imports this module, so that merely loading
-the plugin does not import ``requests``.
+The messenger imports this module only when it opens a connection to send, so that merely
+loading the plugin imports neither tweepy nor ``requests``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+import tweepy
 
-import requests
-from requests.adapters import HTTPAdapter
+from dsn_core.http import route_requests
+
+from .config import TwitterConfig
 
 #: The hosts tweepy sends to (``api.x.com`` in case a later tweepy switches).
 API_HOSTS = ("https://api.twitter.com", "https://api.x.com")
 
 
-def rewrite(url: str, base_url: str) -> str:
-    """``url`` with the scheme and host (and any path prefix) of ``base_url``."""
-    if not base_url:
-        return url
-    base = urlsplit(base_url)
-    parts = urlsplit(url)
-    return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, parts.fragment))
-
-
-class RoutedAdapter(HTTPAdapter):
-    """Sends to ``base_url`` (when given) and applies ``timeout`` when the caller gave none."""
-
-    def __init__(self, base_url: str = "", timeout: float = 10.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        """Rewrite the URL, fill in the timeout, send."""
-        if self.base_url and request.url:
-            request.url = rewrite(request.url, self.base_url)
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
-
-
-def mount(session: requests.Session, base_url: str, timeout: float) -> RoutedAdapter:
-    """Mount one :class:`RoutedAdapter` on ``session`` for every X API host."""
-    adapter = RoutedAdapter(base_url, timeout)
-    for host in API_HOSTS:
-        session.mount(host, adapter)
-    return adapter
+def connect(cfg: TwitterConfig) -> tweepy.Client:
+    """A tweepy client for ``cfg``'s account (OAuth 1.0a user context), routed and time-limited."""
+    client = tweepy.Client(
+        consumer_key=cfg.consumer_key,
+        consumer_secret=cfg.consumer_secret,
+        access_token=cfg.access_token,
+        access_token_secret=cfg.access_token_secret,
+        return_type=dict,
+        wait_on_rate_limit=False,
+    )
+    route_requests(client.session, cfg.api_base_url, timeout=cfg.timeout, prefixes=API_HOSTS)
+    return client
