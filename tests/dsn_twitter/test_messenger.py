@@ -98,6 +98,20 @@ def test_long_tweets_are_cut_to_280_and_dms_are_not(configure: Any, x_api: FakeX
     assert dm == long.strip()
 
 
+def test_a_text_of_bare_domains_is_cut_before_it_reaches_x(configure: Any, x_api: FakeX) -> None:
+    links = " ".join(f"shop{i}.io" for i in range(12))  # 107 characters, 287 as X counts (each domain is 23)
+    outcome = send_one(message(links))
+    (request,) = x_api.received
+    assert isinstance(outcome, SendResult)
+    assert request.json["text"] == " ".join(f"shop{i}.io" for i in range(11)) + "…"
+
+
+def test_zwj_emoji_count_two_each_on_the_wire(configure: Any, x_api: FakeX) -> None:
+    family = "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466"
+    send_one(message(family * 140))  # 980 code points, 280 as X counts: fits exactly
+    assert x_api.received[0].json["text"] == family * 140
+
+
 def test_subject_line_and_empty_text(configure: Any, x_api: FakeX) -> None:
     send_one(message("body"), include_subject=True)
     empty = send_one(message("   "))
