@@ -89,11 +89,38 @@ def test_status_callback_is_requested_when_configured(configure: Any, twilio: Fa
 def test_subject_line_and_length_limit(configure: Any, twilio: FakeTwilio) -> None:
     send_one(message("body text"), {"include_subject": True})
     send_one(message("word " * 30), {"max_length": 40})
-    send_one(message("x" * 5000))
+    send_one(message("x" * 5000), {"max_segments": 24})
     bodies = [r.form["Body"] for r in twilio.sent]
     assert bodies[0] == "Shipping\nbody text"
-    assert len(bodies[1]) <= 40 and bodies[1].endswith("…") and bodies[1].startswith("word word")
-    assert len(bodies[2]) == MAX_BODY and bodies[2].endswith("…")
+    assert len(bodies[1]) <= 40 and bodies[1].endswith("...") and bodies[1].startswith("word word")  # GSM-7 stays GSM-7
+    assert len(bodies[2]) == MAX_BODY and bodies[2].endswith("...")
+
+
+def test_texts_are_cut_to_max_segments_default_three(configure: Any, twilio: FakeTwilio) -> None:
+    send_one(message("x" * 1000))  # GSM-7: 3 segments hold 3 x 153 = 459
+    send_one(message("س" * 1000))  # UCS-2: 3 x 67 = 201
+    send_one(message("word " * 100), {"max_segments": 1})
+    gsm, persian, one = (r.form["Body"] for r in twilio.sent)
+    assert gsm == "x" * 456 + "..." and persian == "س" * 200 + "…"
+    assert len(one) <= 160 and one.endswith("word...")
+
+
+def test_a_71_character_persian_text_is_sent_whole_in_two_segments(configure: Any, twilio: FakeTwilio) -> None:
+    text = ("سلام " * 15)[:71]
+    outcome = send_one(message(text))
+    assert isinstance(outcome, SendResult) and twilio.sent[0].form["Body"] == text.strip()
+    notes = SmsMessenger({}).preview_notes(message(text))
+    assert notes[0].startswith("2 SMS segments (UCS-2, 71 characters") and len(notes) == 1
+
+
+def test_preview_notes_say_why_and_when_a_text_is_cut() -> None:
+    assert SmsMessenger({}).preview_notes(message("Your order [42] ships {today} for 5€")) == [
+        "1 SMS segment (GSM-7, 41 GSM-7 characters: 160 fit in one SMS, 153 per segment)"  # 36 + 5 escapes
+    ]
+    curly = SmsMessenger({}).preview_notes(message("It\u2019s here"))
+    assert "UCS-2 because of '\u2019'" in curly[0]
+    cut = SmsMessenger({"max_segments": 1}).preview_notes(message("y" * 200))
+    assert cut[0].startswith("2 SMS segments (GSM-7, 200") and "cut to 160 characters, 1 segment(s)" in cut[1]
 
 
 def test_address_that_is_not_a_phone_number_fails_without_calling_twilio(configure: Any, twilio: FakeTwilio) -> None:
@@ -265,6 +292,7 @@ def test_clean_address_normalises_to_e164() -> None:
 @pytest.mark.parametrize(
     "options",
     [{"from_number": "not a number!"}, {"messaging_service_sid": "MG12"}, {"max_length": 0}, {"max_length": 1601},
+     {"max_segments": 0}, {"max_segments": 25}, {"max_segments": "many"},
      {"from_number": FROM_NUMBER, "messaging_service_sid": SERVICE_SID}],
 )
 def test_bad_options_are_rejected(options: dict[str, Any]) -> None:
@@ -274,7 +302,7 @@ def test_bad_options_are_rejected(options: dict[str, Any]) -> None:
 
 def test_good_options_are_cleaned() -> None:
     assert SmsMessenger.clean_options({"from_number": "00 1 500 555 0001"}) == {
-        "from_number": "+15005550001", "include_subject": False, "max_length": MAX_BODY
+        "from_number": "+15005550001", "include_subject": False, "max_length": MAX_BODY, "max_segments": 3
     }
     assert SmsMessenger.clean_options({"from_number": "ACME"})["from_number"] == "ACME"
 

@@ -112,6 +112,14 @@ def test_zwj_emoji_count_two_each_on_the_wire(configure: Any, x_api: FakeX) -> N
     assert x_api.received[0].json["text"] == family * 140
 
 
+def test_preview_notes_give_xs_count() -> None:
+    short = TwitterMessenger({}).preview_notes(message("New in shop.io: \U0001F468\u200d\U0001F469\u200d\U0001F467"))
+    assert short == ["X counts 34 of 280 for a post (each URL 23, each emoji 2, CJK characters 2)."]
+    over = TwitterMessenger({}).preview_notes(message("日本語 " * 100))
+    assert over[0].startswith("X counts 699 of 280") and "cut to 2" in over[0]
+    assert "of 10000 for a direct message" in TwitterMessenger({"mode": "dm"}).preview_notes(message("hi"))[0]
+
+
 def test_subject_line_and_empty_text(configure: Any, x_api: FakeX) -> None:
     send_one(message("body"), include_subject=True)
     empty = send_one(message("   "))
