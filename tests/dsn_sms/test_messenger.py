@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import logging
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from dsn_core.messengers import Message, RateLimit, SendResult
 from dsn_core.testing import MessengerContract
 from tests.fakes import free_port
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, SERVICE_SID, FakeTwilio
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, MESSAGES_PATH, SERVICE_SID, FakeTwilio
 
 TO = "+14155550123"
 
@@ -171,6 +173,38 @@ def test_throttling_is_transient_with_retry_after(configure: Any, twilio: FakeTw
     twilio.answer(429, legacy_error(20429, 429, "Too Many Requests"), {"Retry-After": "7"})
     outcome = send_one(message())
     assert isinstance(outcome, TransientError) and outcome.retry_after == 7.0
+
+
+def test_throttling_honours_a_retry_after_http_date(configure: Any, twilio: FakeTwilio) -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    twilio.answer(429, legacy_error(20429, 429, "Too Many Requests"), {"Retry-After": when})
+    outcome = send_one(message())
+    assert isinstance(outcome, TransientError) and outcome.retry_after is not None
+    assert 80 <= outcome.retry_after <= 91
+
+
+def test_an_error_text_echoing_the_token_is_scrubbed(configure: Any, twilio: FakeTwilio) -> None:
+    twilio.answer(400, legacy_error(21602, 400, f"bad request for token {AUTH_TOKEN}"))
+    failed = send_one(message())
+    twilio.answer(500, rfc9457(20500, 500, "Internal", f"debug: auth={AUTH_TOKEN}"))
+    down = send_one(message())
+    assert isinstance(failed, PermanentError) and isinstance(down, TransientError)
+    assert AUTH_TOKEN not in str(failed) and AUTH_TOKEN not in str(down) and "***" in str(failed)
+
+
+def test_one_bad_number_in_a_batch_fails_only_itself(configure: Any, twilio: FakeTwilio) -> None:
+    good = twilio.created
+
+    def answer(request: Any) -> Any:
+        if request.form["To"] == "+15005550001":
+            return 400, {}, legacy_error(21211, 400, "The 'To' number +15005550001 is not a valid phone number.")
+        return good(request)
+
+    twilio.server.route("POST", MESSAGES_PATH, answer)
+    with SmsMessenger({}) as messenger:
+        outcomes = messenger.send_batch([message("a"), message("b", address="+15005550001"), message("c")])
+    assert [type(o) for o in outcomes] == [SendResult, PermanentError, SendResult]
+    assert len(twilio.sent) == 3
 
 
 def test_http_429_without_a_twilio_code_is_transient(configure: Any, twilio: FakeTwilio) -> None:

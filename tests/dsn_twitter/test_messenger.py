@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -142,6 +144,38 @@ def test_rate_limited_without_reset_header(configure: Any, x_api: FakeX) -> None
     x_api.answer(429, problem(429, "Too Many Requests", "Too Many Requests"))
     outcome = send_one(message())
     assert isinstance(outcome, TransientError) and outcome.retry_after is None
+
+
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_retry_after_wins_over_the_window_reset(configure: Any, x_api: FakeX, form: str) -> None:
+    when = "45" if form == "seconds" else format_datetime(datetime.now(UTC) + timedelta(seconds=45), usegmt=True)
+    headers = {"Retry-After": when, "x-rate-limit-reset": str(int(time.time()) + 900)}
+    x_api.answer(429, problem(429, "Too Many Requests", "Too Many Requests"), headers)
+    outcome = send_one(message())
+    assert isinstance(outcome, TransientError) and 35 <= outcome.retry_after <= 45
+
+
+def test_an_error_text_echoing_a_secret_is_scrubbed(configure: Any, x_api: FakeX) -> None:
+    leak = CREDENTIALS["ACCESS_TOKEN_SECRET"]
+    x_api.answer(400, problem(400, "Invalid Request", f"signature base used {leak}"))
+    bad = send_one(message())
+    x_api.answer(503, problem(503, "Service Unavailable", f"upstream saw {leak}"))
+    down = send_one(message())
+    assert isinstance(bad, PermanentError) and isinstance(down, TransientError)
+    assert leak not in str(bad) and leak not in str(down)
+
+
+def test_one_bad_participant_in_a_dm_batch_fails_only_itself(configure: Any, x_api: FakeX) -> None:
+    def answer(request: Any) -> Any:
+        if "/with/1/" in request.path:
+            return 400, {}, {"title": "Invalid Request", "detail": "participant_id [1] is not valid",
+                             "type": "https://api.twitter.com/2/problems/invalid-request"}
+        return x_api.dm(request)
+
+    x_api.server.route("POST", DMS, answer)
+    with TwitterMessenger({"mode": "dm"}) as messenger:
+        outcomes = messenger.send_batch([message(address=USER_ID), message(address="1"), message(address="99")])
+    assert [type(o) for o in outcomes] == [SendResult, PermanentError, SendResult]
 
 
 def test_duplicate_tweet_is_permanent(configure: Any, x_api: FakeX) -> None:
