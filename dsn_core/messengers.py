@@ -248,6 +248,15 @@ class Messenger:
         """The limits that apply to sending to ``address`` (default: ``rate_limits``)."""
         return self.rate_limits
 
+    def preview_notes(self, message: Message) -> list[str]:
+        """Short human-readable notes on how this backend would send ``message``, for the admin's preview.
+
+        The admin calls it with a rendered sample (``message.address`` may be empty) and shows each
+        note under the preview, e.g. ``"2 SMS segments (UCS-2 …)"`` or ``"X counts 291 of 280 …"``.
+        It must be fast and must not contact the provider or raise. The default has no notes.
+        """
+        return []
+
     # -- sending ---------------------------------------------------------------------
 
     def open(self) -> None:

@@ -17,8 +17,8 @@ from dsn_core.errors import DeliveryError, PermanentError, TransientError
 from dsn_core.messengers import Message, Messenger, Option, Outcome, RateLimit, SendResult, require_address
 
 from . import config
-from .failures import breaks_connection, classify
-from .mailers import connection_problem, get_mailer
+from .errors import breaks_connection, classify
+from .transport import connection_problem, get_mailer
 
 if TYPE_CHECKING:
     from django.core.checks import CheckMessage

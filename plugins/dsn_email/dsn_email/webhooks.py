@@ -29,7 +29,7 @@ from typing import Any
 
 from dsn_core.receipts import Receipt, record_receipt
 
-logger = logging.getLogger("dsn_email.tracking")
+logger = logging.getLogger("dsn_email.webhooks")
 
 #: anymail event type → (receipt, deactivate the address, opt the recipient out).
 EVENTS: dict[str, tuple[Receipt, bool, bool]] = {
