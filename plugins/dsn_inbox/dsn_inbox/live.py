@@ -4,7 +4,7 @@
 users' :class:`~dsn_inbox.models.InboxVersion` (one upsert), so an SSE process can poll for
 changes with one query; then it pushes the user ids to SSE processes over
 
-- Redis pub/sub, when ``DSN["INBOX"]["REDIS_URL"]`` is set;
+- Redis pub/sub, when ``DSN["INBOX"]["REDIS_URL"]`` is set (published after the commit);
 - PostgreSQL ``NOTIFY`` otherwise, when the database is PostgreSQL (delivered at commit,
   so a listener never sees an item before it can read it);
 - nothing on other databases: SSE processes poll the versions.
@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from . import conf
 from .models import InboxVersion
@@ -69,14 +69,25 @@ def announce(user_ids: Iterable[Any], using: str = DEFAULT_DB_ALIAS) -> None:
         bump_versions(ids, using)
     except Exception:
         logger.exception("DSN inbox: could not bump the inbox versions of %d user(s)", len(ids))
-    try:
-        url = conf.get("REDIS_URL")
-        if url:
-            redis_client(url).publish(conf.get("CHANNEL"), json.dumps(ids))
-        elif connections[using].vendor == "postgresql":
-            with connections[using].cursor() as cursor:
-                for start in range(0, len(ids), NOTIFY_CHUNK):
-                    payload = ",".join(map(str, ids[start : start + NOTIFY_CHUNK]))
-                    cursor.execute("SELECT pg_notify(%s, %s)", [conf.get("CHANNEL"), payload])
+    url = conf.get("REDIS_URL")
+    if url:
+        # After the commit: a subscriber woken earlier would read the inbox before the items.
+        transaction.on_commit(lambda: _publish(url, ids), using=using)
+        return
+    if connections[using].vendor != "postgresql":
+        return
+    try:  # NOTIFY inside the transaction: PostgreSQL delivers it at commit, and drops it on rollback
+        with connections[using].cursor() as cursor:
+            for start in range(0, len(ids), NOTIFY_CHUNK):
+                payload = ",".join(map(str, ids[start : start + NOTIFY_CHUNK]))
+                cursor.execute("SELECT pg_notify(%s, %s)", [conf.get("CHANNEL"), payload])
     except Exception:
-        logger.exception("DSN inbox: could not push a change for %d user(s); open pages find it by polling", len(ids))
+        logger.exception("DSN inbox: could not NOTIFY a change for %d user(s); open pages find it by polling", len(ids))
+
+
+def _publish(url: str, ids: list[int]) -> None:
+    try:
+        redis_client(url).publish(conf.get("CHANNEL"), json.dumps(ids))
+    except Exception:
+        logger.exception("DSN inbox: could not publish a change for %d user(s); open pages find it by polling",
+                         len(ids))
