@@ -44,7 +44,7 @@ def test_a_new_item_reaches_the_stream(tmp_path: Path, engine: str, env: dict[st
             assert stream.next_event() == ("count", {"unread": 0}, "")
             assert other.next_event() == ("count", {"unread": 0}, "")
             committed = s.fire("Ledger", ["ann"])
-            name, data, event_id = stream.until(lambda n, d: n == "item", timeout=5)
+            _, data, event_id = stream.until(lambda n, d: n == "item", timeout=5)
             item_latency = time.time() - committed
             assert data["subject"] == "Ledger" and data["read"] is False and event_id == str(data["id"])
             assert stream.until(lambda n, d: n == "count", timeout=5)[1] == {"unread": 1}
