@@ -10,6 +10,7 @@ from tests.settings import *  # noqa: F403
 from tests.settings import DSN
 
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ROOT_URLCONF = "tests.dsn_inbox.urls"
 DSN = {
     **DSN,
     "INBOX": {

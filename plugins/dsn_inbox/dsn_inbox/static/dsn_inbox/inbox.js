@@ -123,7 +123,7 @@
           if (e.key === " ") { e.preventDefault(); self.setOpen(self.panel.hidden); }
         });
       }
-      this.addEventListener("keydown", function (e) {
+      document.addEventListener("keydown", function (e) {
         if (e.key === "Escape" && self.panel && !self.panel.hidden) { self.setOpen(false); self.toggle.focus(); }
       });
       this.addEventListener("click", function (e) {
@@ -151,8 +151,13 @@
     }
     markedRead(button) {
       var li = button.closest(".dsn-inbox-item");
+      var hadFocus = document.activeElement === button;
       if (li) li.classList.remove("dsn-inbox-unread");
       button.remove();
+      if (hadFocus) {  /* keep the keyboard user in the panel, not thrown back to the page */
+        var next = (li && li.querySelector("a")) || this.panel.querySelector("a, button") || this.toggle;
+        next.focus();
+      }
     }
     addItem(data) {
       if (!this.list || this.list.querySelector('[data-id="' + data.id + '"]')) return;
