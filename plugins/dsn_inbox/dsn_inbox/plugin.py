@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from django.urls import URLPattern
 
@@ -25,3 +26,16 @@ def urlpatterns() -> list[URLPattern]:
     from .urls import patterns
 
     return patterns()
+
+
+@hookimpl
+def sweep(now: datetime) -> dict[str, int] | None:
+    """Delete read items older than ``DSN["INBOX"]["KEEP_DAYS"]`` (ten batches per sweep)."""
+    from django.apps import apps
+
+    if not apps.is_installed("dsn_inbox"):
+        return None
+    from .retention import prune_from_settings
+
+    pruned = prune_from_settings(now=now)
+    return None if pruned is None else {"inbox_pruned": pruned}
