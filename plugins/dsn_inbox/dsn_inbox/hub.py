@@ -17,18 +17,50 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
-from typing import Any
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
-from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from . import conf
 
 logger = logging.getLogger("dsn_inbox.hub")
 SAFETY_POLL = 5.0
+#: Threads (and so database connections) per ASGI process for the streams' queries.
+DB_THREADS = 4
+T = TypeVar("T")
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    try:
+        return fn(*args)
+    except Exception:
+        connections.close_all()  # this thread's connections: the next call opens fresh ones
+        raise
+
+
+async def run_db(fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(*args)`` (ORM code) in the inbox's small thread pool.
+
+    Not ``sync_to_async``: under ASGI that runs in a thread of the request's own, and the
+    database connection it opens stays open as long as the request, so 1,000 open streams
+    would hold 1,000 connections. Here a few threads, each keeping one connection, serve
+    every stream of the process.
+    """
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="dsn-inbox-db")
+    return await asyncio.get_running_loop().run_in_executor(_pool, functools.partial(_in_thread, fn, *args))
 
 
 class Hub:
@@ -140,10 +172,9 @@ class Hub:
             if not ids:
                 continue
             try:
-                rows = await sync_to_async(_versions)(ids)
+                rows = await run_db(_versions, ids)
             except Exception as exc:
                 logger.warning("DSN inbox: version poll failed: %s", exc)
-                await sync_to_async(close_old_connections)()
                 continue
             changed = [pk for pk, version in rows if self.versions.get(pk) != version]
             for pk, version in rows:

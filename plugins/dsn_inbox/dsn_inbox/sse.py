@@ -18,12 +18,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from . import conf, reading
-from .hub import hub
+from .hub import hub, run_db
 
 
 def _event(name: str, data: dict[str, Any], event_id: int | None = None) -> str:
@@ -40,13 +39,19 @@ def _state(user_id: Any, after: int | None) -> tuple[int, int, list[dict[str, An
     return count, (new[-1].pk if new else after), [reading.as_json(item) for item in new]
 
 
+def _user_id(request: HttpRequest) -> Any:
+    """The logged-in user's pk or ``None`` (loads the session and the user: database work)."""
+    user = request.user
+    return user.pk if user.is_authenticated else None
+
+
 async def _events(user_id: int, after: int | None) -> AsyncIterator[str]:
     the_hub = hub()
     changed = the_hub.subscribe(user_id)
     heartbeat = float(conf.get("HEARTBEAT"))
     try:
         yield "retry: 2000\n\n"
-        count, last, new = await sync_to_async(_state)(user_id, after)
+        count, last, new = await run_db(_state, user_id, after)
         for item in new:
             yield _event("item", item, item["id"])
         yield _event("count", {"unread": count})
@@ -58,7 +63,7 @@ async def _events(user_id: int, after: int | None) -> AsyncIterator[str]:
                 yield ": keep-alive\n\n"
                 continue
             changed.clear()
-            count, last, new = await sync_to_async(_state)(user_id, last)
+            count, last, new = await run_db(_state, user_id, last)
             for item in new:
                 yield _event("item", item, item["id"])
             if count != sent or new:
@@ -70,17 +75,20 @@ async def _events(user_id: int, after: int | None) -> AsyncIterator[str]:
 
 async def stream(request: HttpRequest) -> HttpResponse:
     """The live stream of the logged-in user's unread count and new items."""
-    user = await request.auser()
-    if not user.is_authenticated:
-        return HttpResponse("log in to read your inbox", status=401, content_type="text/plain")
     if not isinstance(request, ASGIRequest):
+        user = await request.auser()
+        if not user.is_authenticated:
+            return HttpResponse("log in to read your inbox", status=401, content_type="text/plain")
         return HttpResponse("live updates need an ASGI server; poll inbox/api/unread/", status=503,
                             content_type="text/plain")
+    user_id = await run_db(_user_id, request)
+    if user_id is None:
+        return HttpResponse("log in to read your inbox", status=401, content_type="text/plain")
     try:
         after = reading.parse_cursor(request.headers.get("Last-Event-ID"))
     except ValueError:
         after = None
-    response = StreamingHttpResponse(_events(user.pk, after), content_type="text/event-stream")
+    response = StreamingHttpResponse(_events(user_id, after), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
     return response
