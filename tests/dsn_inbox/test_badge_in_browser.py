@@ -60,3 +60,25 @@ def test_the_badge_counts_up_live_and_marking_read_clears_it(tmp_path: Path, pag
         page.wait_for_function(f"{UNREAD} === '0'", timeout=5000)
         assert page.locator("dsn-inbox .dsn-inbox-mark").count() == 0
         assert "Traceback" not in s.log_text()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_an_asgi_server_the_badge_falls_back_to_polling(live_server: Any, page: Any, client: Any,
+                                                                 django_user_model: Any) -> None:
+    """Django's live server is WSGI: the stream answers 503, the script retries with backoff,
+    then polls the count."""
+    from dsn_inbox import reading
+    from dsn_inbox.models import InboxItem
+
+    ann = django_user_model.objects.create_user("ann", password="pw")
+    client.force_login(ann)
+    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
+                               "url": live_server.url}])
+    streams: list[int] = []
+    page.on("response", lambda r: streams.append(r.status) if r.url.endswith("/inbox/stream/") else None)
+    page.goto(f"{live_server.url}/dsn/inbox/")
+    item = InboxItem.objects.create(user=ann, subject="polled")
+    page.wait_for_function(f"{UNREAD} === '1'", timeout=20_000)
+    assert streams[:3] == [503, 503, 503]
+    reading.mark_read(ann.pk, [item.pk])
+    page.wait_for_function(f"{UNREAD} === '0'", timeout=20_000)
