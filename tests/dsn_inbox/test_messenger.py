@@ -137,3 +137,11 @@ def test_the_inbox_adds_nothing_to_a_users_save(django_user_model: Any, inbox_fl
         django_user_model.objects.create_user("carol")
     data = [q for q in captured.captured_queries if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE"))]
     assert len(data) == 1 and data[0]["sql"].startswith("INSERT")
+
+
+def test_system_checks_name_the_wrong_setting(settings: Any) -> None:
+    assert InboxMessenger.check() == []
+    settings.DSN = {**settings.DSN, "INBOX": {"KEEP_DAY": 3, "REDIS_URL": "http://cache:6379"}}
+    found = {message.id: message.msg for message in InboxMessenger.check()}
+    assert "KEEP_DAY" in found["dsn_inbox.W001"] and "KEEP_DAYS" in found["dsn_inbox.W001"]
+    assert "redis://" in found["dsn_inbox.E002"] and "cache" not in found["dsn_inbox.E002"]

@@ -67,13 +67,32 @@ class InboxMessenger(Messenger):
 
     @classmethod
     def check(cls) -> list[Any]:
+        from importlib.util import find_spec
+
         from django.apps import apps
         from django.core import checks
 
+        from dsn_core.conf import dsn_settings
+
+        from .conf import DEFAULTS
+
+        found: list[Any] = []
         if not apps.is_installed("dsn_inbox"):
-            return [checks.Error("DSN inbox: add 'dsn_inbox' to INSTALLED_APPS (it has models, views and templates).",
-                                 id="dsn_inbox.E001")]
-        return []
+            found.append(checks.Error("DSN inbox: add 'dsn_inbox' to INSTALLED_APPS (it has models, views and "
+                                      "templates).", id="dsn_inbox.E001"))
+        section = dsn_settings().get("INBOX") or {}
+        unknown = sorted(set(section) - set(DEFAULTS))
+        if unknown:
+            found.append(checks.Warning(f"Unknown DSN['INBOX'] setting(s): {', '.join(unknown)}; known: "
+                                        f"{', '.join(sorted(DEFAULTS))}.", id="dsn_inbox.W001"))
+        url = section.get("REDIS_URL") or ""
+        if url and not str(url).startswith(("redis://", "rediss://", "unix://")):
+            found.append(checks.Error("DSN['INBOX']['REDIS_URL'] must start with redis://, rediss:// or unix://.",
+                                      id="dsn_inbox.E002"))
+        elif url and find_spec("redis") is None:
+            found.append(checks.Error("DSN['INBOX']['REDIS_URL'] is set but redis-py is not installed: "
+                                      "pip install 'dsn-inbox[redis]'.", id="dsn_inbox.E003"))
+        return found
 
     @classmethod
     def clean_address(cls, address: str) -> str:
