@@ -38,7 +38,7 @@ def _base(context: template.Context) -> dict[str, Any] | None:
     urls = _urls()
     if request is None or user is None or not user.is_authenticated or urls is None:
         return None
-    return {"urls": urls, "unread": reading.unread_count(user.pk), "csrf": get_token(request)}
+    return {"urls": urls, "unread": reading.unread_count(user.pk)}
 
 
 @register.inclusion_tag("dsn_inbox/badge.html", takes_context=True)
@@ -53,4 +53,5 @@ def dsn_inbox(context: template.Context, size: int = 5) -> dict[str, Any]:
     base = _base(context)
     if base is not None:
         base["items"] = reading.page(context["request"].user.pk, size=size).items
+        base["csrf"] = get_token(context["request"])  # the dropdown's buttons POST
     return {"inbox": base}
