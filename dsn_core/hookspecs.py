@@ -22,6 +22,7 @@ naming your distribution; the site and the other plugins keep working.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -123,6 +124,16 @@ def delivery_receipt(delivery: Delivery, receipt: str, detail: str) -> None:
     a short reason. Plugins report receipts with :func:`dsn_core.receipts.record_receipt`.
     The :data:`dsn_core.signals.delivery_receipt` Django signal is sent at the same time.
     Exceptions raised here are logged and ignored.
+    """
+
+
+@hookspec
+def sweep(now: datetime) -> dict[str, int] | None:
+    """Called on every sweep (``manage.py dsn_sweep`` and the periodic sweep), after the core's steps.
+
+    Prune or repair your plugin's own tables here (dsn-inbox deletes old read items). Keep one
+    call bounded (a few batches): the next sweep carries on. Return counts to add to the sweep's
+    report (``{"inbox_pruned": 12}``) or ``None``. Exceptions raised here are logged and ignored.
     """
 
 

@@ -8,7 +8,8 @@ or an enqueue of work that claims its rows atomically.
 3. deliveries ``pending`` for longer than ``grace``, or ``failed`` and due -> senders enqueued;
 4. rate-limiter rows idle for a minute are deleted;
 5. with ``DSN["RETENTION_DAYS"]``, finished notifications older than that are deleted
-   (:mod:`dsn_core.retention`).
+   (:mod:`dsn_core.retention`);
+6. plugins' ``sweep`` hooks run (pruning their own tables); their counts join the report.
 """
 
 from __future__ import annotations
@@ -68,6 +69,23 @@ def sweep(*, grace: float = 30.0, now: datetime | None = None, enqueue: bool = T
     # one sweep long; the next sweeps continue.
     pruned = prune_from_settings(max_batches=10, now=now)
     report["pruned_notifications"] = pruned["notifications"] if pruned else 0
+    report.update(_plugin_sweeps(now))
     if any(report.values()):
         logger.info("DSN sweep: %s", report)
     return report
+
+
+def _plugin_sweeps(now: datetime) -> dict[str, Any]:
+    """Run every plugin's ``sweep`` hook; a plugin raising is logged, never propagated."""
+    from .plugins import hook
+
+    counts: dict[str, Any] = {}
+    for impl in hook().sweep.get_hookimpls():
+        try:
+            result = impl.function(**{arg: {"now": now}[arg] for arg in impl.argnames})
+        except Exception:
+            logger.exception("DSN plugin %s failed in sweep", impl.plugin_name)
+            continue
+        if isinstance(result, dict):
+            counts.update(result)
+    return counts

@@ -26,7 +26,7 @@ INSTALLED_APPS = [
 ]
 if not find_spec("django.tasks"):
     INSTALLED_APPS.insert(INSTALLED_APPS.index("django_tasks_db"), "django_tasks")
-for plugin_app in ("dsn_telegram", "dsn_sms", "dsn_twitter"):
+for plugin_app in ("dsn_telegram", "dsn_sms", "dsn_twitter", "dsn_inbox"):
     if find_spec(plugin_app) and find_spec(f"{plugin_app}.apps"):
         INSTALLED_APPS.append(plugin_app)
 
@@ -41,6 +41,7 @@ MIDDLEWARE = [
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "demo_site" / "templates"],  # admin/base_site.html: the inbox badge
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -1,0 +1,1 @@
+"""dsn-inbox: in-site notifications for DSN (an inbox per user and a live unread badge)."""
