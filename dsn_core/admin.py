@@ -29,6 +29,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from . import optionforms
 from .errors import DSNError, TemplateError
 from .forms import (
     AddressForm,
@@ -47,6 +48,8 @@ from .forms import (
 )
 from .messengers import Message
 from .models import Address, Backend, Delivery, MessageTemplate, Notification, OptOut, Subscription, Trigger
+from .plugins import messenger_choices, registry
+from .readiness import readiness
 
 S = Delivery.Status
 #: Deliveries "retry now" puts back in the queue.
@@ -210,6 +213,12 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         name = {"backend": backend.name, "messenger": messenger_label(backend.messenger)}
         if cls is None:
             return messages.ERROR, _("Nothing sent: %(messenger)s.") % name
+        state = readiness(cls)
+        if not state.ready:  # a configuration problem, said before anything about addresses
+            return messages.ERROR, _(
+                "Nothing sent: %(messenger)s is not configured (a problem in the site's settings, not with the "
+                "message): %(problem)s %(hint)s"
+            ) % {**name, "problem": state.problem, "hint": state.hint}
         try:
             messenger = cls(backend.options)
             address = messenger.address_for(request.user)
@@ -252,9 +261,45 @@ class BackendAdmin(admin.ModelAdmin):
     search_fields = ("name", "messenger", "template__name")
     list_select_related = ("template",)
 
-    @admin.display(description=_("messenger"), ordering="messenger")
+    class Media:
+        js = ("dsn_core/admin.js",)
+        css = {"all": ("dsn_core/admin.css",)}
+
+    @admin.display(description=_("channel"), ordering="messenger")
     def messenger_display(self, obj: Backend) -> str:
         return messenger_label(obj.messenger)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        # The option fields depend on the installed plugins: declare them on a fresh subclass so
+        # the admin's fieldsets may name them.
+        fields = optionforms.fields_for(registry().messengers)
+        kwargs["form"] = type("BackendForm", (self.form,), dict(fields))
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[tuple[Any, dict[str, Any]]]:
+        chosen = request.POST.get("messenger") or request.GET.get("messenger") or (obj.messenger if obj else "")
+        messengers = registry().messengers
+        if not chosen:
+            chosen = next(iter(messenger_choices()), ("",))[0]
+        fieldsets: list[tuple[Any, dict[str, Any]]] = [(None, {
+            "fields": ("name", "messenger", "save_anyway", "template", "options", "typed_options"),
+            "description": _("A backend is one channel (email, Telegram, SMS ...) with the template it sends and "
+                             "that channel's settings. Subscriptions pick backends to reach people."),
+        })]
+        for key, cls, names in optionforms.groups(messengers):
+            if cls is None:
+                fieldsets.append((_("Retries (every channel; empty means the site's defaults)"),
+                                  {"fields": names, "classes": ("collapse",)}))
+                continue
+            classes = ["dsn-options", f"dsn-options-{optionforms.css_key(key)}"]
+            if key != chosen:
+                classes.append("hidden")
+            state = readiness(cls)
+            description = "" if state.ready else format_html(
+                '<span class="dsn-not-ready">{}</span>', _("Not configured: %(problem)s") % {"problem": state.problem})
+            fieldsets.append((_("%(channel)s settings") % {"channel": cls.label},
+                              {"fields": names, "classes": tuple(classes), "description": description}))
+        return fieldsets
 
 
 @admin.register(Subscription)

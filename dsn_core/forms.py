@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db.models import Case, Value, When
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from . import optionforms
 from .conditions import ALL_OPS
 from .errors import DeliveryError, TransientError
 from .messengers import Message, Messenger, SendResult
 from .models import Address, Backend, MessageTemplate, OptOut, Subscription, Trigger
 from .plugins import engine_choices, get_messenger_class, messenger_choices, registry
+from .readiness import choice_label, readiness
 from .receivers import Event, validate_dynamic_receivers
 from .redaction import redact, secret_values  # noqa: F401  (re-exported for the admin)
 from .verbs import verb_choices
@@ -55,34 +56,6 @@ def messenger_label(key: str) -> str:
     """The messenger's label, or "<key> (not installed)"."""
     cls = get_messenger_class(key)
     return str(cls.label) if cls else str(NOT_INSTALLED % {"key": key})
-
-
-def options_help(keys: Iterable[str]) -> SafeString:
-    """HTML describing the options of the given messengers (from their ``Option`` help)."""
-    blocks = []
-    for key in keys:
-        cls = get_messenger_class(key)
-        if cls is None:
-            continue
-        if not cls.options:
-            items = format_html("<li>{}</li>", _("no options"))
-        else:
-            items = format_html_join("", "<li><code>{}</code>{}: {}</li>", (_option_row(o) for o in cls.options))
-        blocks.append(format_html("<p><strong>{}</strong> (<code>{}</code>)</p><ul>{}</ul>", cls.label, key, items))
-    return format_html_join("", "{}", ((b,) for b in blocks))
-
-
-def _option_row(option: Any) -> tuple[str, str, str]:
-    notes = []
-    if option.required:
-        notes.append("required")
-    if option.type is not str:
-        notes.append(option.type.__name__)
-    if option.default is not None:
-        notes.append(f"default {json.dumps(option.default)}")
-    if option.choices:
-        notes.append("one of " + ", ".join(json.dumps(c) for c in option.choices))
-    return option.name, f" ({'; '.join(notes)})" if notes else "", option.help or ""
 
 
 # -- JSON editing --------------------------------------------------------------------------
@@ -162,34 +135,101 @@ class MessageTemplateForm(forms.ModelForm):
 
 
 class MessengerChoiceMixin:
-    """Fills the ``messenger`` field from the installed messengers at request time."""
+    """Fills the ``messenger`` field from the installed messengers at request time, each marked
+    when its configuration check fails ("Telegram — not configured: ...")."""
 
     messenger_blank = False
 
     def _set_messenger_choices(self) -> None:
         field = self.fields["messenger"]  # type: ignore[attr-defined]
         current = getattr(self.instance, "messenger", "")  # type: ignore[attr-defined]
-        field.choices = with_current(messenger_choices(), current, NOT_INSTALLED, blank=self.messenger_blank)
+        field.choices = with_current(messenger_choices_marked(), current, NOT_INSTALLED, blank=self.messenger_blank)
+
+
+def messenger_choices_marked() -> list[tuple[str, str]]:
+    """``(key, label)`` of the installed messengers, the label saying when one is not configured."""
+    messengers = registry().messengers
+    return [(key, choice_label(messengers[key])) for key, _label in messenger_choices()]
+
+
+#: The submit button that re-renders the backend form for another channel (JavaScript off).
+REFRESH = "_dsn_refresh"
 
 
 class BackendForm(MessengerChoiceMixin, forms.ModelForm):
-    """A backend: messenger dropdown, template, and the options as JSON with their help."""
+    """A backend: a channel, a template, and the channel's options as typed fields.
 
-    messenger = forms.ChoiceField(label=_("messenger"))
+    Each installed messenger's declared ``Option``s become fields (see
+    :mod:`dsn_core.optionforms`); only the chosen messenger's are read and stored. A form
+    posted without the typed fields (``typed_options`` absent) still takes ``options`` as
+    JSON. A channel whose configuration check fails is refused unless ``save_anyway`` is
+    ticked (a staging site preparing its configuration before the secrets arrive).
+    """
+
+    messenger = forms.ChoiceField(label=_("channel"))
+    options = JSONEditorField(required=False, widget=forms.HiddenInput)
+    typed_options = forms.CharField(required=False, initial="1", widget=forms.HiddenInput)
+    save_anyway = forms.BooleanField(
+        label=_("save even if the channel is not configured"), required=False,
+        help_text=_("For a staging site preparing its configuration: nothing is sent until the channel's "
+                    "settings are fixed, and its deliveries fail meanwhile."),
+    )
 
     class Meta:
         model = Backend
         fields = "__all__"
-        field_classes = {"options": JSONEditorField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._set_messenger_choices()
-        current = self.instance.messenger
-        keys = [current] if current and get_messenger_class(current) else [k for k, _label in messenger_choices()]
-        self.fields["options"].help_text = format_html(
-            "{}{}", _("A JSON object. Secrets never go here: they come from settings."), options_help(keys)
+        self.fields["messenger"].help_text = format_html(
+            "{} <noscript><button type=\"submit\" name=\"{}\" value=\"1\">{}</button></noscript>",
+            _("Which way messages go out. Its settings appear below."), REFRESH,
+            _("Show this channel's settings"),
         )
+        messengers = registry().messengers
+        for name, field in optionforms.fields_for(messengers).items():
+            self.fields.setdefault(name, field)
+        stored = self.instance.options if isinstance(self.instance.options, dict) else {}
+        for key, cls in messengers.items():
+            for name, value in optionforms.initial_for(cls, stored if key == self.instance.messenger else {}).items():
+                self.initial.setdefault(name, value)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        key = data.get("messenger") or ""
+        cls = get_messenger_class(key) if key else None
+        if self.data.get(REFRESH):
+            label = cls.label if cls else key
+            raise ValidationError(_("Showing the settings of %(channel)s. Nothing was saved: fill them in, then "
+                                    "save."), params={"channel": label}, code="refresh")
+        if cls is None:
+            return data
+        if data.get("typed_options"):
+            options, missing = optionforms.collect(cls, data)
+            for name, message in missing.items():
+                self.add_error(name, message)
+            if missing:
+                return data
+        else:
+            options = data.get("options")
+            if options in (None, ""):
+                options = {}
+            if not isinstance(options, dict):
+                self.add_error(None, _("Options must be a JSON object."))
+                return data
+        try:
+            data["options"] = cls.clean_options(dict(options))
+        except ValidationError as exc:
+            for message in exc.messages:
+                self.add_error(None, message)
+        state = readiness(cls)
+        if not state.ready and not data.get("save_anyway"):
+            self.add_error("messenger", ValidationError(
+                _("%(channel)s is not configured: %(problem)s %(hint)s Fix the settings, choose another channel, "
+                  "or tick \"save even if the channel is not configured\"."),
+                params={"channel": cls.label, "problem": state.problem, "hint": state.hint}, code="not_ready"))
+        return data
 
 
 class SubscriptionForm(forms.ModelForm):
