@@ -123,11 +123,19 @@ class TriggerAdmin(admin.ModelAdmin):
     actions = (enable_selected, disable_selected)
     inlines = (SubscriptionInline,)
     fieldsets = (
-        (None, {"fields": ("name", "verb", "enabled")}),
+        (None, {"fields": ("name", "verb", "enabled"), "description": _(
+            "A trigger says when messages are sent: something happens (an object is saved, a user logs in ...), "
+            "optionally to one model or object, when its conditions hold. Its subscriptions, below, say to whom "
+            "and over which backends.")}),
         (_("Action object"), {"fields": (("action_object_type", "action_object_id"),)}),
-        (_("Actor and target"), {"fields": (("actor_type", "actor_id"), "target")}),
         (_("Conditions"), {"fields": ("conditions",)}),
+        (_("Actor and target (advanced)"), {"fields": (("actor_type", "actor_id"), "target"),
+                                            "classes": ("collapse",)}),
     )
+
+    class Media:
+        js = ("dsn_core/admin.js",)
+        css = {"all": ("dsn_core/admin.css",)}
 
 
 @admin.register(MessageTemplate)

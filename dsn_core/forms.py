@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from . import optionforms
-from .conditions import ALL_OPS
+from .conditionforms import ConditionsWidget, offered_content_types
 from .errors import DeliveryError, TransientError
 from .messengers import Message, Messenger, SendResult
 from .models import Address, Backend, MessageTemplate, OptOut, Subscription, Trigger
@@ -87,34 +87,29 @@ class JSONEditorField(forms.JSONField):
         return json.dumps(value, ensure_ascii=False, cls=self.encoder, indent=2)
 
 
-CONDITIONS_HELP = format_html(
-    "{}<br>{}: <code>{}</code>",
-    _('Every condition must hold. Example: [{"field": "status", "op": "changed_from_to", "from": "draft", '
-      '"to": "paid"}]'),
-    _("Operators"),
-    ", ".join(sorted(ALL_OPS)),
-)
-
-
-# -- model forms ---------------------------------------------------------------------------
+CONDITIONS_HELP = _("Every condition must hold. Build them with the rows above; the JSON is what is stored.")
 
 
 class TriggerForm(forms.ModelForm):
-    """A trigger with the verb chosen from the registered signals."""
+    """A trigger with the verb chosen from the registered signals, the models an admin means
+    (internal tables hidden), and conditions built in rows (see :mod:`dsn_core.conditionforms`)."""
 
-    verb = forms.ChoiceField(label=_("verb"), help_text=_("The signal that fires this trigger."))
+    verb = forms.ChoiceField(label=_("when"), help_text=_("What happens that sends messages."))
 
     class Meta:
         model = Trigger
         fields = "__all__"
         field_classes = {"conditions": JSONEditorField}
+        widgets = {"conditions": ConditionsWidget}
         help_texts = {"conditions": CONDITIONS_HELP}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["verb"].choices = with_current(verb_choices(), self.instance.verb, NOT_REGISTERED, blank=True)
-        self.fields["action_object_type"].queryset = ContentType.objects.order_by("app_label", "model")
-        self.fields["actor_type"].queryset = ContentType.objects.order_by("app_label", "model")
+        action_types = offered_content_types(self.instance.action_object_type_id)
+        self.fields["action_object_type"].queryset = action_types
+        self.fields["actor_type"].queryset = offered_content_types(self.instance.actor_type_id)
+        self.fields["conditions"].widget.content_types = action_types
 
 
 class MessageTemplateForm(forms.ModelForm):

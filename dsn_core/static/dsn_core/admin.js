@@ -19,10 +19,206 @@
     show();
   }
 
+
+  /* -- trigger form: the condition builder ---------------------------------------------
+   * Rows of field · operator · value(s), written to the JSON textarea on every change.
+   * Conditions it cannot show (unknown keys or operators) leave the JSON in charge. */
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else if (k === "className") node.className = attrs[k];
+      else node.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) { node.appendChild(c); });
+    return node;
+  }
+  function option(value, label, selected) {
+    const o = el("option", { value: value, text: label });
+    if (selected) o.selected = true;
+    return o;
+  }
+  const FIELD_OPS = ["eq", "ne", "in", "changed_from_to", "changed", "empty", "not_empty"];
+  const ROW_KEYS = ["field", "op", "value", "from", "to"];
+
+  function conditionBuilder(box) {
+    const textarea = document.getElementById(box.dataset.textarea);
+    const data = JSON.parse(document.getElementById(box.dataset.builder).textContent);
+    const builder = box.querySelector(".dsn-builder");
+    const advanced = box.querySelector(".dsn-advanced");
+    const modelSelect = document.getElementById("id_action_object_type");
+    const verbSelect = document.getElementById("id_verb");
+    const T = data.texts;
+    const words = {};
+    data.ops.forEach(function (pair) { words[pair[0]] = pair[1]; });
+    let rows = [];
+
+    function fields() {
+      const m = modelSelect && data.models[modelSelect.value];
+      return m ? m.fields : [];
+    }
+    function fieldInfo(name) { return fields().find(function (f) { return f.name === name; }); }
+
+    function parse() {
+      let raw;
+      try { raw = JSON.parse(textarea.value.trim() || "[]"); } catch (e) { return null; }
+      if (!Array.isArray(raw)) return null;
+      const out = [];
+      for (const item of raw) {
+        if (typeof item !== "object" || item === null) return null;
+        if (Object.keys(item).some(function (k) { return ROW_KEYS.indexOf(k) < 0; })) return null;
+        if (item.op === "created") {
+          if (item.value !== undefined && typeof item.value !== "boolean") return null;
+          out.push({ op: item.value === false ? "created_false" : "created" });
+        } else if (FIELD_OPS.indexOf(item.op) >= 0 && typeof item.field === "string") {
+          out.push(Object.assign({}, item));
+        } else {
+          return null;
+        }
+      }
+      return out;
+    }
+
+    function write() {
+      const out = rows.map(function (r) {
+        if (r.op === "created") return { op: "created" };
+        if (r.op === "created_false") return { op: "created", value: false };
+        const item = { field: r.field, op: r.op };
+        if (r.op === "eq" || r.op === "ne" || r.op === "in") item.value = r.value;
+        if (r.op === "changed_from_to") {
+          if (r.from !== undefined && r.from !== "") item.from = r.from;
+          if (r.to !== undefined && r.to !== "") item.to = r.to;
+        }
+        return item;
+      });
+      textarea.value = out.length ? JSON.stringify(out, null, 2) : "[]";
+    }
+
+    function valueInput(info, value, onChange, multiple) {
+      const kind = info ? info.kind : "text";
+      if (kind === "choice") {
+        const select = el("select", multiple ? { multiple: "multiple", size: "3" } : {});
+        if (!multiple) select.appendChild(option("", "---------", value === undefined || value === ""));
+        info.choices.forEach(function (c) {
+          const chosen = multiple ? (value || []).some(function (v) { return String(v) === String(c[0]); })
+            : String(value) === String(c[0]);
+          select.appendChild(option(JSON.stringify(c[0]), c[1], chosen));
+        });
+        select.addEventListener("change", function () {
+          if (multiple) onChange(Array.from(select.selectedOptions).map(function (o) { return JSON.parse(o.value); }));
+          else onChange(select.value === "" ? "" : JSON.parse(select.value));
+        });
+        return select;
+      }
+      if (kind === "bool" && !multiple) {
+        const box = el("input", { type: "checkbox" });
+        box.checked = value === true;
+        box.addEventListener("change", function () { onChange(box.checked); });
+        if (value === undefined) setTimeout(function () { onChange(false); });
+        return box;
+      }
+      const types = { date: "date", datetime: "datetime-local", number: "number" };
+      const input = el("input", { type: multiple ? "text" : (types[kind] || "text") });
+      if (multiple) {
+        input.placeholder = T.comma;
+        input.value = (value || []).join(", ");
+      } else if (value !== undefined && value !== null) {
+        input.value = kind === "datetime" ? String(value).slice(0, 16) : value;
+      }
+      input.addEventListener("input", function () {
+        if (multiple) {
+          onChange(input.value.split(",").map(function (v) { return v.trim(); }).filter(Boolean)
+            .map(function (v) { return kind === "number" && !isNaN(Number(v)) ? Number(v) : v; }));
+        } else if (kind === "number" && input.value !== "" && !isNaN(Number(input.value))) {
+          onChange(Number(input.value));
+        } else {
+          onChange(input.value);
+        }
+      });
+      return input;
+    }
+
+    function drawRow(row, index) {
+      const line = el("div", { className: "dsn-condition" });
+      if (index > 0) line.appendChild(el("span", { className: "dsn-and", text: T.and }));
+      const fieldSelect = el("select", { "aria-label": "field", className: "dsn-field" });
+      fieldSelect.appendChild(option("", "—", !row.field));
+      fields().forEach(function (f) { fieldSelect.appendChild(option(f.name, f.label, f.name === row.field)); });
+      if (row.field && !fieldInfo(row.field)) fieldSelect.appendChild(option(row.field, row.field, true));
+      const opSelect = el("select", { "aria-label": "operator", className: "dsn-op" });
+      const fieldless = row.op === "created" || row.op === "created_false";
+      data.ops.forEach(function (pair) {
+        opSelect.appendChild(option(pair[0], pair[1], pair[0] === row.op));
+      });
+      fieldSelect.hidden = fieldless;
+      fieldSelect.addEventListener("change", function () {
+        row.field = fieldSelect.value; delete row.value; delete row.from; delete row.to; redraw();
+      });
+      opSelect.addEventListener("change", function () {
+        row.op = opSelect.value;
+        if (row.op === "created" || row.op === "created_false") delete row.field;
+        else if (!row.field && fields().length) row.field = fields()[0].name;
+        delete row.value; delete row.from; delete row.to;
+        redraw();
+      });
+      line.appendChild(fieldSelect);
+      line.appendChild(opSelect);
+      const info = fieldInfo(row.field);
+      const set = function (key) { return function (v) { row[key] = v; write(); }; };
+      if (row.op === "eq" || row.op === "ne") line.appendChild(valueInput(info, row.value, set("value"), false));
+      if (row.op === "in") line.appendChild(valueInput(info, row.value, set("value"), true));
+      if (row.op === "changed_from_to") {
+        line.appendChild(el("span", { text: T.from }));
+        line.appendChild(valueInput(info, row.from, set("from"), false));
+        line.appendChild(el("span", { text: T.to }));
+        line.appendChild(valueInput(info, row.to, set("to"), false));
+      }
+      const remove = el("button", { type: "button", className: "dsn-remove", text: T.remove });
+      remove.addEventListener("click", function () { rows.splice(index, 1); redraw(); });
+      line.appendChild(remove);
+      return line;
+    }
+
+    function redraw() {
+      builder.textContent = "";
+      rows.forEach(function (row, i) { builder.appendChild(drawRow(row, i)); });
+      if (!rows.length) builder.appendChild(el("p", { className: "help", text: T.none }));
+      if (!fields().length) builder.appendChild(el("p", { className: "help", text: T.no_model }));
+      const add = el("button", { type: "button", className: "dsn-add", text: T.add });
+      add.addEventListener("click", function () {
+        const first = fields()[0];
+        rows.push(first ? { field: first.name, op: "eq" } : { op: "created" });
+        redraw();
+      });
+      builder.appendChild(add);
+      write();
+    }
+
+    function start() {
+      const parsed = parse();
+      if (parsed === null) {
+        builder.hidden = false;
+        builder.textContent = "";
+        builder.appendChild(el("p", { className: "help", text: T.advanced_only }));
+        advanced.open = true;
+        return;
+      }
+      rows = parsed;
+      builder.hidden = false;
+      advanced.open = false;
+      redraw();
+    }
+    if (modelSelect) modelSelect.addEventListener("change", function () { redraw(); });
+    if (verbSelect) verbSelect.addEventListener("change", function () { write(); });
+    textarea.addEventListener("change", start);
+    start();
+  }
+
   window.dsnAdmin = window.dsnAdmin || {};
   window.dsnAdmin.cssKey = cssKey;
   document.addEventListener("DOMContentLoaded", function () {
     channelSettings();
+    document.querySelectorAll(".dsn-conditions").forEach(conditionBuilder);
     (window.dsnAdmin.onReady || []).forEach(function (f) { f(); });
   });
 })();
