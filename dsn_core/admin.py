@@ -108,7 +108,7 @@ class SubscriptionInline(admin.StackedInline):
         ("name", "enabled", "critical"),
         "backends",
         ("receiver_users", "receiver_groups"),
-        "dynamic_receivers",
+        ("dynamic_receivers", "other_receivers"),
         "fixed_addresses",
     )
     show_change_link = True
@@ -319,6 +319,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
     autocomplete_fields = ("trigger", "backends", "receiver_users", "receiver_groups")
     actions = (enable_selected, disable_selected)
     list_select_related = ("trigger",)
+    fieldsets = (
+        (None, {"fields": (("name", "enabled", "critical"), "trigger", "backends"), "description": _(
+            "A subscription says who gets a message when its trigger fires, and through which backends "
+            "(channel and template). A person who opted out of a channel or of this subscription is skipped, "
+            "unless it is critical.")}),
+        (_("Who receives it"), {"fields": (("receiver_users", "receiver_groups"),
+                                           ("dynamic_receivers", "other_receivers"), "fixed_addresses")}),
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("backends")

@@ -29,6 +29,7 @@ from .models import Address, Backend, MessageTemplate, OptOut, Subscription, Tri
 from .plugins import engine_choices, get_messenger_class, messenger_choices, registry
 from .readiness import choice_label, readiness
 from .receivers import Event, validate_dynamic_receivers
+from .recipientforms import FixedAddressesField, flat_values, receiver_choices
 from .redaction import redact, secret_values  # noqa: F401  (re-exported for the admin)
 from .verbs import verb_choices
 
@@ -228,28 +229,66 @@ class BackendForm(MessengerChoiceMixin, forms.ModelForm):
 
 
 class SubscriptionForm(forms.ModelForm):
-    """A subscription with JSON editors for its dynamic receivers and fixed addresses."""
+    """A subscription: who receives (users, groups, people found on the event, fixed addresses)
+    through which backends, with no JSON to type (see :mod:`dsn_core.recipientforms`)."""
+
+    dynamic_receivers = forms.MultipleChoiceField(
+        label=_("people found on the event"), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=_("Chosen for each event: the order's customer, whoever did it ..."),
+    )
+    other_receivers = forms.CharField(
+        label=_("other paths"), required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
+        help_text=_("Advanced: one path per line, e.g. instance.team.members."),
+    )
+    fixed_addresses = FixedAddressesField(
+        label=_("fixed addresses"), required=False,
+        help_text=_("Each address is checked by its channel (an email address, a phone number in +E.164 form, "
+                    "a Telegram chat id or @channel)."),
+    )
 
     class Meta:
         model = Subscription
         fields = "__all__"
-        field_classes = {"dynamic_receivers": JSONEditorField, "fixed_addresses": JSONEditorField}
-        widgets = {
-            "dynamic_receivers": forms.Textarea(attrs={"rows": 3, "cols": 60}),
-            "fixed_addresses": forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        trigger = self.instance.trigger if _has_trigger(self.instance) else None
+        model = None
+        if trigger is not None and trigger.action_object_type_id:
+            model = trigger.action_object_type.model_class()
+        offered = [ct.model_class() for ct in offered_content_types()]
+        choices = receiver_choices(model, [m for m in offered if m is not None])
+        stored = [e for e in (self.instance.dynamic_receivers or []) if isinstance(e, str)]
+        known = flat_values(choices)
+        field = self.fields["dynamic_receivers"]
+        field.choices = choices
+        if not self.is_bound:
+            self.initial["dynamic_receivers"] = [e for e in stored if e in known]
+            self.initial["other_receivers"] = "\n".join(e for e in stored if e not in known)
+        self.fields["fixed_addresses"].initial = self.instance.fixed_addresses or {}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        other = [line.strip() for line in (data.get("other_receivers") or "").splitlines() if line.strip()]
+        receivers = list(data.get("dynamic_receivers") or []) + [e for e in other if e not in (data.get(
+            "dynamic_receivers") or [])]
+        data["dynamic_receivers"] = receivers
         # Inline on a trigger's add page the trigger is not saved yet, and Subscription.clean()
         # only looks at saved triggers: check the receivers against the unsaved one here.
         trigger = data.get("trigger")
-        if isinstance(trigger, Trigger) and trigger.pk is None and data.get("dynamic_receivers"):
+        if isinstance(trigger, Trigger) and trigger.pk is None and receivers:
             try:
-                validate_dynamic_receivers(data["dynamic_receivers"], trigger)
+                validate_dynamic_receivers(receivers, trigger)
             except ValidationError as exc:
                 self.add_error("dynamic_receivers", exc)
         return data
+
+
+def _has_trigger(instance: Any) -> bool:
+    try:
+        return instance.trigger is not None
+    except Exception:  # RelatedObjectDoesNotExist on an unbound inline form
+        return False
 
 
 class AddressForm(MessengerChoiceMixin, forms.ModelForm):
