@@ -41,6 +41,7 @@ from .forms import (
     SubscriptionForm,
     TriggerForm,
     describe_outcome,
+    may_view,
     messenger_label,
     redact,
     render_for,
@@ -50,6 +51,7 @@ from .messengers import Message
 from .models import Address, Backend, Delivery, MessageTemplate, Notification, OptOut, Subscription, Trigger
 from .plugins import messenger_choices, registry
 from .readiness import readiness
+from .templatehelp import template_variables
 
 S = Delivery.Status
 #: Deliveries "retry now" puts back in the queue.
@@ -147,6 +149,15 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     change_form_template = "admin/dsn_core/messagetemplate/change_form.html"
     preview_template = "admin/dsn_core/messagetemplate/preview.html"
 
+    class Media:
+        js = ("dsn_core/admin.js",)
+        css = {"all": ("dsn_core/admin.css",)}
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        groups = template_variables(kwargs.get("obj"))
+        context.update(dsn_variables=groups, dsn_has_model=len(groups) > 1)
+        return super().render_change_form(request, context, *args, **kwargs)
+
     def get_urls(self) -> list[URLPattern]:
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         wrap = self.admin_site.admin_view
@@ -171,7 +182,8 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             return obj
         if not self.has_view_or_change_permission(request, obj):
             raise PermissionDenied
-        form = PreviewForm(request.GET if "verb" in request.GET else {"verb": "post_save"})
+        form = PreviewForm(request.GET if "verb" in request.GET else self._preview_defaults(obj, request.user),
+                           user=request.user)
         rendered = error = None
         if form.is_valid():
             try:
@@ -185,13 +197,22 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "original": obj,
             "form": form,
-            "send_form": SendTestForm(initial={k: form.data.get(k) for k in PreviewForm.base_fields}, template=obj)
-            if can_send else None,
+            "send_form": SendTestForm(initial={k: form.data.get(k) for k in PreviewForm.base_fields}, template=obj,
+                                      user=request.user) if can_send else None,
+            "object_note": form.cleaned_data.get("object_note") if form.is_valid() else "",
             "rendered": rendered,
             "error": error,
             "can_send": can_send,
         }
         return TemplateResponse(request, self.preview_template, context)
+
+    def _preview_defaults(self, template: MessageTemplate, user: Any) -> dict[str, Any]:
+        """The first trigger using ``template``: its verb, and its model if ``user`` may view it."""
+        trigger = Trigger.objects.filter(subscriptions__backends__template=template).order_by("pk").first()
+        if trigger is None:
+            return {"verb": "post_save"}
+        ct = trigger.action_object_type
+        return {"verb": trigger.verb, "content_type": ct.pk if ct is not None and may_view(user, ct) else ""}
 
     def send_test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Send the rendered template to the requesting user through a chosen backend (POST)."""
@@ -202,7 +223,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             return obj
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
-        form = SendTestForm(request.POST, template=obj)
+        form = SendTestForm(request.POST, template=obj, user=request.user)
         preview_url = reverse(f"{self.admin_site.name}:dsn_core_messagetemplate_preview", args=[obj.pk])
         if not form.is_valid():
             problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())

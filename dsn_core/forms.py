@@ -324,32 +324,76 @@ class OptOutForm(MessengerChoiceMixin, forms.ModelForm):
 # -- preview and test sends ----------------------------------------------------------------
 
 
-class PreviewForm(forms.Form):
-    """Which event to render a template against: a verb and, optionally, one object."""
+def viewable_content_types(user: Any) -> list[int]:
+    """Primary keys of the offered content types whose model ``user`` may view (or change)."""
+    allowed = []
+    for ct in offered_content_types():
+        if may_view(user, ct):
+            allowed.append(ct.pk)
+    return allowed
 
-    verb = forms.ChoiceField(label=_("verb"), initial="post_save")
+
+def may_view(user: Any, ct: ContentType) -> bool:
+    """Whether ``user`` has the view or change permission on ``ct``'s model."""
+    return bool(user is not None and (user.has_perm(f"{ct.app_label}.view_{ct.model}")
+                                      or user.has_perm(f"{ct.app_label}.change_{ct.model}")))
+
+
+class PreviewForm(forms.Form):
+    """Which event to render a template against: a verb and, optionally, one object.
+
+    Only models the requesting ``user`` may view are offered and accepted; with a model and
+    no id, the most recent object is used. ``cleaned_data["object_note"]`` says which object
+    was used, or that there is none.
+    """
+
+    verb = forms.ChoiceField(label=_("event"), initial="post_save")
     content_type = forms.ModelChoiceField(
-        ContentType.objects.order_by("app_label", "model"), label=_("object model"), required=False
+        ContentType.objects.none(), label=_("object model"), required=False,
+        help_text=_("Only models you may view. Without an id, the most recent object is used."),
     )
     object_id = forms.CharField(label=_("object id"), required=False, max_length=64)
     target = forms.CharField(label=_("target"), required=False, max_length=255)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.user = user
         self.fields["verb"].choices = verb_choices()
-        self.fields["content_type"].queryset = ContentType.objects.order_by("app_label", "model")
+        allowed = viewable_content_types(user)
+        self.fields["content_type"].queryset = ContentType.objects.filter(pk__in=allowed).order_by(
+            "app_label", "model")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         ct, object_id = data.get("content_type"), (data.get("object_id") or "").strip()
         data["object"] = None
+        data["object_note"] = ""
         if object_id and ct is None:
             self.add_error("content_type", _("Choose a model for this object id."))
-        elif object_id and ct is not None:
+            return data
+        if ct is None:
+            return data
+        if not may_view(self.user, ct):  # the queryset already refuses it; never load a row regardless
+            self.add_error("content_type", _("You may not view this model."))
+            return data
+        model = ct.model_class()
+        if object_id:
             try:
-                data["object"] = find_object(ct.model_class(), object_id)
+                data["object"] = find_object(model, object_id)
             except ValidationError as exc:
                 self.add_error("object_id", exc)
+                return data
+            data["object_note"] = _("Rendered with %(model)s %(object)s (id %(id)s).") % {
+                "model": model._meta.verbose_name, "object": data["object"], "id": data["object"].pk}
+            return data
+        latest = model._default_manager.order_by("-pk").first() if model is not None else None
+        if latest is None:
+            data["object_note"] = _("There is no %(model)s yet, so the values from the object render empty.") % {
+                "model": model._meta.verbose_name if model else ct}
+        else:
+            data["object"] = latest
+            data["object_note"] = _("Rendered with the most recent %(model)s: %(object)s (id %(id)s).") % {
+                "model": model._meta.verbose_name, "object": latest, "id": latest.pk}
         return data
 
     def event(self, actor: Any) -> Event:

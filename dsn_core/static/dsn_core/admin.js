@@ -214,10 +214,32 @@
     start();
   }
 
+
+  /* -- template form: insert a variable where the cursor is --------------------------- */
+  function templateHelp() {
+    let last = document.getElementById("id_text");
+    ["id_subject", "id_text", "id_html"].forEach(function (id) {
+      const node = document.getElementById(id);
+      if (node) node.addEventListener("focus", function () { last = node; });
+    });
+    document.querySelectorAll("button.dsn-insert").forEach(function (button) {
+      button.addEventListener("click", function () {
+        if (!last) return;
+        const text = button.dataset.insert;
+        const start = last.selectionStart != null ? last.selectionStart : last.value.length;
+        const end = last.selectionEnd != null ? last.selectionEnd : start;
+        last.value = last.value.slice(0, start) + text + last.value.slice(end);
+        last.focus();
+        last.selectionStart = last.selectionEnd = start + text.length;
+      });
+    });
+  }
+
   window.dsnAdmin = window.dsnAdmin || {};
   window.dsnAdmin.cssKey = cssKey;
   document.addEventListener("DOMContentLoaded", function () {
     channelSettings();
+    templateHelp();
     document.querySelectorAll(".dsn-conditions").forEach(conditionBuilder);
     (window.dsnAdmin.onReady || []).forEach(function (f) { f(); });
   });
