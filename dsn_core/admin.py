@@ -364,6 +364,9 @@ class AddressAdmin(admin.ModelAdmin):
     list_filter = ("messenger", "verified", "active")
     search_fields = (_user_search_field("user"), "address")
     autocomplete_fields = ("user",)
+    fieldsets = ((None, {"fields": ("user", "messenger", "address", ("verified", "active")), "description": _(
+        "A person's address on one channel (a chat id, a phone number ...), for channels that do not read it from "
+        "the user's account. A channel that refuses an address clears 'active'.")}),)
 
     @admin.display(description=_("messenger"), ordering="messenger")
     def messenger_display(self, obj: Address) -> str:
@@ -377,6 +380,10 @@ class OptOutAdmin(admin.ModelAdmin):
     list_filter = ("messenger",)
     search_fields = (_user_search_field("user"), "messenger", "subscription__name")
     autocomplete_fields = ("user", "subscription")
+    fieldsets = ((None, {"fields": ("user", "messenger", "subscription"), "description": _(
+        "A person who does not want some messages: of one channel, of one subscription, or both. People make "
+        "these themselves on their preferences page or through an unsubscribe link; critical subscriptions "
+        "ignore them.")}),)
 
 
 # -- logs ----------------------------------------------------------------------------------

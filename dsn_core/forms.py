@@ -95,7 +95,7 @@ class TriggerForm(forms.ModelForm):
     """A trigger with the verb chosen from the registered signals, the models an admin means
     (internal tables hidden), and conditions built in rows (see :mod:`dsn_core.conditionforms`)."""
 
-    verb = forms.ChoiceField(label=_("when"), help_text=_("What happens that sends messages."))
+    verb = forms.ChoiceField(label=_("When"), help_text=_("What happens that sends messages."))
 
     class Meta:
         model = Trigger
@@ -116,7 +116,7 @@ class TriggerForm(forms.ModelForm):
 class MessageTemplateForm(forms.ModelForm):
     """A message template with the engine chosen from the installed template engines."""
 
-    engine = forms.ChoiceField(label=_("template engine"))
+    engine = forms.ChoiceField(label=_("Template engine"))
 
     class Meta:
         model = MessageTemplate
@@ -162,11 +162,11 @@ class BackendForm(MessengerChoiceMixin, forms.ModelForm):
     ticked (a staging site preparing its configuration before the secrets arrive).
     """
 
-    messenger = forms.ChoiceField(label=_("channel"))
+    messenger = forms.ChoiceField(label=_("Channel"))
     options = JSONEditorField(required=False, widget=forms.HiddenInput)
     typed_options = forms.CharField(required=False, initial="1", widget=forms.HiddenInput)
     save_anyway = forms.BooleanField(
-        label=_("save even if the channel is not configured"), required=False,
+        label=_("Save even if the channel is not configured"), required=False,
         help_text=_("For a staging site preparing its configuration: nothing is sent until the channel's "
                     "settings are fixed, and its deliveries fail meanwhile."),
     )
@@ -233,15 +233,15 @@ class SubscriptionForm(forms.ModelForm):
     through which backends, with no JSON to type (see :mod:`dsn_core.recipientforms`)."""
 
     dynamic_receivers = forms.MultipleChoiceField(
-        label=_("people found on the event"), required=False, widget=forms.CheckboxSelectMultiple,
+        label=_("People found on the event"), required=False, widget=forms.CheckboxSelectMultiple,
         help_text=_("Chosen for each event: the order's customer, whoever did it ..."),
     )
     other_receivers = forms.CharField(
-        label=_("other paths"), required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
+        label=_("Other paths"), required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
         help_text=_("Advanced: one path per line, e.g. instance.team.members."),
     )
     fixed_addresses = FixedAddressesField(
-        label=_("fixed addresses"), required=False,
+        label=_("Fixed addresses"), required=False,
         help_text=_("Each address is checked by its channel (an email address, a phone number in +E.164 form, "
                     "a Telegram chat id or @channel)."),
     )
@@ -294,7 +294,7 @@ def _has_trigger(instance: Any) -> bool:
 class AddressForm(MessengerChoiceMixin, forms.ModelForm):
     """An address-book entry with the messenger from a dropdown."""
 
-    messenger = forms.ChoiceField(label=_("messenger"))
+    messenger = forms.ChoiceField(label=_("Messenger"))
 
     class Meta:
         model = Address
@@ -308,7 +308,7 @@ class AddressForm(MessengerChoiceMixin, forms.ModelForm):
 class OptOutForm(MessengerChoiceMixin, forms.ModelForm):
     """An opt-out; an empty messenger means every messenger."""
 
-    messenger = forms.ChoiceField(label=_("messenger"), required=False,
+    messenger = forms.ChoiceField(label=_("Messenger"), required=False,
                                   help_text=_("Empty: every messenger (of the subscription, if one is chosen)."))
     messenger_blank = True
 
@@ -347,13 +347,13 @@ class PreviewForm(forms.Form):
     was used, or that there is none.
     """
 
-    verb = forms.ChoiceField(label=_("event"), initial="post_save")
+    verb = forms.ChoiceField(label=_("Event"), initial="post_save")
     content_type = forms.ModelChoiceField(
-        ContentType.objects.none(), label=_("object model"), required=False,
+        ContentType.objects.none(), label=_("Object model"), required=False,
         help_text=_("Only models you may view. Without an id, the most recent object is used."),
     )
-    object_id = forms.CharField(label=_("object id"), required=False, max_length=64)
-    target = forms.CharField(label=_("target"), required=False, max_length=255)
+    object_id = forms.CharField(label=_("Object id"), required=False, max_length=64)
+    target = forms.CharField(label=_("Target"), required=False, max_length=255)
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -406,7 +406,7 @@ class PreviewForm(forms.Form):
 class SendTestForm(PreviewForm):
     """A preview plus the backend whose messenger sends the test."""
 
-    backend = forms.ModelChoiceField(Backend.objects.all(), label=_("backend"))
+    backend = forms.ModelChoiceField(Backend.objects.all(), label=_("Backend"))
 
     def __init__(self, *args: Any, template: MessageTemplate | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
