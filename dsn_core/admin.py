@@ -439,16 +439,57 @@ class NotificationAdmin(ReadOnlyAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = ("id", "status", "messenger", "address", "recipient", "notification", "backend", "attempts",
-                    "next_attempt_at", "sent_at", "receipt", "short_error")
+    # What an admin reads first; the notification, backend, provider id and receipt are on the detail page.
+    list_display = ("id", "status", "short_error", "channel", "who", "attempts", "when")
+    list_display_links = ("id", "status")
     list_filter = ("status", "receipt", "messenger", "notification__trigger", "backend")
     search_fields = ("address", "provider_id", "last_error", _user_search_field("recipient"))
-    list_select_related = ("notification", "backend", "recipient")
+    list_select_related = ("recipient",)
     actions = ("retry_now", "resend", "cancel")
 
-    @admin.display(description=_("last error"))
+    @admin.display(description=_("error"))
     def short_error(self, obj: Delivery) -> str:
-        return obj.last_error if len(obj.last_error) <= 80 else obj.last_error[:79] + "…"
+        return obj.last_error if len(obj.last_error) <= 60 else obj.last_error[:59] + "…"
+
+    @admin.display(description=_("channel"), ordering="messenger")
+    def channel(self, obj: Delivery) -> str:
+        return messenger_label(obj.messenger)
+
+    @admin.display(description=_("recipient"), ordering="address")
+    def who(self, obj: Delivery) -> str:
+        if obj.recipient_id is not None and obj.recipient is not None:
+            name = obj.recipient.get_username()
+            return f"{name} ({obj.address})" if obj.address and obj.address != name and ":" not in obj.address \
+                else name
+        return obj.address or "—"
+
+    @admin.display(description=_("time"), ordering="updated_at")
+    def when(self, obj: Delivery) -> str:
+        if obj.sent_at:
+            return _("sent %(t)s") % {"t": _local(obj.sent_at)}
+        if obj.status == S.FAILED and obj.next_attempt_at:
+            return _("retry at %(t)s") % {"t": _local(obj.next_attempt_at)}
+        return _local(obj.updated_at)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("overview/", self.admin_site.admin_view(self.overview_view), name="dsn_core_overview"),
+            *super().get_urls(),
+        ]
+
+    def overview_view(self, request: HttpRequest) -> HttpResponse:
+        """One page with the queue's state (the ``dsn_status`` figures) and the last day's traffic."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        from .overview import overview
+
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("DSN overview"),
+            "opts": self.opts,
+            **overview(),
+        }
+        return TemplateResponse(request, "admin/dsn_core/overview.html", context)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("dsn_core.change_delivery")
@@ -523,6 +564,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
             text += " " + _("%(count)d skipped (only sent or dead deliveries with a backend can be resent).") % {
                 "count": skipped}
         self.message_user(request, text, messages.SUCCESS if created else messages.WARNING)
+
+
+def _local(moment: Any) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
 def _enqueue(per_backend: Counter, notification_id: int | None) -> None:
