@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import optionforms
+from .conditionforms import builder_data, offered_content_types
 from .errors import DSNError, TemplateError
 from .forms import (
     AddressForm,
@@ -51,7 +52,7 @@ from .messengers import Message
 from .models import Address, Backend, Delivery, MessageTemplate, Notification, OptOut, Subscription, Trigger
 from .plugins import messenger_choices, registry
 from .readiness import readiness
-from .templatehelp import template_variables
+from .templatehelp import is_secret_name, template_variables
 
 S = Delivery.Status
 #: Deliveries "retry now" puts back in the queue.
@@ -155,7 +156,10 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         groups = template_variables(kwargs.get("obj"))
-        context.update(dsn_variables=groups, dsn_has_model=len(groups) > 1)
+        models = {"models": {pk: {"label": m["label"], "fields": [f["name"] for f in m["fields"]
+                                                                    if not is_secret_name(f["name"])]}
+                             for pk, m in builder_data(offered_content_types()).get("models", {}).items()}}
+        context.update(dsn_variables=groups, dsn_has_model=len(groups) > 1, dsn_models=models)
         return super().render_change_form(request, context, *args, **kwargs)
 
     def get_urls(self) -> list[URLPattern]:

@@ -37,7 +37,7 @@ def template_variables(template: MessageTemplate | None) -> list[dict[str, Any]]
         model = ct.model_class()
         items = [("instance", str(model._meta.verbose_name))]
         items += [(f"instance.{f.name}", str(f.verbose_name)) for f in model._meta.concrete_fields
-                  if not _secret(f.name)]
+                  if not is_secret_name(f.name)]
         title = _("The %(model)s (instance), from trigger “%(trigger)s”") % {
             "model": model._meta.verbose_name, "trigger": trigger.name}
         groups.append({"title": title, "items": items})
@@ -45,6 +45,7 @@ def template_variables(template: MessageTemplate | None) -> list[dict[str, Any]]
     return groups
 
 
-def _secret(name: str) -> bool:
+def is_secret_name(name: str) -> bool:
+    """Whether a field name looks secret (never offered for insertion)."""
     lowered = name.lower()
     return any(word in lowered for word in ("password", "token", "secret", "key", "hash", "otp"))

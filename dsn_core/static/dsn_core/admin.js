@@ -222,15 +222,36 @@
       const node = document.getElementById(id);
       if (node) node.addEventListener("focus", function () { last = node; });
     });
-    document.querySelectorAll("button.dsn-insert").forEach(function (button) {
-      button.addEventListener("click", function () {
-        if (!last) return;
-        const text = button.dataset.insert;
-        const start = last.selectionStart != null ? last.selectionStart : last.value.length;
-        const end = last.selectionEnd != null ? last.selectionEnd : start;
-        last.value = last.value.slice(0, start) + text + last.value.slice(end);
-        last.focus();
-        last.selectionStart = last.selectionEnd = start + text.length;
+    const panel = document.getElementById("dsn-template-help");
+    if (!panel) return;
+    panel.addEventListener("click", function (event) {
+      const button = event.target.closest("button.dsn-insert");
+      if (!button || !last) return;
+      const text = button.dataset.insert;
+      const start = last.selectionStart != null ? last.selectionStart : last.value.length;
+      const end = last.selectionEnd != null ? last.selectionEnd : start;
+      last.value = last.value.slice(0, start) + text + last.value.slice(end);
+      last.focus();
+      last.selectionStart = last.selectionEnd = start + text.length;
+    });
+    // Any model's fields, for a template no trigger uses yet (or for related models).
+    const chooser = document.getElementById("dsn-help-model");
+    const data = document.getElementById("dsn-help-model-data");
+    if (!chooser || !data) return;
+    const models = JSON.parse(data.textContent).models;
+    const target = panel.querySelector(".dsn-help-model-fields");
+    panel.querySelector(".dsn-help-other").hidden = false;
+    chooser.addEventListener("change", function () {
+      target.textContent = "";
+      const model = models[chooser.value];
+      if (!model) return;
+      ["instance"].concat(model.fields.map(function (f) { return "instance." + f; })).forEach(function (expr) {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "dsn-insert";
+        b.dataset.insert = "{{ " + expr + " }}";
+        b.textContent = expr;
+        target.appendChild(b);
       });
     });
   }
