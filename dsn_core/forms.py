@@ -121,6 +121,7 @@ class MessageTemplateForm(forms.ModelForm):
     class Meta:
         model = MessageTemplate
         fields = "__all__"
+        widgets = {"subject": forms.TextInput(attrs={"class": "vLargeTextField", "size": 80})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -128,6 +129,18 @@ class MessageTemplateForm(forms.ModelForm):
         field.choices = with_current(engine_choices(), self.instance.engine, NOT_INSTALLED)
         if not self.instance.pk:
             field.initial = "django"
+
+
+class ReadinessSelect(forms.Select):
+    """A channel dropdown whose options carry ``data-ready="no"`` for channels not configured."""
+
+    not_ready: frozenset[str] = frozenset()
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        if value in self.not_ready:
+            option["attrs"]["data-ready"] = "no"
+        return option
 
 
 class MessengerChoiceMixin:
@@ -140,6 +153,10 @@ class MessengerChoiceMixin:
         field = self.fields["messenger"]  # type: ignore[attr-defined]
         current = getattr(self.instance, "messenger", "")  # type: ignore[attr-defined]
         field.choices = with_current(messenger_choices_marked(), current, NOT_INSTALLED, blank=self.messenger_blank)
+        messengers = registry().messengers
+        widget = ReadinessSelect(choices=field.choices)
+        widget.not_ready = frozenset(k for k, cls in messengers.items() if not readiness(cls).ready)
+        field.widget = widget
 
 
 def messenger_choices_marked() -> list[tuple[str, str]]:
@@ -225,6 +242,7 @@ class BackendForm(MessengerChoiceMixin, forms.ModelForm):
                 _("%(channel)s is not configured: %(problem)s %(hint)s Fix the settings, choose another channel, "
                   "or tick \"save even if the channel is not configured\"."),
                 params={"channel": cls.label, "problem": state.problem, "hint": state.hint}, code="not_ready"))
+            data["messenger"] = key  # keep it on the instance: the model's clean() must not add "not installed"
         return data
 
 
@@ -234,7 +252,7 @@ class SubscriptionForm(forms.ModelForm):
 
     dynamic_receivers = forms.MultipleChoiceField(
         label=_("People found on the event"), required=False, widget=forms.CheckboxSelectMultiple,
-        help_text=_("Chosen for each event: the order's customer, whoever did it ..."),
+        help_text=_("Found again for each event: the object's owner, whoever did it ..."),
     )
     other_receivers = forms.CharField(
         label=_("Other paths"), required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django import forms
+from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
 
 from .messengers import CORE_OPTIONS, Option
@@ -41,7 +42,8 @@ def _label(option: Option) -> str:
 def option_field(option: Option) -> forms.Field:
     """One typed form field for ``option``. Never required at the field level: only the chosen
     messenger's options are checked (by :func:`collect`), the other groups are ignored."""
-    common: dict[str, Any] = {"label": _label(option), "required": False, "help_text": option.help}
+    # The admin shows help text as HTML: a plugin's plain-text help ("Shop <noreply@...>") is escaped.
+    common: dict[str, Any] = {"label": _label(option), "required": False, "help_text": escape(option.help)}
     default = option.default
     if option.choices:
         choices = [(str(c), str(c)) for c in option.choices]

@@ -61,5 +61,7 @@ def overview(now: datetime | None = None) -> dict[str, Any]:
         "receipts": [(label, receipts.get(value, 0)) for value, label in Delivery.Receipt.choices],
         "hours": rows,
         "any_traffic": any(r["sent"] or r["failed"] for r in rows),
+        "total_sent": sum(r["sent"] for r in rows),
+        "total_failed": sum(r["failed"] for r in rows),
         "statuses": [(label, state["deliveries"].get(value, 0)) for value, label in S.choices],
     }

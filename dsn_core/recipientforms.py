@@ -61,10 +61,12 @@ def flat_values(choices: list[Any]) -> set[str]:
 # -- fixed addresses -----------------------------------------------------------------------
 
 
-def fixed_address_channels() -> list[tuple[str, str]]:
-    """``(key, label)`` of the channels that take fixed addresses, by label."""
+def fixed_address_channels(stored: Any = ()) -> list[tuple[str, str]]:
+    """``(key, label)`` of the channels that take fixed addresses, by label: internal ones
+    (console, locmem) only when ``stored`` already names them."""
     messengers = registry().messengers
-    pairs = [(k, str(c.label)) for k, c in messengers.items() if getattr(c, "supports_fixed_addresses", False)]
+    pairs = [(k, str(c.label)) for k, c in messengers.items() if getattr(c, "supports_fixed_addresses", False)
+             and (not getattr(c, "internal", False) or k in stored)]
     return sorted(pairs, key=lambda kv: kv[1].lower())
 
 
@@ -77,7 +79,7 @@ class FixedAddressesWidget(forms.Widget):
         context = super().get_context(name, value, attrs)
         stored = _as_dict(value)
         rows = []
-        for key, label in fixed_address_channels():
+        for key, label in fixed_address_channels(stored):
             lines = stored.get(key) or []
             rows.append({"key": key, "label": label, "name": f"{name}__{key}",
                          "id": f"{context['widget']['attrs'].get('id', name)}_{key}",
@@ -92,7 +94,7 @@ class FixedAddressesWidget(forms.Widget):
         if name in data:  # a form posted with the JSON itself
             return data[name]
         out: dict[str, Any] = {}
-        for key, _label in fixed_address_channels():
+        for key in registry().messengers:
             lines = [line.strip() for line in str(data.get(f"{name}__{key}", "")).splitlines() if line.strip()]
             if lines:
                 out[key] = lines

@@ -20,7 +20,10 @@ def test_an_unconfigured_channel_is_marked_and_refused(admin_login: Any, live_se
     assert label.startswith("Telegram — not configured: DSN Telegram: no bot token."), label
     assert page.locator("#id_messenger option[value=console]").inner_text() == "Console (print)"
     page.fill("#id_name", "Ops chat")
+    page.select_option("#id_messenger", "console")
+    assert not page.locator(".field-save_anyway").is_visible()  # only offered for a channel not configured
     page.select_option("#id_messenger", "telegram")
+    assert page.locator(".field-save_anyway").is_visible()
     assert page.locator("fieldset.dsn-options-telegram .dsn-not-ready").is_visible()
     page.select_option("#id_template", label="Hello")
     page.click("input[name=_save]")

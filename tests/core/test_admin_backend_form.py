@@ -142,6 +142,7 @@ def test_an_unconfigured_channel_is_marked_and_refused_unless_saved_anyway(
     assert "Raven — not configured: DSN Raven: DSN[&#x27;RAVEN&#x27;][&#x27;KEY&#x27;] missing." in html
     response = su.post("/admin/dsn_core/backend/add/", typed(template, "raven", castle="Winterfell"))
     errors = response.context["adminform"].form.errors["messenger"]
+    assert len(errors) == 1
     assert "Raven is not configured: DSN Raven: DSN['RAVEN']['KEY'] missing. Put the key in settings." in errors[0]
     assert not Backend.objects.exists()
     data = typed(template, "raven", castle="Winterfell")

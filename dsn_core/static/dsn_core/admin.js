@@ -10,10 +10,15 @@
     const select = document.querySelector("select#id_messenger");
     const groups = document.querySelectorAll("fieldset.dsn-options");
     if (!select || !groups.length) return;
+    const anyway = document.querySelector(".form-row.field-save_anyway");
     const show = function () {
       groups.forEach(function (fs) {
         fs.classList.toggle("hidden", !fs.classList.contains("dsn-options-" + cssKey(select.value)));
       });
+      // "save even if not configured" only matters for a channel marked as not configured
+      const chosen = select.options[select.selectedIndex];
+      const checkbox = document.getElementById("id_save_anyway");
+      if (anyway && chosen) anyway.hidden = chosen.dataset.ready === "no" ? false : !(checkbox && checkbox.checked);
     };
     select.addEventListener("change", show);
     show();
