@@ -54,3 +54,21 @@ def test_conditions_the_builder_cannot_show_stay_editable_as_json(admin_login: A
     assert page.locator("details.dsn-advanced").get_attribute("open") is not None
     assert page.get_by_text("the builder cannot show").is_visible()
     assert '"y": 1' in page.locator("#id_conditions").input_value()
+
+
+def test_a_boolean_field_is_a_checkbox(admin_login: Any, live_server: Any) -> None:
+    from django.contrib.auth import get_user_model
+
+    page = admin_login()
+    page.goto(f"{live_server.url}/admin/dsn_core/trigger/add/")
+    page.fill("#id_name", "Staff saved")
+    page.select_option("#id_verb", "post_save")
+    page.select_option("#id_action_object_type", str(ContentType.objects.get_for_model(get_user_model()).pk))
+    page.click("text=Add a condition")
+    row = page.locator(".dsn-condition").nth(0)
+    row.locator("select.dsn-field").select_option("is_staff")
+    row.locator("select.dsn-op").select_option("eq")
+    row.locator("input[type=checkbox]").check()
+    page.click("input[name=_save]")
+    page.wait_for_url(f"{live_server.url}/admin/dsn_core/trigger/")
+    assert Trigger.objects.get().conditions == [{"field": "is_staff", "op": "eq", "value": True}]

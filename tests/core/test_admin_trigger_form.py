@@ -41,3 +41,8 @@ def test_the_add_page_carries_the_builder_data(client: Client, admin_user: Any) 
     assert ["changed_from_to", "changed from … to …"] in data["ops"]
     assert str(ContentType.objects.get_for_model(Trigger).pk) not in data["models"]
     assert '<details class="dsn-advanced" open>' in html  # without JavaScript the JSON is at hand
+
+
+def test_a_choice_field_carries_its_choices() -> None:
+    status = next(f for f in model_fields(Delivery) if f["name"] == "status")
+    assert status["kind"] == "choice" and ["dead", "dead (gave up)"] in status["choices"]
