@@ -40,13 +40,13 @@ def receiver_choices(model: type[models.Model] | None, models_offered: list[type
     if model is not None:
         paths = user_paths(model)
         if paths:
-            choices.append((_("People on the object"), paths))
+            choices.append((str(_("On the %(model)s") % {"model": model._meta.verbose_name}), paths))
     else:
         for other in models_offered:
             paths = user_paths(other)
             if paths:
-                choices.append((str(_("If the trigger is about a %(model)s") % {"model": other._meta.verbose_name}),
-                                paths))
+                choices.append((str(_("On the %(model)s (for a trigger about it)") % {
+                    "model": other._meta.verbose_name}), paths))
     others = [("actor", str(_("whoever did it (the event's actor)")))]
     for name, resolver in sorted(registry().resolvers.items()):
         others.append((f"@{name}", f"{name}: {resolver.description}" if resolver.description else name))
