@@ -46,3 +46,11 @@ def test_the_add_page_carries_the_builder_data(client: Client, admin_user: Any) 
 def test_a_choice_field_carries_its_choices() -> None:
     status = next(f for f in model_fields(Delivery) if f["name"] == "status")
     assert status["kind"] == "choice" and ["dead", "dead (gave up)"] in status["choices"]
+
+
+def test_verbs_read_as_words_with_their_name(client: Client, admin_user: Any) -> None:
+    client.force_login(admin_user)
+    html = client.get("/admin/dsn_core/trigger/add/").content.decode()
+    assert '<option value="post_save">An object is saved (created or changed) (post_save)</option>' in html
+    assert '<option value="user_logged_in">A user logs in (user_logged_in)</option>' in html
+    assert html.index('value="post_save"') < html.index('value="m2m_changed"')  # the common one first
