@@ -8,6 +8,7 @@ every page, and some checks (an SMTP connection test) are not free.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -45,12 +46,26 @@ def readiness(cls: type) -> Readiness:
     else:
         errors = [m for m in found if m.level >= ERROR]
         if errors:
-            result = Readiness(False, str(errors[0].msg), str(errors[0].hint or ""))
+            result = Readiness(False, plain(str(errors[0].msg)), str(errors[0].hint or ""))
         else:
             result = Readiness(True)
     with _lock:
         _cache[cls] = (now, result)
     return result
+
+
+_PREFIX = re.compile(r"^DSN\b[^:.\[\]]{0,40}:\s*")
+
+
+def plain(message: str) -> str:
+    """A check message without its "DSN Telegram: " / "DSN: " prefixes, sentences capitalised:
+    "DSN Telegram: no bot token. DSN: set ..." reads "No bot token. Set ..."."""
+    sentences = []
+    for part in message.strip().split(". "):
+        while _PREFIX.match(part):
+            part = _PREFIX.sub("", part, count=1)
+        sentences.append(part[:1].upper() + part[1:])
+    return ". ".join(sentences)
 
 
 def clear_cache() -> None:

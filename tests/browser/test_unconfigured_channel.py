@@ -17,7 +17,7 @@ def test_an_unconfigured_channel_is_marked_and_refused(admin_login: Any, live_se
     page = admin_login()
     page.goto(f"{live_server.url}/admin/dsn_core/backend/add/")
     label = page.locator("#id_messenger option[value=telegram]").inner_text()
-    assert label.startswith("Telegram — not configured: DSN Telegram: no bot token."), label
+    assert label.startswith("Telegram — not configured: No bot token. Set settings.DSN"), label
     assert page.locator("#id_messenger option[value=console]").inner_text() == "Console (print)"
     page.fill("#id_name", "Ops chat")
     page.select_option("#id_messenger", "console")
@@ -28,7 +28,7 @@ def test_an_unconfigured_channel_is_marked_and_refused(admin_login: Any, live_se
     page.select_option("#id_template", label="Hello")
     page.click("input[name=_save]")
     error = page.locator(".field-messenger .errorlist").inner_text()
-    assert "Telegram is not configured: DSN Telegram: no bot token." in error
+    assert "Telegram is not configured: No bot token. Set settings.DSN" in error
     assert "BOT_TOKEN" in error and "save even if the channel is not configured" in error
     assert not Backend.objects.exists()
     # a staging site may save it anyway, explicitly

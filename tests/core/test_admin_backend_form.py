@@ -139,11 +139,11 @@ def test_without_javascript_the_form_re_renders_for_another_channel(su: Client, 
 def test_an_unconfigured_channel_is_marked_and_refused_unless_saved_anyway(
         su: Client, template: MessageTemplate) -> None:
     html = su.get("/admin/dsn_core/backend/add/").content.decode()
-    assert "Raven — not configured: DSN Raven: DSN[&#x27;RAVEN&#x27;][&#x27;KEY&#x27;] missing." in html
+    assert "Raven — not configured: DSN[&#x27;RAVEN&#x27;][&#x27;KEY&#x27;] missing." in html
     response = su.post("/admin/dsn_core/backend/add/", typed(template, "raven", castle="Winterfell"))
     errors = response.context["adminform"].form.errors["messenger"]
     assert len(errors) == 1
-    assert "Raven is not configured: DSN Raven: DSN['RAVEN']['KEY'] missing. Put the key in settings." in errors[0]
+    assert "Raven is not configured: DSN['RAVEN']['KEY'] missing. Put the key in settings." in errors[0]
     assert not Backend.objects.exists()
     data = typed(template, "raven", castle="Winterfell")
     data["save_anyway"] = "on"
