@@ -29,7 +29,7 @@ from .models import Address, Backend, MessageTemplate, OptOut, Subscription, Tri
 from .plugins import engine_choices, get_messenger_class, messenger_choices, registry
 from .readiness import choice_label, readiness
 from .receivers import Event, validate_dynamic_receivers
-from .recipientforms import FixedAddressesField, flat_values, receiver_choices
+from .recipientforms import FixedAddressesField, ReceiverCheckboxes, flat_values, group_label, receiver_choices
 from .redaction import redact, secret_values  # noqa: F401  (re-exported for the admin)
 from .verbs import verb_choices
 
@@ -251,7 +251,7 @@ class SubscriptionForm(forms.ModelForm):
     through which backends, with no JSON to type (see :mod:`dsn_core.recipientforms`)."""
 
     dynamic_receivers = forms.MultipleChoiceField(
-        label=_("People found on the event"), required=False, widget=forms.CheckboxSelectMultiple,
+        label=_("People found on the event"), required=False, widget=ReceiverCheckboxes,
         help_text=_("Found again for each event: the object's owner, whoever did it ..."),
     )
     other_receivers = forms.CharField(
@@ -274,12 +274,14 @@ class SubscriptionForm(forms.ModelForm):
         model = None
         if trigger is not None and trigger.action_object_type_id:
             model = trigger.action_object_type.model_class()
-        offered = [ct.model_class() for ct in offered_content_types()]
-        choices = receiver_choices(model, [m for m in offered if m is not None])
+        offered_types = [ct for ct in offered_content_types() if ct.model_class() is not None]
+        choices = receiver_choices(model, [ct.model_class() for ct in offered_types])
         stored = [e for e in (self.instance.dynamic_receivers or []) if isinstance(e, str)]
         known = flat_values(choices)
         field = self.fields["dynamic_receivers"]
         field.choices = choices
+        # On a trigger's page the script shows only the group of the model chosen there.
+        field.widget.group_models = {group_label(ct.model_class()): ct.pk for ct in offered_types}
         if not self.is_bound:
             self.initial["dynamic_receivers"] = [e for e in stored if e in known]
             self.initial["other_receivers"] = "\n".join(e for e in stored if e not in known)

@@ -34,24 +34,39 @@ def user_paths(model: type[models.Model]) -> list[tuple[str, str]]:
     return out
 
 
+def group_label(model: type[models.Model]) -> str:
+    """The heading of one model's receivers in the list."""
+    return str(_("On the %(model)s") % {"model": model._meta.verbose_name})
+
+
 def receiver_choices(model: type[models.Model] | None, models_offered: list[type[models.Model]]) -> list[Any]:
     """Grouped choices: on the object (for ``model``, else per offered model), then the others."""
     choices: list[Any] = []
-    if model is not None:
-        paths = user_paths(model)
+    for other in [model] if model is not None else models_offered:
+        paths = user_paths(other)
         if paths:
-            choices.append((str(_("On the %(model)s") % {"model": model._meta.verbose_name}), paths))
-    else:
-        for other in models_offered:
-            paths = user_paths(other)
-            if paths:
-                choices.append((str(_("On the %(model)s (for a trigger about it)") % {
-                    "model": other._meta.verbose_name}), paths))
+            choices.append((group_label(other), paths))
     others = [("actor", str(_("whoever did it (the event's actor)")))]
     for name, resolver in sorted(registry().resolvers.items()):
         others.append((f"@{name}", f"{name}: {resolver.description}" if resolver.description else name))
     choices.append((_("Others"), others))
     return choices
+
+
+class ReceiverCheckboxes(forms.CheckboxSelectMultiple):
+    """Ticks grouped by model; each model's ticks carry ``data-model`` (its content type's id), so
+    the trigger page's script can show only the group of the model chosen there."""
+
+    group_models: dict[str, int] = {}
+
+    def optgroups(self, name: str, value: Any, attrs: dict[str, Any] | None = None) -> list[Any]:
+        groups = super().optgroups(name, value, attrs)
+        for group_name, options, _index in groups:
+            model = self.group_models.get(str(group_name))
+            if model is not None:
+                for option in options:
+                    option["attrs"] = {**option["attrs"], "data-model": str(model)}
+        return groups
 
 
 def flat_values(choices: list[Any]) -> set[str]:

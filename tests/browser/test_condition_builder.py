@@ -72,3 +72,20 @@ def test_a_boolean_field_is_a_checkbox(admin_login: Any, live_server: Any) -> No
     page.click("input[name=_save]")
     page.wait_for_url(f"{live_server.url}/admin/dsn_core/trigger/")
     assert Trigger.objects.get().conditions == [{"field": "is_staff", "op": "eq", "value": True}]
+
+
+def test_a_subscription_on_the_trigger_page_lists_the_receivers_of_the_chosen_model(
+        admin_login: Any, live_server: Any) -> None:
+    from tests.testapp.models import Team
+
+    page = admin_login()
+    page.goto(f"{live_server.url}/admin/dsn_core/trigger/add/")
+    page.click("text=Add another Subscription")
+    owner = page.locator("input[value='instance.owner']").first
+    members = page.locator("input[value='instance.members']").first
+    assert owner.is_visible() and members.is_visible()  # no model chosen yet: every model's people
+    page.select_option("#id_action_object_type", str(ContentType.objects.get_for_model(Article).pk))
+    assert owner.is_visible() and not members.is_visible()
+    page.select_option("#id_action_object_type", str(ContentType.objects.get_for_model(Team).pk))
+    assert members.is_visible() and not owner.is_visible()
+    assert page.locator("input[value='actor']").first.is_visible()  # not tied to a model

@@ -261,10 +261,28 @@
     });
   }
 
+
+  /* -- trigger page: each subscription lists the receivers of the trigger's model ------- */
+  function receiverGroups() {
+    const modelSelect = document.getElementById("id_action_object_type");
+    if (!modelSelect) return;
+    const update = function () {
+      document.querySelectorAll("input[data-model]").forEach(function (input) {
+        const group = input.closest("label").parentElement.parentElement;  // the model's block
+        const ticked = group.querySelector("input:checked");
+        group.hidden = !ticked && modelSelect.value !== "" && input.dataset.model !== modelSelect.value;
+      });
+    };
+    modelSelect.addEventListener("change", update);
+    document.addEventListener("formset:added", update);
+    update();
+  }
+
   window.dsnAdmin = window.dsnAdmin || {};
   window.dsnAdmin.cssKey = cssKey;
   document.addEventListener("DOMContentLoaded", function () {
     channelSettings();
+    receiverGroups();
     templateHelp();
     document.querySelectorAll(".dsn-conditions").forEach(conditionBuilder);
     (window.dsnAdmin.onReady || []).forEach(function (f) { f(); });
