@@ -230,7 +230,8 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         form = SendTestForm(request.POST, template=obj, user=request.user)
         preview_url = reverse(f"{self.admin_site.name}:dsn_core_messagetemplate_preview", args=[obj.pk])
         if not form.is_valid():
-            problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+            problems = "; ".join(f"{form.fields[k].label if k in form.fields else k}: {' '.join(v)}"
+                                 for k, v in form.errors.items())
             self.message_user(request, _("Nothing sent: %(problems)s") % {"problems": problems}, messages.ERROR)
             return HttpResponseRedirect(preview_url)
         query = {k: form.data.get(k, "") for k in ("verb", "content_type", "object_id", "target")}

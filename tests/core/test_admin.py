@@ -316,7 +316,7 @@ def test_send_a_test_reports_a_failure_and_a_missing_address(su, make_flow, dsn_
     assert [m.address for m in book.sent] == ["@admin-chat"]
     assert any("accepted (provider id book-1)" in m for m in flash(response))
     response = su.post(url, {"verb": "post_save"})
-    assert any("Nothing sent: backend:" in m for m in flash(response))
+    assert any("Nothing sent: Backend:" in m for m in flash(response))
 
 
 def test_send_a_test_needs_change_permission_and_csrf(django_user_model, make_flow, dsn_outbox, admin_user):
