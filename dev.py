@@ -83,34 +83,44 @@ def cmd_test(argv: list[str]) -> int:
     return code
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # `kill <pid>` stops the demo like Ctrl-C: worker and web server too
+
+
 def cmd_demo(argv: list[str]) -> int:
     python = sync([])
     manage = [python, ROOT / "example" / "manage.py"]
-    say("migrating the example site (example/db.sqlite3)")
-    run(*manage, "migrate", "--noinput", "-v0")
-    run(*manage, "demo_setup")
     port = argv[0] if argv else "8000"
-    say("starting the task worker and the web server (Ctrl-C stops both)")
-    procs = [
-        subprocess.Popen([str(a) for a in (*manage, "db_worker", "--interval", "0.2")], cwd=ROOT),
-        subprocess.Popen([str(a) for a in (*manage, "runserver", f"127.0.0.1:{port}", "--noreload")], cwd=ROOT),
-    ]
-    time.sleep(2)
-    run(*manage, "demo_setup", "--sample-order", check=False)
-    print(
-        f"\n  Admin:  http://127.0.0.1:{port}/admin/   login: admin / admin\n"
-        "  Create an Order (or mark one paid) and watch the worker print the messages here.\n",
-        flush=True,
-    )
+    env = dict(os.environ, DSN_DEMO_PORT=port)  # the settings build BASE_URL from it
+    say("migrating the example site (example/db.sqlite3)")
+    run(*manage, "migrate", "--noinput", "-v0", env=env)
+    run(*manage, "demo_setup", env=env)
+    say("starting the task worker and the web server (Ctrl-C or SIGTERM stops both)")
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    procs: list[subprocess.Popen[bytes]] = []
     try:
+        worker = (*manage, "db_worker", "--interval", "0.2", "--no-reload")
+        procs.append(subprocess.Popen([str(a) for a in worker], cwd=ROOT, env=env))
+        procs.append(subprocess.Popen(
+            [str(a) for a in (*manage, "runserver", f"127.0.0.1:{port}", "--noreload")], cwd=ROOT, env=env))
+        time.sleep(2)
+        run(*manage, "demo_setup", "--sample-order", check=False, env=env)
+        print(
+            f"\n  Admin:  http://127.0.0.1:{port}/admin/   login: admin / admin\n"
+            f"  A customer's preferences: http://127.0.0.1:{port}/dsn/preferences/   login: customer / customer\n"
+            "  Create an Order (or mark one paid) and watch the worker print the messages here.\n",
+            flush=True,
+        )
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         for p in procs:
             if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+                # SIGTERM, not SIGINT: a process started in the background ignores SIGINT.
+                p.terminate()
         for p in procs:
             try:
                 p.wait(timeout=10)

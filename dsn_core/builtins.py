@@ -27,6 +27,7 @@ class ConsoleMessenger(Messenger):
 
     key = "console"
     label = "Console (print)"
+    internal = True
     options = (Option("stream", "stdout or stderr", default="stdout", choices=("stdout", "stderr")),)
 
     def address_for(self, user: Any) -> str | None:
@@ -56,6 +57,7 @@ class LocmemMessenger(Messenger):
 
     key = "locmem"
     label = "Local memory (tests)"
+    internal = True
     options = (Option("fail", "make sends fail: 'transient' or 'permanent'", choices=("transient", "permanent")),)
 
     def address_for(self, user: Any) -> str | None:

@@ -134,6 +134,9 @@ class Messenger:
     #: Whether every message needs ``Message.unsubscribe_url`` (email's List-Unsubscribe
     #: header). Otherwise the core signs one only for templates that use ``unsubscribe_url``.
     wants_unsubscribe_url: ClassVar[bool] = False
+    #: A channel for developers (the console, tests' local memory) that no person receives
+    #: messages on: left out of the end users' preferences page.
+    internal: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = self.clean_options(dict(options or {}))

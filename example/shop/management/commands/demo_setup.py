@@ -23,8 +23,16 @@ class Command(BaseCommand):
         if created:
             admin.set_password("admin")
             admin.save()
+        # A customer (not staff) whose orders email them, with an unsubscribe link leading to
+        # the preferences page (log in there as customer / customer).
+        customer, created = user_model.objects.get_or_create(
+            username="customer", defaults={"email": "customer@example.com", "first_name": "Casey"}
+        )
+        if created:
+            customer.set_password("customer")
+            customer.save()
         if sample_order:
-            order = Order.objects.create(customer=admin, item="Sample teapot", total="19.90")
+            order = Order.objects.create(customer=customer, item="Sample teapot", total="19.90")
             self.stdout.write(f"Created {order}; the worker prints its messages in a moment.")
             return
         if Trigger.objects.exists():
@@ -35,7 +43,8 @@ class Command(BaseCommand):
             name="New order",
             subject="New order #{{ instance.pk }}",
             text="Hello {{ recipient }}, {{ instance.customer|default:'someone' }} ordered "
-            "{{ instance.item }} for {{ instance.total }}.",
+            "{{ instance.item }} for {{ instance.total }}.\n\n"
+            "{% if unsubscribe_url %}Stop these messages: {{ unsubscribe_url }}{% endif %}",
         )
         paid_tpl = MessageTemplate.objects.create(
             name="Order paid",
