@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from time import time
 
-from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
-from dsn_core.redaction import redact_error
+from dsn_core.api import ConfigurationError, DeliveryError, PermanentError, TransientError, redact_error
 
 #: The recipient replied STOP: Twilio refuses every message to them until they send START.
 OPTED_OUT = 21610

@@ -12,7 +12,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from dsn_core import addresses
+from dsn_core.api import addresses
 
 from . import config, linking
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
-from dsn_core.redaction import redact_error
+from dsn_core.api import ConfigurationError, DeliveryError, PermanentError, TransientError, redact_error
 
 if TYPE_CHECKING:
     import tweepy
