@@ -9,14 +9,20 @@ from django.core.checks import CheckMessage, Error, Warning, register
 
 @register("dsn")
 def check_plugins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """One error per plugin problem, naming the distribution and the reason."""
-    from .plugins import registry
+    """One message per plugin problem, naming the distribution, the reason and the fix.
 
+    A warning (dsn.W010): the site, its commands, its workers and the other plugins keep working
+    without the broken plugin. With ``DSN["STRICT_PLUGINS"]`` (CI) it is an error (dsn.E001).
+    """
+    from .plugins import registry, strict
+
+    level, check_id = (Error, "dsn.E001") if strict() else (Warning, "dsn.W010")
     return [
-        Error(
-            f"DSN plugin {p.plugin!r} from distribution {p.distribution!r}: {p.reason}",
-            hint="Fix or uninstall the plugin, or block it with DSN['BLOCK_PLUGINS'] / DSN_BLOCK_PLUGINS.",
-            id="dsn.E001",
+        level(
+            f"DSN plugin {p.plugin!r} from distribution {p.distribution!r} is broken and was left out "
+            f"(the other plugins keep working): {p.reason}",
+            hint=f"{p.fix} DSN['STRICT_PLUGINS'] = True makes this an error (for CI).",
+            id=check_id,
         )
         for p in registry().problems
     ]

@@ -8,6 +8,11 @@ failure is kept as a :class:`PluginProblem` and reported by the system checks an
 Allow-/block-lists: ``DSN["PLUGINS"]`` (or env ``DSN_PLUGINS``, comma-separated) loads
 only the named entry points; ``DSN["BLOCK_PLUGINS"]`` (or env ``DSN_BLOCK_PLUGINS``)
 skips the named ones. The built-in plugin (``dsn_core``) is always loaded.
+
+A broken plugin (it fails to import, misspells a hook, asks for an argument a hook does not
+have, claims a key another plugin holds) is a system-check *warning*, so every command and
+worker still starts and the other plugins keep sending. ``DSN["STRICT_PLUGINS"] = True`` (or env
+``DSN_STRICT_PLUGINS=1``) makes it an error, for CI.
 """
 
 from __future__ import annotations
@@ -37,6 +42,15 @@ class PluginProblem:
     plugin: str
     distribution: str
     reason: str
+    version: str = "?"
+
+    @property
+    def fix(self) -> str:
+        """What a site can do about it (the hint shown by ``check`` and ``dsn_plugins``)."""
+        return (
+            f"Fix or upgrade {self.distribution}, uninstall it, or block it with "
+            f"DSN['BLOCK_PLUGINS'] = [{self.plugin!r}] (or the environment variable DSN_BLOCK_PLUGINS={self.plugin})."
+        )
 
 
 @dataclass
@@ -81,6 +95,16 @@ def _names_from(setting: str, env: str) -> set[str] | None:
     return set(value)
 
 
+def strict() -> bool:
+    """Whether broken plugins are errors (``DSN["STRICT_PLUGINS"]`` / env ``DSN_STRICT_PLUGINS``)."""
+    from .conf import dsn_settings
+
+    raw = os.environ.get("DSN_STRICT_PLUGINS")
+    if raw is not None:
+        return raw.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(dsn_settings().get("STRICT_PLUGINS", False))
+
+
 def _distribution(ep: EntryPoint) -> tuple[str, str]:
     dist = getattr(ep, "dist", None)
     if dist is None:
@@ -110,7 +134,7 @@ def _register_plugin(reg: Registry, name: str, obj: object, dist: str, version: 
     try:
         pm.register(obj, name=name)
     except Exception as exc:  # pluggy.PluginValidationError: unknown argument, etc.
-        reg.problems.append(PluginProblem(name, dist, f"invalid hook implementation: {exc}"))
+        reg.problems.append(PluginProblem(name, dist, f"invalid hook implementation: {exc}", version))
         return
     unknown = [
         hook.name
@@ -120,7 +144,7 @@ def _register_plugin(reg: Registry, name: str, obj: object, dist: str, version: 
     if unknown:
         pm.unregister(obj)
         reg.problems.append(
-            PluginProblem(name, dist, f"unknown hook(s) {', '.join(sorted(unknown))} (misspelled?)")
+            PluginProblem(name, dist, f"unknown hook(s) {', '.join(sorted(unknown))} (misspelled?)", version)
         )
         return
     hooks = sorted(hook.name for hook in pm.get_hookcallers(obj) or [])
@@ -141,8 +165,11 @@ def _load(reg: Registry) -> None:
         try:
             obj = ep.load()
         except Exception as exc:
-            reg.problems.append(PluginProblem(ep.name, dist, f"failed to import: {type(exc).__name__}: {exc}"))
-            logger.exception("DSN plugin %s (%s) failed to import", ep.name, dist)
+            reg.problems.append(PluginProblem(ep.name, dist, f"failed to import: {type(exc).__name__}: {exc}", version))
+            # One line per process start; the traceback (for the plugin's author) at DEBUG.
+            logger.warning("DSN plugin %s (%s) failed to import and is left out: %s: %s",
+                           ep.name, dist, type(exc).__name__, exc)
+            logger.debug("DSN plugin %s import traceback", ep.name, exc_info=True)
             continue
         _register_plugin(reg, ep.name, obj, dist, version)
     for name, obj in _extra_plugins:
@@ -173,15 +200,16 @@ def _collect(reg: Registry) -> None:
             plugin = impl.plugin_name
             info = reg.plugins.get(plugin)
             dist = info.distribution if info else plugin
+            version = info.version if info else "?"
 
             def register(
-                *args: Any, _plugin: str = plugin, _dist: str = dist, _kind: str = kind,
+                *args: Any, _plugin: str = plugin, _dist: str = dist, _version: str = version, _kind: str = kind,
                 _make: Callable[..., tuple[str, Any]] = make_entry, **kwargs: Any
             ) -> None:
                 try:
                     key, value = _make(*args, **kwargs)
                 except (TypeError, ValueError) as exc:
-                    reg.problems.append(PluginProblem(_plugin, _dist, f"bad {_kind} registration: {exc}"))
+                    reg.problems.append(PluginProblem(_plugin, _dist, f"bad {_kind} registration: {exc}", _version))
                     return
                 table: dict[str, Any] = getattr(reg, _kind)
                 owner = reg.owners.get((_kind, key))
@@ -191,6 +219,7 @@ def _collect(reg: Registry) -> None:
                             _plugin,
                             _dist,
                             f"{_kind[:-1]} key {key!r} is already registered by {owner}; ignored",
+                            _version,
                         )
                     )
                     return
@@ -202,7 +231,8 @@ def _collect(reg: Registry) -> None:
             try:
                 impl.function(**{arg: register for arg in impl.argnames})
             except Exception as exc:
-                reg.problems.append(PluginProblem(plugin, dist, f"{hook_name} raised {type(exc).__name__}: {exc}"))
+                reason = f"{hook_name} raised {type(exc).__name__}: {exc}"
+                reg.problems.append(PluginProblem(plugin, dist, reason, version))
                 logger.exception("DSN plugin %s failed in %s", plugin, hook_name)
 
 
@@ -313,3 +343,58 @@ def call_observers(hook_name: str, **kwargs: Any) -> None:
             impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
         except Exception:
             logger.exception("DSN plugin %s failed in %s", impl.plugin_name, hook_name)
+
+
+def broken() -> dict[str, list[PluginProblem]]:
+    """``{plugin name: its problems}`` for every plugin that did not load cleanly (for the admin)."""
+    found: dict[str, list[PluginProblem]] = {}
+    for problem in registry().problems:
+        found.setdefault(problem.plugin, []).append(problem)
+    return found
+
+
+def report(reg: Registry | None = None) -> list[dict[str, Any]]:
+    """One dict per plugin (loaded or broken), in name order: what ``dsn_plugins`` prints and the
+    admin can show.
+
+    Keys: ``name``, ``distribution``, ``version``, ``hooks``, ``registered`` (kind -> keys),
+    ``problems`` (reasons), ``fix`` (what to do about them, or ""), ``checks`` (the messengers'
+    configuration checks: ``messenger``, ``level``, ``id``, ``message``, ``hint``) and ``status``:
+    ``broken`` (it failed to load or to register something), ``errors`` (a messenger's
+    configuration check fails), ``warnings`` or ``ok``.
+    """
+    from django.core.checks import ERROR, WARNING
+
+    from .checks import messenger_checks
+
+    reg = reg or registry()
+    plugins: dict[str, dict[str, Any]] = {}
+    for name, info in reg.plugins.items():
+        plugins[name] = {
+            "name": name, "distribution": info.distribution, "version": info.version, "hooks": list(info.hooks),
+            "registered": {k: list(v) for k, v in info.registered.items()}, "problems": [], "fix": "", "checks": [],
+        }
+    for problem in reg.problems:
+        entry = plugins.setdefault(problem.plugin, {
+            "name": problem.plugin, "distribution": problem.distribution, "version": problem.version, "hooks": [],
+            "registered": {}, "problems": [], "fix": "", "checks": [],
+        })
+        entry["problems"].append(problem.reason)
+        entry["fix"] = problem.fix
+    for entry in plugins.values():
+        for key in entry["registered"].get("messengers", []):
+            cls = reg.messengers.get(key)
+            if cls is None:
+                continue
+            for message in messenger_checks(cls):
+                level = "error" if message.level >= ERROR else "warning" if message.level >= WARNING else "info"
+                entry["checks"].append({
+                    "messenger": key, "level": level, "id": message.id or "", "message": message.msg,
+                    "hint": message.hint or "",
+                })
+        levels = {c["level"] for c in entry["checks"]}
+        entry["status"] = (
+            "broken" if entry["problems"] else "errors" if "error" in levels else "warnings" if "warning" in levels
+            else "ok"
+        )
+    return [plugins[name] for name in sorted(plugins)]
