@@ -13,14 +13,29 @@ A broken plugin (it fails to import, misspells a hook, asks for an argument a ho
 have, claims a key another plugin holds) is a system-check *warning*, so every command and
 worker still starts and the other plugins keep sending. ``DSN["STRICT_PLUGINS"] = True`` (or env
 ``DSN_STRICT_PLUGINS=1``) makes it an error, for CI.
+
+Hooks are called in pluggy's order (``tryfirst`` first, ``trylast`` last, otherwise the
+plugin registered last first), ``firstresult`` specs stop at the first non-``None`` result, and
+wrappers (``wrapper=True``, and old-style ``hookwrapper=True``) wrap the other implementations:
+the only difference from pluggy is isolation. An implementation that raises is logged and
+skipped (its wrapper sees the others' results); a wrapper that raises leaves the result as it
+was. The ``register_*`` hooks are called one implementation at a time: the built-in plugin
+first, then ``tryfirst``, plain and ``trylast`` implementations, each group in entry-point name
+order, so the first to register a key keeps it whatever order packages were installed in;
+wrappers make no sense there and are refused when the plugin loads.
+
+Set the environment variable ``DSN_TRACE_HOOKS=1`` to log every hook call, each
+implementation's duration and the call's total, on the ``dsn_core.hooks`` logger.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -30,6 +45,7 @@ import pluggy
 from . import hookspecs
 
 logger = logging.getLogger("dsn_core.plugins")
+trace_logger = logging.getLogger("dsn_core.hooks")
 
 ENTRY_POINT_GROUP = "dsn"
 BUILTIN_NAME = "dsn_core"
@@ -122,6 +138,11 @@ def iter_entry_points() -> Iterator[EntryPoint]:
         yield ep
 
 
+#: The hooks whose implementations register things, called plugin by plugin by :func:`_collect`.
+REGISTER_HOOKS = ("register_messengers", "register_template_engines", "register_signals",
+                  "register_receiver_resolvers")
+
+
 def _new_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("dsn")
     pm.add_hookspecs(hookspecs)
@@ -146,6 +167,20 @@ def _register_plugin(reg: Registry, name: str, obj: object, dist: str, version: 
         reg.problems.append(
             PluginProblem(name, dist, f"unknown hook(s) {', '.join(sorted(unknown))} (misspelled?)", version)
         )
+        return
+    wrapped = sorted(
+        hook.name
+        for hook in pm.get_hookcallers(obj) or []
+        if hook.name in REGISTER_HOOKS
+        for impl in hook.get_hookimpls()
+        if impl.plugin is obj and (impl.wrapper or impl.hookwrapper)
+    )
+    if wrapped:
+        pm.unregister(obj)
+        reg.problems.append(PluginProblem(
+            name, dist, f"{', '.join(wrapped)} cannot be a wrapper (wrapper=True / hookwrapper=True): registration "
+            "hooks are called one plugin at a time; remove the wrapper option", version,
+        ))
         return
     hooks = sorted(hook.name for hook in pm.get_hookcallers(obj) or [])
     reg.plugins[name] = PluginInfo(name, dist, version, hooks)
@@ -195,8 +230,7 @@ def _collect(reg: Registry) -> None:
     }
     for hook_name, (kind, make_entry) in kinds.items():
         hook = getattr(pm.hook, hook_name)
-        # get_hookimpls() is in registration order: the built-in plugin first, so it keeps its keys.
-        for impl in hook.get_hookimpls():
+        for impl in _register_order(reg, hook.get_hookimpls()):
             plugin = impl.plugin_name
             info = reg.plugins.get(plugin)
             dist = info.distribution if info else plugin
@@ -229,11 +263,24 @@ def _collect(reg: Registry) -> None:
                     reg.plugins[_plugin].registered.setdefault(_kind, []).append(key)
 
             try:
-                impl.function(**{arg: register for arg in impl.argnames})
+                with _traced(hook_name, plugin):
+                    impl.function(**{arg: register for arg in impl.argnames})
             except Exception as exc:
                 reason = f"{hook_name} raised {type(exc).__name__}: {exc}"
                 reg.problems.append(PluginProblem(plugin, dist, reason, version))
                 logger.exception("DSN plugin %s failed in %s", plugin, hook_name)
+
+
+def _register_order(reg: Registry, impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
+    """The built-in plugin first, then ``tryfirst``, plain and ``trylast`` implementations, each
+    group in registration order (entry-point name order): the first to register a key keeps it."""
+    position = {name: i for i, name in enumerate(reg.plugins)}
+
+    def key(impl: pluggy.HookImpl) -> tuple[bool, int, int]:
+        group = 0 if impl.tryfirst else 2 if impl.trylast else 1
+        return impl.plugin_name != BUILTIN_NAME, group, position.get(impl.plugin_name, len(position))
+
+    return sorted((i for i in impls if not (i.wrapper or i.hookwrapper)), key=key)
 
 
 def _messenger_entry(cls: type) -> tuple[str, type]:
@@ -335,14 +382,127 @@ def engine_choices() -> list[tuple[str, str]]:
     return sorted(((k, e.label) for k, e in registry().engines.items()), key=lambda kv: kv[1].lower())
 
 
-def call_observers(hook_name: str, **kwargs: Any) -> None:
-    """Call an observer hook; a plugin raising is logged, never propagated."""
+def _call_order(impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
+    """Plain (non-wrapper) implementations in the order pluggy calls them.
+
+    ``get_hookimpls()`` lists them trylast first, tryfirst last, and pluggy calls the list
+    backwards: tryfirst first, then the plugin registered last first, trylast at the end.
+    """
+    return [impl for impl in reversed(impls) if not (impl.wrapper or impl.hookwrapper)]
+
+
+def tracing() -> bool:
+    """Whether hook calls are traced (environment variable ``DSN_TRACE_HOOKS``)."""
+    return os.environ.get("DSN_TRACE_HOOKS", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _trace_handler() -> None:
+    """Tracing must show up even where the site configured no logging: add a stderr handler once."""
+    if not trace_logger.hasHandlers():
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        trace_logger.addHandler(handler)
+    if trace_logger.getEffectiveLevel() > logging.INFO:
+        trace_logger.setLevel(logging.INFO)
+
+
+class _traced:
+    """Context manager timing one hook implementation when tracing is on."""
+
+    __slots__ = ("hook_name", "plugin", "start")
+
+    def __init__(self, hook_name: str, plugin: str) -> None:
+        self.hook_name, self.plugin, self.start = hook_name, plugin, 0.0
+
+    def __enter__(self) -> None:
+        if tracing():
+            self.start = time.perf_counter()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self.start:
+            _trace_handler()
+            outcome = f" raised {exc_type.__name__}" if exc_type else ""
+            trace_logger.info("%s: %s took %.3f ms%s", self.hook_name, self.plugin,
+                              (time.perf_counter() - self.start) * 1000, outcome)
+
+
+def _start_wrapper(impl: pluggy.HookImpl, hook_name: str, args: list[Any]) -> Generator[Any, Any, Any] | None:
+    """Run a wrapper up to its ``yield``; ``None`` (logged) if it raised or did not yield."""
+    try:
+        with _traced(hook_name, f"{impl.plugin_name} (wrapper, before)"):
+            gen = impl.function(*args)
+            next(gen)
+    except StopIteration:
+        logger.error("DSN plugin %s: its %s wrapper did not yield; skipped", impl.plugin_name, hook_name)
+        return None
+    except Exception:
+        logger.exception("DSN plugin %s failed in %s (wrapper); skipped", impl.plugin_name, hook_name)
+        return None
+    return gen
+
+
+def _finish_wrapper(impl: pluggy.HookImpl, gen: Generator[Any, Any, Any], hook_name: str, result: Any) -> Any:
+    """Resume a wrapper after its ``yield`` with the result; return what it makes of it."""
+    outcome = pluggy.Result(result, None) if impl.hookwrapper else None
+    try:
+        with _traced(hook_name, f"{impl.plugin_name} (wrapper, after)"):
+            gen.send(outcome if impl.hookwrapper else result)
+    except StopIteration as stop:
+        if outcome is not None:
+            return outcome.get_result()  # an old-style wrapper may force_result()
+        return stop.value
+    except Exception:
+        logger.exception("DSN plugin %s failed in %s (wrapper); result kept", impl.plugin_name, hook_name)
+        return result
+    gen.close()
+    logger.error("DSN plugin %s: its %s wrapper yielded twice; result kept", impl.plugin_name, hook_name)
+    return result
+
+
+def call_hook(hook_name: str, **kwargs: Any) -> Any:
+    """Call a hook with pluggy's semantics and per-implementation isolation.
+
+    Returns the list of non-``None`` results (or the first one, for a ``firstresult`` spec),
+    as pluggy would. An implementation that raises is logged and skipped: one plugin's bug
+    never reaches the caller or the other plugins.
+    """
     caller = getattr(hook(), hook_name)
-    for impl in caller.get_hookimpls():
+    spec = caller.spec
+    firstresult = bool(spec and spec.opts.get("firstresult"))
+    trace = tracing()
+    started = time.perf_counter() if trace else 0.0
+    impls = list(reversed(caller.get_hookimpls()))  # wrappers (outermost first), then the rest
+    teardowns: list[tuple[pluggy.HookImpl, Generator[Any, Any, Any]]] = []
+    for impl in impls:
+        if impl.wrapper or impl.hookwrapper:
+            gen = _start_wrapper(impl, hook_name, [kwargs[arg] for arg in impl.argnames])
+            if gen is not None:
+                teardowns.append((impl, gen))
+    results: list[Any] = []
+    for impl in _call_order(caller.get_hookimpls()):
         try:
-            impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            with _traced(hook_name, impl.plugin_name):
+                value = impl.function(*[kwargs[arg] for arg in impl.argnames])
         except Exception:
             logger.exception("DSN plugin %s failed in %s", impl.plugin_name, hook_name)
+            continue
+        if value is not None:
+            results.append(value)
+            if firstresult:
+                break
+    result: Any = (results[0] if results else None) if firstresult else results
+    for impl, gen in reversed(teardowns):
+        result = _finish_wrapper(impl, gen, hook_name, result)
+    if trace:
+        _trace_handler()
+        trace_logger.info("%s(%s): %d implementation(s) in %.3f ms", hook_name, ", ".join(sorted(kwargs)),
+                          len(impls), (time.perf_counter() - started) * 1000)
+    return result
+
+
+def call_observers(hook_name: str, **kwargs: Any) -> None:
+    """Call an observer hook (its results are ignored); a plugin raising is logged, never propagated."""
+    call_hook(hook_name, **kwargs)
 
 
 def broken() -> dict[str, list[PluginProblem]]:
