@@ -84,7 +84,7 @@ def _after_m2m_change(kwargs: dict[str, Any]) -> bool:
 
 @hookimpl
 def register_template_engines(register: Callable[[Any], None]) -> None:
-    register(DjangoTemplateEngine())
+    register(DjangoTemplateEngine)
 
 
 @hookimpl

@@ -46,10 +46,14 @@ def register_messengers(register: Callable[[type], None]) -> None:
 
 @hookspec
 def register_template_engines(register: Callable[[Any], None]) -> None:
-    """Register template engines (instances of :class:`dsn_core.engines.TemplateEngine`).
+    """Register template engines (subclasses of :class:`dsn_core.engines.TemplateEngine`).
 
-    Call ``register(engine)``. Keys are unique like messenger keys. The core registers
-    the ``django`` engine through this same hook.
+    Call ``register(EngineClass)`` once per engine, as for messengers; the core creates the one
+    instance that every render in the process shares (so ``compile``/``render`` must be
+    thread-safe). An instance is accepted too, for an engine that needs constructor arguments.
+    Its ``key`` is stored in ``MessageTemplate.engine`` and must be unique across all
+    installed plugins: a second plugin claiming the same key is reported and ignored. The core
+    registers its ``django`` engine through this same hook.
     """
 
 

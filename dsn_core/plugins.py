@@ -294,12 +294,18 @@ def _messenger_entry(cls: type) -> tuple[str, type]:
 
 
 def _engine_entry(engine: Any) -> tuple[str, Any]:
+    """Engines register like messengers, as classes (the core makes the one instance every
+    render shares); an instance is accepted too, for engines that take constructor arguments."""
     from .engines import TemplateEngine
 
     if isinstance(engine, type):
+        if not issubclass(engine, TemplateEngine):
+            raise TypeError(f"{engine!r} is not a TemplateEngine subclass")
         engine = engine()
-    if not isinstance(engine, TemplateEngine) or not engine.key:
-        raise TypeError(f"{engine!r} is not a TemplateEngine with a key")
+    if not isinstance(engine, TemplateEngine):
+        raise TypeError(f"{engine!r} is not a TemplateEngine subclass or instance")
+    if not engine.key or not engine.label:
+        raise ValueError(f"{type(engine).__name__} needs a non-empty key and label")
     return engine.key, engine
 
 
