@@ -27,7 +27,8 @@ class ConsoleMessenger(Messenger):
 
     key = "console"
     label = "Console (print)"
-    options = (Option("stream", "stdout or stderr", default="stdout", choices=("stdout", "stderr")),)
+    # Annotated Any: on an instance, ``options`` holds the cleaned values (a dict), see Messenger.options.
+    options: Any = (Option("stream", "stdout or stderr", default="stdout", choices=("stdout", "stderr")),)
 
     def address_for(self, user: Any) -> str | None:
         return user.get_username()
@@ -56,7 +57,7 @@ class LocmemMessenger(Messenger):
 
     key = "locmem"
     label = "Local memory (tests)"
-    options = (Option("fail", "make sends fail: 'transient' or 'permanent'", choices=("transient", "permanent")),)
+    options: Any = (Option("fail", "make sends fail: 'transient' or 'permanent'", choices=("transient", "permanent")),)
 
     def address_for(self, user: Any) -> str | None:
         return user.get_username()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.checks import CheckMessage, Error, Warning, register
+
+if TYPE_CHECKING:
+    from .messengers import Messenger
 
 
 @register("dsn")
@@ -39,7 +42,7 @@ def check_messengers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
     return messages
 
 
-def messenger_checks(cls: type) -> list[CheckMessage]:
+def messenger_checks(cls: type[Messenger]) -> list[CheckMessage]:
     """One messenger's checks as the site sees them (``manage.py check`` and ``dsn_plugins``).
 
     A messenger whose ``DSN`` section is absent is installed but not configured: its problems
@@ -58,7 +61,7 @@ def messenger_checks(cls: type) -> list[CheckMessage]:
     return found
 
 
-def _not_configured(cls: type, section: str, found: list[CheckMessage]) -> CheckMessage:
+def _not_configured(cls: type[Messenger], section: str, found: list[CheckMessage]) -> CheckMessage:
     first = found[0].msg
     return Warning(
         f"DSN messenger {cls.key!r} is installed but settings.DSN[{section!r}] is not configured, so it "

@@ -133,7 +133,7 @@ class DjangoTemplateEngine(TemplateEngine):
             for layer in reversed(context.maps[:-1]):
                 ctx.dicts.append(layer)
         else:
-            ctx = Context(context, autoescape=False)  # type: ignore[arg-type]
+            ctx = Context(context if isinstance(context, dict) else dict(context), autoescape=False)
         ctx.dicts.append({"_dsn_escape": escape})
         try:
             return compiled.render(ctx)

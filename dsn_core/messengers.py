@@ -177,7 +177,9 @@ class Messenger:
 
     key: ClassVar[str] = ""
     label: ClassVar[str] = ""
-    options: ClassVar[Sequence[Option]] = ()
+    #: On the class: the :class:`Option` declarations (a sequence). On an instance: the backend's
+    #: cleaned, typed values (a ``dict``), set by ``__init__``. Typed ``Any`` for that reason.
+    options: Any = ()
     rate_limits: ClassVar[Sequence[RateLimit]] = ()
     max_batch_size: ClassVar[int] = 100
     #: Overrides of the retry policy for this channel: any of ``base``, ``cap`` (seconds)
@@ -190,7 +192,7 @@ class Messenger:
     wants_unsubscribe_url: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        self.options: dict[str, Any] = self.clean_options(dict(options or {}))
+        self.options = self.clean_options(dict(options or {}))
 
     # -- configuration ---------------------------------------------------------------
 

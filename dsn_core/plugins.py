@@ -38,11 +38,15 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
 from . import hookspecs
+
+if TYPE_CHECKING:
+    from .engines import TemplateEngine
+    from .messengers import Messenger
 
 logger = logging.getLogger("dsn_core.plugins")
 trace_logger = logging.getLogger("dsn_core.hooks")
@@ -84,8 +88,8 @@ class PluginInfo:
 class Registry:
     """Everything the loaded plugins registered, keyed by kind then key."""
 
-    messengers: dict[str, type] = field(default_factory=dict)
-    engines: dict[str, Any] = field(default_factory=dict)
+    messengers: dict[str, type[Messenger]] = field(default_factory=dict)
+    engines: dict[str, TemplateEngine] = field(default_factory=dict)
     signals: dict[str, Any] = field(default_factory=dict)
     resolvers: dict[str, Any] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -283,17 +287,17 @@ def _register_order(reg: Registry, impls: list[pluggy.HookImpl]) -> list[pluggy.
     return sorted((i for i in impls if not (i.wrapper or i.hookwrapper)), key=key)
 
 
-def _messenger_entry(cls: type) -> tuple[str, type]:
+def _messenger_entry(messenger: Any) -> tuple[str, type[Messenger]]:
     from .messengers import Messenger
 
-    if not (isinstance(cls, type) and issubclass(cls, Messenger)):
-        raise TypeError(f"{cls!r} is not a Messenger subclass")
-    if not cls.key or not cls.label:
-        raise ValueError(f"{cls.__name__} needs a non-empty key and label")
-    return cls.key, cls
+    if not (isinstance(messenger, type) and issubclass(messenger, Messenger)):
+        raise TypeError(f"{messenger!r} is not a Messenger subclass")
+    if not messenger.key or not messenger.label:
+        raise ValueError(f"{messenger.__name__} needs a non-empty key and label")
+    return messenger.key, messenger
 
 
-def _engine_entry(engine: Any) -> tuple[str, Any]:
+def _engine_entry(engine: Any) -> tuple[str, TemplateEngine]:
     """Engines register like messengers, as classes (the core makes the one instance every
     render shares); an instance is accepted too, for engines that take constructor arguments."""
     from .engines import TemplateEngine
@@ -368,12 +372,12 @@ def remove_plugin(name: str) -> None:
     reset()
 
 
-def get_messenger_class(key: str) -> type | None:
+def get_messenger_class(key: str) -> type[Messenger] | None:
     """The messenger class registered under ``key``, or ``None`` if not installed."""
     return registry().messengers.get(key)
 
 
-def get_engine(key: str) -> Any | None:
+def get_engine(key: str) -> TemplateEngine | None:
     """The template engine registered under ``key``, or ``None`` if not installed."""
     return registry().engines.get(key)
 
@@ -436,7 +440,7 @@ def _start_wrapper(impl: pluggy.HookImpl, hook_name: str, args: list[Any]) -> Ge
     """Run a wrapper up to its ``yield``; ``None`` (logged) if it raised or did not yield."""
     try:
         with _traced(hook_name, f"{impl.plugin_name} (wrapper, before)"):
-            gen = impl.function(*args)
+            gen = cast(Generator[Any, Any, Any], impl.function(*args))  # a wrapper is a generator function
             next(gen)
     except StopIteration:
         logger.error("DSN plugin %s: its %s wrapper did not yield; skipped", impl.plugin_name, hook_name)

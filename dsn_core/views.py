@@ -60,15 +60,17 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 def preferences(request: HttpRequest) -> HttpResponse:
     """Let a logged-in user turn each messenger on or off for themselves."""
     messengers = sorted(registry().messengers.items())
+    user = request.user
+    assert user.is_authenticated  # login_required
     if request.method == "POST":
         wanted_off = set(request.POST.getlist("off"))
         for key, _ in messengers:
             if key in wanted_off:
-                OptOut.objects.get_or_create(user=request.user, messenger=key, subscription=None)
+                OptOut.objects.get_or_create(user=user, messenger=key, subscription=None)
             else:
-                OptOut.objects.filter(user=request.user, messenger=key, subscription=None).delete()
+                OptOut.objects.filter(user=user, messenger=key, subscription=None).delete()
     off = set(
-        OptOut.objects.filter(user=request.user, subscription=None).values_list("messenger", flat=True)
+        OptOut.objects.filter(user=user, subscription=None).values_list("messenger", flat=True)
     )
     rows = [{"key": key, "label": cls.label, "off": key in off} for key, cls in messengers]
     return render(request, "dsn_core/preferences.html", {"rows": rows, "saved": request.method == "POST"})
