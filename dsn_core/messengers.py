@@ -129,8 +129,21 @@ class Message:
     delivery_id: int | None = None
     #: Signed one-click unsubscribe URL (absolute when ``DSN["BASE_URL"]`` is set), or "".
     unsubscribe_url: str = ""
-    #: Free-form extras (the notification id, the verb ...), for providers that take metadata.
+    #: Extras for providers that take metadata: ``notification`` (the event's id) and ``verb``
+    #: today; more keys may be added (never removed in 0.x). Read them through the properties below.
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def notification_id(self) -> int | None:
+        """The event this message is part of (the Notification's id), the same for every
+        recipient and backend of one event: group or deduplicate by it. ``None`` for test sends."""
+        value = self.metadata.get("notification")
+        return int(value) if value is not None else None
+
+    @property
+    def verb(self) -> str:
+        """The verb of the event (``"post_save"``, ``"order_paid"``), or ``""``."""
+        return str(self.metadata.get("verb") or "")
 
     @property
     def idempotency_key(self) -> str:

@@ -81,3 +81,12 @@ def test_importing_the_api_needs_no_settings_nor_apps() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "ok"
+
+
+def test_a_message_names_its_event() -> None:
+    from dsn_core.api import Message
+
+    message = Message(address="a", subject="", text="t", delivery_id=3, metadata={"notification": 42, "verb": "paid"})
+    assert (message.notification_id, message.verb, message.idempotency_key) == (42, "paid", "dsn-3")
+    bare = Message(address="a", subject="", text="t")
+    assert (bare.notification_id, bare.verb, bare.idempotency_key) == (None, "", "")

@@ -106,3 +106,4 @@ def test_the_official_channels_read_false_as_false() -> None:
         assert bools, cls
         cleaned = cls.clean_options({name: "false" for name in bools})
         assert all(cleaned[name] is False for name in bools), cleaned
+
