@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-PYPROJECT = '''\
+PYPROJECT = """\
 [project]
 name = "$dist"
 version = "0.1.0"
@@ -28,9 +28,9 @@ packages = ["$package"]
 DJANGO_SETTINGS_MODULE = "tests.settings"
 pythonpath = ["."]
 testpaths = ["tests"]
-'''
+"""
 
-README = '''\
+README = """\
 # $dist
 
 A [DSN](https://pypi.org/project/dsn-core/) messenger: sends DSN's messages through the $Label API.
@@ -78,7 +78,7 @@ DSN = {
 The tests run DSN's messenger contracts (`dsn_core.testing`) against a fake $Label API on
 127.0.0.1. Change `$package/messenger.py` to speak the real API, and `provider_reply` in
 `tests/test_messenger.py` to answer in its wire format.
-'''
+"""
 
 INIT = '''\
 """$Label for DSN: a messenger plugin."""

@@ -89,9 +89,11 @@ def test_http_date_is_in_the_future() -> None:
 
 def _unmapped_429(kit: ModuleType, monkeypatch: pytest.MonkeyPatch) -> type:
     original = kit.error_for
-    monkeypatch.setattr(kit, "error_for",
-                        lambda status, retry_after: TransientError("HTTP 429") if status == 429 else original(status,
-                                                                                                           retry_after))
+    monkeypatch.setattr(
+        kit,
+        "error_for",
+        lambda status, retry_after: TransientError("HTTP 429") if status == 429 else original(status, retry_after),
+    )
     return kit.KitMessenger
 
 
@@ -137,9 +139,11 @@ def _no_timeout(kit: ModuleType, monkeypatch: pytest.MonkeyPatch) -> type:
 
 def _401_is_permanent(kit: ModuleType, monkeypatch: pytest.MonkeyPatch) -> type:
     original = kit.error_for
-    monkeypatch.setattr(kit, "error_for",
-                        lambda status, retry_after: PermanentError("no") if status == 401 else original(status,
-                                                                                                        retry_after))
+    monkeypatch.setattr(
+        kit,
+        "error_for",
+        lambda status, retry_after: PermanentError("no") if status == 401 else original(status, retry_after),
+    )
     return kit.KitMessenger
 
 
@@ -152,7 +156,7 @@ def _batch_gives_up(kit: ModuleType, monkeypatch: pytest.MonkeyPatch) -> type:
                     out.append(self.send(message))
                 except DeliveryError as exc:
                     out.append(exc)
-                    out.extend(PermanentError("not tried") for _ in messages[i + 1:])
+                    out.extend(PermanentError("not tried") for _ in messages[i + 1 :])
                     break
             return out
 
@@ -171,14 +175,19 @@ MISTAKES = {
 
 
 @pytest.mark.parametrize("mistake", sorted(MISTAKES))
-def test_the_contract_catches(mistake: str, kit: ModuleType, settings: Any, monkeypatch: pytest.MonkeyPatch,
-                              dsn_fake_provider: FakeProvider) -> None:
+def test_the_contract_catches(
+    mistake: str, kit: ModuleType, settings: Any, monkeypatch: pytest.MonkeyPatch, dsn_fake_provider: FakeProvider
+) -> None:
     make_class, case = MISTAKES[mistake]
     contract = HttpMessengerContract()
     contract.hang_for = 4.0
     method = getattr(contract, case)
-    given = {"dsn_fake_provider": dsn_fake_provider, "messenger_at": _factory(settings, make_class(kit, monkeypatch)),
-             "address": "alice", "provider_secrets": [KEY]}
+    given = {
+        "dsn_fake_provider": dsn_fake_provider,
+        "messenger_at": _factory(settings, make_class(kit, monkeypatch)),
+        "address": "alice",
+        "provider_secrets": [KEY],
+    }
     kwargs = {name: given[name] for name in inspect.signature(method).parameters}
     with pytest.raises((AssertionError, pytest.fail.Exception)):
         method(**kwargs)

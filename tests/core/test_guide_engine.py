@@ -25,7 +25,11 @@ pytest.importorskip("jinja2")
 def jinja(tmp_path: Path, dsn_plugin, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     written = guide.write(tmp_path, distribution="dsn-jinja")
     assert {p.relative_to(tmp_path).as_posix() for p in written} == {
-        "pyproject.toml", "dsn_jinja/__init__.py", "dsn_jinja/engine.py", "dsn_jinja/plugin.py"}
+        "pyproject.toml",
+        "dsn_jinja/__init__.py",
+        "dsn_jinja/engine.py",
+        "dsn_jinja/plugin.py",
+    }
     monkeypatch.syspath_prepend(str(tmp_path))
     plugin = importlib.import_module("dsn_jinja.plugin")
     dsn_plugin("jinja", plugin)
@@ -94,11 +98,15 @@ def test_a_real_event_renders_through_the_engine(jinja: ModuleType, dsn_outbox, 
     from dsn_core.testing import flush
 
     ann = User.objects.create_user("ann", email="ann@example.com")
-    trigger = Trigger.objects.create(name="new user", verb="post_save",
-                                     action_object_type=ContentType.objects.get_for_model(User))
-    template = MessageTemplate(name="welcome", engine="jinja", subject="Hi {{ recipient.username }}",
-                               text="{{ instance.username|upper }} joined{% if instance.email %} ({{ instance.email }})"
-                                    "{% endif %}.")
+    trigger = Trigger.objects.create(
+        name="new user", verb="post_save", action_object_type=ContentType.objects.get_for_model(User)
+    )
+    template = MessageTemplate(
+        name="welcome",
+        engine="jinja",
+        subject="Hi {{ recipient.username }}",
+        text="{{ instance.username|upper }} joined{% if instance.email %} ({{ instance.email }}){% endif %}.",
+    )
     template.full_clean()
     template.save()
     subscription = Subscription.objects.create(trigger=trigger)
@@ -121,8 +129,9 @@ def test_a_render_error_is_a_dead_delivery_with_the_reason(jinja: ModuleType, dj
     from dsn_core.testing import flush
 
     ann = User.objects.create_user("ann")
-    trigger = Trigger.objects.create(name="new user", verb="post_save",
-                                     action_object_type=ContentType.objects.get_for_model(User))
+    trigger = Trigger.objects.create(
+        name="new user", verb="post_save", action_object_type=ContentType.objects.get_for_model(User)
+    )
     template = MessageTemplate.objects.create(name="bad", engine="jinja", text="{{ 1 / 0 }}")
     subscription = Subscription.objects.create(trigger=trigger)
     subscription.backends.add(Backend.objects.create(name="mem", messenger="locmem", template=template))

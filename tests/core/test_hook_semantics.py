@@ -167,9 +167,15 @@ def test_firstresult_stops_at_the_first_answer_and_skips_failures(dsn_plugin, mo
 
 
 def _messenger(key: str, label: str) -> type[Messenger]:
-    return type(f"M{label.replace(' ', '')}", (Messenger,), {
-        "key": key, "label": label, "send": lambda self, message: SendResult(),
-    })
+    return type(
+        f"M{label.replace(' ', '')}",
+        (Messenger,),
+        {
+            "key": key,
+            "label": label,
+            "send": lambda self, message: SendResult(),
+        },
+    )
 
 
 def test_tryfirst_claims_a_contested_key_first(dsn_plugin) -> None:

@@ -50,14 +50,17 @@ def test_numbers_are_converted() -> None:
     assert Typed({"room": "r", "tries": 4.0, "ratio": 1}).options["tries"] == 4
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("tries", "3.5", "Option 'tries' must be a whole number, not '3.5'."),
-    ("tries", True, "Option 'tries' must be a whole number, not True."),
-    ("ratio", "lots", "Option 'ratio' must be a number, not 'lots'."),
-    ("level", "7", "Option 'level' must be one of 1, 2, 3, not 7."),
-    ("mode", "warp", "Option 'mode' must be one of fast, slow, not 'warp'."),
-    ("room", ["a"], "Option 'room' must be text, not ['a']."),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("tries", "3.5", "Option 'tries' must be a whole number, not '3.5'."),
+        ("tries", True, "Option 'tries' must be a whole number, not True."),
+        ("ratio", "lots", "Option 'ratio' must be a number, not 'lots'."),
+        ("level", "7", "Option 'level' must be one of 1, 2, 3, not 7."),
+        ("mode", "warp", "Option 'mode' must be one of fast, slow, not 'warp'."),
+        ("room", ["a"], "Option 'room' must be text, not ['a']."),
+    ],
+)
 def test_bad_values_are_refused_with_a_sentence(name: str, value: Any, message: str) -> None:
     with pytest.raises(ValidationError) as info:
         Typed.clean_options({"room": "r", name: value})
@@ -85,8 +88,12 @@ def test_a_saved_backend_stores_typed_options(dsn_plugin) -> None:
     from dsn_core.models import Backend, MessageTemplate
 
     dsn_plugin("typed", _TypedPlugin())
-    backend = Backend(name="b", messenger="typed", template=MessageTemplate.objects.create(name="t", text="x"),
-                      options={"room": "r", "loud": "off", "tries": "2"})
+    backend = Backend(
+        name="b",
+        messenger="typed",
+        template=MessageTemplate.objects.create(name="t", text="x"),
+        options={"room": "r", "loud": "off", "tries": "2"},
+    )
     backend.full_clean()
     backend.save()
     backend.refresh_from_db()
@@ -106,4 +113,3 @@ def test_the_official_channels_read_false_as_false() -> None:
         assert bools, cls
         cleaned = cls.clean_options({name: "false" for name in bools})
         assert all(cleaned[name] is False for name in bools), cleaned
-

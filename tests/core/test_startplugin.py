@@ -30,9 +30,16 @@ def test_the_starter_writes_a_distribution_that_passes_its_tests(tmp_path: Path)
     assert made.returncode == 0, made.stderr
     dist = tmp_path / "dsn-rocket-mail"
     assert {p.relative_to(dist).as_posix() for p in dist.rglob("*") if p.is_file()} == {
-        "pyproject.toml", "README.md", "dsn_rocket_mail/__init__.py", "dsn_rocket_mail/py.typed",
-        "dsn_rocket_mail/messenger.py", "dsn_rocket_mail/plugin.py", "tests/__init__.py", "tests/settings.py",
-        "tests/test_messenger.py"}
+        "pyproject.toml",
+        "README.md",
+        "dsn_rocket_mail/__init__.py",
+        "dsn_rocket_mail/py.typed",
+        "dsn_rocket_mail/messenger.py",
+        "dsn_rocket_mail/plugin.py",
+        "tests/__init__.py",
+        "tests/settings.py",
+        "tests/test_messenger.py",
+    }
     project = tomllib.loads((dist / "pyproject.toml").read_text())["project"]
     assert project["name"] == "dsn-rocket-mail"
     assert project["entry-points"]["dsn"] == {"rocket_mail": "dsn_rocket_mail.plugin"}
@@ -49,15 +56,20 @@ def test_the_starter_writes_a_distribution_that_passes_its_tests(tmp_path: Path)
     assert "18 passed" in tests.stdout, tests.stdout[-2000:]
 
 
-
-
 def test_the_generated_code_is_ruff_clean(tmp_path: Path) -> None:
     write("acme", tmp_path / "dsn-acme")
-    (tmp_path / "dsn-acme" / "ruff.toml").write_text("line-length = 120\n[lint]\nselect = ['E', 'F', 'W', 'I', 'B', "
-                                                     "'UP']\n[lint.isort]\nknown-first-party = ['dsn_acme']\n"
-                                                     "known-third-party = ['dsn_core', 'django']\n")
-    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=tmp_path / "dsn-acme",
-                          capture_output=True, text=True, timeout=60)
+    (tmp_path / "dsn-acme" / "ruff.toml").write_text(
+        "line-length = 120\n[lint]\nselect = ['E', 'F', 'W', 'I', 'B', "
+        "'UP']\n[lint.isort]\nknown-first-party = ['dsn_acme']\n"
+        "known-third-party = ['dsn_core', 'django']\n"
+    )
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+        cwd=tmp_path / "dsn-acme",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert lint.returncode == 0, lint.stdout
 
 
