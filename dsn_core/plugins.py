@@ -436,11 +436,18 @@ class _traced:
                               (time.perf_counter() - self.start) * 1000, outcome)
 
 
-def _start_wrapper(impl: pluggy.HookImpl, hook_name: str, args: list[Any]) -> Generator[Any, Any, Any] | None:
+def _arguments(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """What pluggy passes an implementation: its arguments without defaults positionally, and
+    those with defaults by keyword when the caller gave them."""
+    return [kwargs[arg] for arg in impl.argnames], {k: kwargs[k] for k in impl.kwargnames if k in kwargs}
+
+
+def _start_wrapper(impl: pluggy.HookImpl, hook_name: str, kwargs: dict[str, Any]) -> Generator[Any, Any, Any] | None:
     """Run a wrapper up to its ``yield``; ``None`` (logged) if it raised or did not yield."""
+    args, keywords = _arguments(impl, kwargs)
     try:
         with _traced(hook_name, f"{impl.plugin_name} (wrapper, before)"):
-            gen = cast(Generator[Any, Any, Any], impl.function(*args))  # a wrapper is a generator function
+            gen = cast(Generator[Any, Any, Any], impl.function(*args, **keywords))  # a generator function
             next(gen)
     except StopIteration:
         logger.error("DSN plugin %s: its %s wrapper did not yield; skipped", impl.plugin_name, hook_name)
@@ -481,18 +488,19 @@ def call_hook(hook_name: str, **kwargs: Any) -> Any:
     firstresult = bool(spec and spec.opts.get("firstresult"))
     trace = tracing()
     started = time.perf_counter() if trace else 0.0
-    impls = list(reversed(caller.get_hookimpls()))  # wrappers (outermost first), then the rest
+    impls = caller.get_hookimpls()
     teardowns: list[tuple[pluggy.HookImpl, Generator[Any, Any, Any]]] = []
-    for impl in impls:
+    for impl in reversed(impls):  # wrappers, outermost first
         if impl.wrapper or impl.hookwrapper:
-            gen = _start_wrapper(impl, hook_name, [kwargs[arg] for arg in impl.argnames])
+            gen = _start_wrapper(impl, hook_name, kwargs)
             if gen is not None:
                 teardowns.append((impl, gen))
     results: list[Any] = []
-    for impl in _call_order(caller.get_hookimpls()):
+    for impl in _call_order(impls):
+        args, keywords = _arguments(impl, kwargs)
         try:
             with _traced(hook_name, impl.plugin_name):
-                value = impl.function(*[kwargs[arg] for arg in impl.argnames])
+                value = impl.function(*args, **keywords)
         except Exception:
             logger.exception("DSN plugin %s failed in %s", impl.plugin_name, hook_name)
             continue

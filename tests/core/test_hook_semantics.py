@@ -243,3 +243,16 @@ def test_trace_hooks_logs_each_call_and_its_duration(dsn_plugin, monkeypatch, ca
 def _fresh_registry():
     yield
     plugins.reset()
+
+
+def test_arguments_with_defaults_are_passed_by_keyword_as_pluggy_does(dsn_plugin) -> None:
+    seen: list[tuple[str, str]] = []
+
+    class WithDefault:
+        @hookimpl
+        def delivery_finished(self, status: str, error: str = "unset") -> None:
+            seen.append((status, error))
+
+    dsn_plugin("defaults", WithDefault())
+    plugins.call_observers("delivery_finished", delivery=None, status="failed", error="HTTP 503")
+    assert seen == [("failed", "HTTP 503")]
