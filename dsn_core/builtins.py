@@ -28,7 +28,8 @@ class ConsoleMessenger(Messenger):
     key = "console"
     label = "Console (print)"
     internal = True
-    options = (Option("stream", "stdout or stderr", default="stdout", choices=("stdout", "stderr")),)
+    # Annotated Any: on an instance, ``options`` holds the cleaned values (a dict), see Messenger.options.
+    options: Any = (Option("stream", "stdout or stderr", default="stdout", choices=("stdout", "stderr")),)
 
     def address_for(self, user: Any) -> str | None:
         return user.get_username()
@@ -58,7 +59,7 @@ class LocmemMessenger(Messenger):
     key = "locmem"
     label = "Local memory (tests)"
     internal = True
-    options = (Option("fail", "make sends fail: 'transient' or 'permanent'", choices=("transient", "permanent")),)
+    options: Any = (Option("fail", "make sends fail: 'transient' or 'permanent'", choices=("transient", "permanent")),)
 
     def address_for(self, user: Any) -> str | None:
         return user.get_username()
@@ -86,7 +87,7 @@ def _after_m2m_change(kwargs: dict[str, Any]) -> bool:
 
 @hookimpl
 def register_template_engines(register: Callable[[Any], None]) -> None:
-    register(DjangoTemplateEngine())
+    register(DjangoTemplateEngine)
 
 
 @hookimpl

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.checks import CheckMessage, Error, Warning, register
+
+if TYPE_CHECKING:
+    from .messengers import Messenger
 
 
 @register("dsn")
 def check_plugins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """One error per plugin problem, naming the distribution and the reason."""
-    from .plugins import registry
+    """One message per plugin problem, naming the distribution, the reason and the fix.
 
+    A warning (dsn.W010): the site, its commands, its workers and the other plugins keep working
+    without the broken plugin. With ``DSN["STRICT_PLUGINS"]`` (CI) it is an error (dsn.E001).
+    """
+    from .plugins import registry, strict
+
+    level, check_id = (Error, "dsn.E001") if strict() else (Warning, "dsn.W010")
     return [
-        Error(
-            f"DSN plugin {p.plugin!r} from distribution {p.distribution!r}: {p.reason}",
-            hint="Fix or uninstall the plugin, or block it with DSN['BLOCK_PLUGINS'] / DSN_BLOCK_PLUGINS.",
-            id="dsn.E001",
+        level(
+            f"DSN plugin {p.plugin!r} from distribution {p.distribution!r} is broken and was left out "
+            f"(the other plugins keep working): {p.reason}",
+            hint=f"{p.fix} DSN['STRICT_PLUGINS'] = True makes this an error (for CI).",
+            id=check_id,
         )
         for p in registry().problems
     ]
@@ -33,7 +42,7 @@ def check_messengers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
     return messages
 
 
-def messenger_checks(cls: type) -> list[CheckMessage]:
+def messenger_checks(cls: type[Messenger]) -> list[CheckMessage]:
     """One messenger's checks as the site sees them (``manage.py check`` and ``dsn_plugins``).
 
     A messenger whose ``DSN`` section is absent is installed but not configured: its problems
@@ -52,7 +61,7 @@ def messenger_checks(cls: type) -> list[CheckMessage]:
     return found
 
 
-def _not_configured(cls: type, section: str, found: list[CheckMessage]) -> CheckMessage:
+def _not_configured(cls: type[Messenger], section: str, found: list[CheckMessage]) -> CheckMessage:
     first = found[0].msg
     return Warning(
         f"DSN messenger {cls.key!r} is installed but settings.DSN[{section!r}] is not configured, so it "

@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "USER_LANGUAGE_ATTRIBUTE": "",
     "PLUGINS": None,
     "BLOCK_PLUGINS": [],
+    # A broken plugin is a check error instead of a warning (for CI; env DSN_STRICT_PLUGINS).
+    "STRICT_PLUGINS": False,
     # Days to keep finished notifications and their deliveries (None: forever). The sweeper
     # prunes older ones; ``manage.py dsn_prune`` does it on demand.
     "RETENTION_DAYS": None,

@@ -79,12 +79,14 @@ def preferences(request: HttpRequest) -> HttpResponse:
     """A logged-in person's notification settings: each channel on or off, and the opt-outs
     they made through unsubscribe links (per subscription), which they can undo here."""
     channels = receivable_channels()
-    mine = OptOut.objects.filter(user=request.user)
+    user = request.user
+    assert user.is_authenticated  # login_required
+    mine = OptOut.objects.filter(user=user)
     if request.method == "POST":
         wanted_off = set(request.POST.getlist("off"))
         for key, _label in channels:
             if key in wanted_off:
-                OptOut.objects.get_or_create(user=request.user, messenger=key, subscription=None)
+                OptOut.objects.get_or_create(user=user, messenger=key, subscription=None)
             else:
                 mine.filter(messenger=key, subscription=None).delete()
         keep = {int(pk) for pk in request.POST.getlist("keep") if pk.isdigit()}

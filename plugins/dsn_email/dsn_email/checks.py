@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ValidationError
 
-from dsn_core.errors import ConfigurationError
+from dsn_core.api import ConfigurationError
 
 from . import config
 from .errors import classify

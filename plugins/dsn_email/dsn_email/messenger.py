@@ -12,9 +12,20 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.utils.crypto import salted_hmac
 
-from dsn_core.addresses import get_address, get_addresses
-from dsn_core.errors import DeliveryError, PermanentError, TransientError
-from dsn_core.messengers import Message, Messenger, Option, Outcome, RateLimit, SendResult, require_address
+from dsn_core.api import (
+    DeliveryError,
+    Message,
+    Messenger,
+    Option,
+    Outcome,
+    PermanentError,
+    RateLimit,
+    SendResult,
+    TransientError,
+    get_address,
+    get_addresses,
+    require_address,
+)
 
 from . import config
 from .errors import breaks_connection, classify

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dsn_core.receipts import Receipt, record_receipt
+from dsn_core.api import Receipt, record_receipt
 
 logger = logging.getLogger("dsn_email.webhooks")
 

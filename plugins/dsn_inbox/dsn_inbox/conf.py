@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dsn_core.conf import setting
+from dsn_core.api import setting
 
 DEFAULTS: dict[str, Any] = {
     # Days to keep read (and archived) items; None keeps them for ever. The sweeper prunes.

@@ -15,8 +15,19 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from dsn_core.errors import PermanentError, TemplateError
-from dsn_core.messengers import Message, Messenger, Option, Outcome, SendResult
+from dsn_core.api import (
+    Message,
+    Messenger,
+    Option,
+    Outcome,
+    PermanentError,
+    SendResult,
+    TemplateError,
+    base_context,
+    dsn_settings,
+    events_for,
+    get_engine,
+)
 
 from .levels import Level
 
@@ -26,8 +37,6 @@ SAFE_LINK_PREFIXES = ("/", "https://", "http://")
 
 @lru_cache(maxsize=128)
 def _link_template(source: str) -> Any:
-    from dsn_core.plugins import get_engine
-
     engine = get_engine("django")
     if engine is None:
         raise TemplateError("the django template engine is not installed")
@@ -72,8 +81,6 @@ class InboxMessenger(Messenger):
         from django.apps import apps
         from django.core import checks
 
-        from dsn_core.conf import dsn_settings
-
         from .conf import DEFAULTS
 
         found: list[Any] = []
@@ -106,18 +113,13 @@ class InboxMessenger(Messenger):
 
     def links(self, messages: Sequence[Message]) -> dict[int, str]:
         """The link of each notification in the batch: ``{notification id: link}``."""
-        from dsn_core.models import Notification
-        from dsn_core.receivers import Event
-        from dsn_core.rendering import base_context
-
         ids = {m.metadata.get("notification") for m in messages} - {None}
         if not ids:
             return {}
         source = self.options.get("link") or ""
         out: dict[int, str] = {}
-        for pk, context in Notification.objects.filter(pk__in=ids).values_list("pk", "context"):
+        for pk, event in events_for(ids).items():
             try:
-                event = Event.from_context(context)
                 if source:
                     engine = _link_template(source)
                     link = _render_link(engine, base_context(event))
@@ -170,8 +172,6 @@ class InboxMessenger(Messenger):
 
 
 def _render_link(compiled: Any, context: dict[str, Any]) -> str:
-    from dsn_core.plugins import get_engine
-
     engine = get_engine("django")
     assert engine is not None
     return engine.render(compiled, context).strip()

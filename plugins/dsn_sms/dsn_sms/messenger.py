@@ -9,9 +9,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
-from dsn_core.addresses import deactivate, get_addresses
-from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError
-from dsn_core.messengers import Message, Messenger, Option, RateLimit, SendResult, require_address
+from dsn_core.api import (
+    ConfigurationError,
+    DeliveryError,
+    Message,
+    Messenger,
+    Option,
+    PermanentError,
+    RateLimit,
+    SendResult,
+    deactivate,
+    get_addresses,
+    require_address,
+)
 
 from . import config, phone, segments
 from .errors import DEACTIVATE_CODES, error_code, translate

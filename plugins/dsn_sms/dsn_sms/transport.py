@@ -19,7 +19,7 @@ from typing import Any
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from dsn_core.http import route_requests
+from dsn_core.api import route_requests
 
 from .config import SmsConfig
 

@@ -26,9 +26,19 @@ from typing import TYPE_CHECKING, Any
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
-from dsn_core import addresses
-from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
-from dsn_core.messengers import Message, Messenger, Option, Outcome, RateLimit, SendResult
+from dsn_core.api import (
+    ConfigurationError,
+    DeliveryError,
+    Message,
+    Messenger,
+    Option,
+    Outcome,
+    PermanentError,
+    RateLimit,
+    SendResult,
+    TransientError,
+    addresses,
+)
 
 from . import config, markup, transport
 from .errors import translate

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from dsn_core import addresses
+from dsn_core.api import addresses
 
 from . import config, linking
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
-from dsn_core.http import error_for_exception, error_for_status, retry_after_from
-from dsn_core.redaction import redact_error
+from dsn_core.api import (
+    ConfigurationError,
+    DeliveryError,
+    PermanentError,
+    TransientError,
+    error_for_exception,
+    error_for_status,
+    redact_error,
+    retry_after_from,
+)
 
 if TYPE_CHECKING:
     import tweepy

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
-from dsn_core.errors import ConfigurationError, PermanentError
-from dsn_core.messengers import Message, Messenger, Option, RateLimit, SendResult
+from dsn_core.api import ConfigurationError, Message, Messenger, Option, PermanentError, RateLimit, SendResult
 
 from . import config
 from .errors import translate

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tweepy
 
-from dsn_core.http import route_requests
+from dsn_core.api import route_requests
 
 from .config import TwitterConfig
 
