@@ -37,7 +37,11 @@ class Command(BaseCommand):
             return
         if Trigger.objects.exists():
             self.stdout.write("Demo configuration already present.")
-            return
+        else:
+            self.create_configuration(admin)
+        self.add_inbox(admin)  # also into a demo database made before the inbox existed
+
+    def create_configuration(self, admin):
         order_ct = ContentType.objects.get_for_model(Order)
         created_tpl = MessageTemplate.objects.create(
             name="New order",
@@ -77,3 +81,22 @@ class Command(BaseCommand):
             sub.backends.add(*backends)
             sub.receiver_users.add(admin)
         self.stdout.write(self.style.SUCCESS("Demo configuration created (3 triggers, admin/admin)."))
+
+    def add_inbox(self, admin):
+        """New orders also reach the admin's in-site inbox: the badge in the admin's user links."""
+        new_order = Trigger.objects.filter(name="Order created").first()
+        if not get_messenger_class("inbox") or new_order is None or Backend.objects.filter(messenger="inbox").exists():
+            return
+        template = MessageTemplate.objects.create(
+            name="New order (inbox)",
+            subject="New order #{{ instance.pk }}: {{ instance.item }}",
+            text="{{ instance.customer|default:'Someone' }} ordered {{ instance.item }} for {{ instance.total }}.",
+        )
+        inbox = Backend.objects.create(
+            name="Staff inbox", messenger="inbox", template=template,
+            options={"level": "info", "category": "orders", "link": "/admin/shop/order/{{ instance.pk }}/change/"},
+        )
+        sub = Subscription.objects.create(name="Staff inbox", trigger=new_order)
+        sub.backends.add(inbox)
+        sub.receiver_users.add(admin)
+        self.stdout.write(self.style.SUCCESS("Staff inbox added: new orders count up admin's Notifications badge."))
