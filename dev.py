@@ -129,7 +129,7 @@ def cmd_demo(argv: list[str]) -> int:
     manage = [python, ROOT / "example" / "manage.py"]
     port = argv[0] if argv else "8000"
     env = dict(os.environ, DSN_DEMO_PORT=port)  # the settings build BASE_URL from it
-    say("migrating the example site (example/db.sqlite3)")
+    say(f"migrating the example site ({os.environ.get('DSN_DEMO_DB') or 'example/db.sqlite3'})")
     run(*manage, "migrate", "--noinput", "-v0", env=env)
     run(*manage, "demo_setup", env=env)
     say("starting the task worker and the web server (uvicorn; Ctrl-C or SIGTERM stops both)")
