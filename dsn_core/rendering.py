@@ -113,6 +113,10 @@ def base_context(event: Event, notification: Any = None, site: Any = None) -> di
         notification=notification,
         site=site,
     )
+    # preferences_url: the end users' preferences page, linked beside unsubscribe_url (issue 9 item 8).
+    from .unsubscribe import preferences_url
+
+    context["preferences_url"] = preferences_url()
     return context
 
 
