@@ -8,17 +8,26 @@ with such a name, Django's ``EMAIL_HOST_PASSWORD``, or a password in Django 6.1'
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.core import mail
+from django.core.signals import setting_changed
 
 from .errors import DeliveryError
 
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY", "AUTH", "SID")
 MASK = "***"
+
+#: Words that make a model field, attribute or dict key secret: message templates never see it
+#: and snapshots never store it. Words of 5 letters or more match anywhere in the name
+#: (``password_changed``, ``client_secret``); shorter ones match the end of a part of the name,
+#: plural included (``api_key``, ``apikey``, ``keys``, ``pw_hash``, ``totp``; not ``keyword``
+#: or ``hashtag``). ``DSN["SECRET_FIELD_WORDS"]`` adds words to these.
+SECRET_FIELD_WORDS = ("password", "passwd", "token", "secret", "credential", "key", "hash", "otp", "salt", "pin")
 
 
 def _secret_name(name: str) -> bool:
@@ -86,3 +95,55 @@ def redact_error(error: DeliveryError, extra: Iterable[str] = ()) -> DeliveryErr
     if text == error.message:
         return error
     return type(error)(text, retry_after=error.retry_after)
+
+
+_name_rule: re.Pattern[str] | None = None
+_name_cache: dict[str, bool] = {}
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def secret_field_words() -> tuple[str, ...]:
+    """:data:`SECRET_FIELD_WORDS` plus the site's ``DSN["SECRET_FIELD_WORDS"]``."""
+    from .conf import get
+
+    extra = get("SECRET_FIELD_WORDS") or ()
+    if isinstance(extra, str):
+        extra = (extra,)
+    return SECRET_FIELD_WORDS + tuple(str(word).lower() for word in extra if word)
+
+
+def _compile(words: tuple[str, ...]) -> re.Pattern[str]:
+    long = [re.escape(w) for w in words if len(w) >= 5]
+    short = [re.escape(w) for w in words if len(w) < 5]
+    parts = []
+    if long:
+        parts.append("|".join(long))
+    if short:
+        parts.append(rf"(?:{'|'.join(short)})s?(?:_|$)")
+    return re.compile("|".join(parts) or r"(?!)")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether ``name`` (a field, attribute or key) names a secret (see :data:`SECRET_FIELD_WORDS`).
+
+    Decisions are cached per name (a dict lookup in the rendering loop) until the ``DSN``
+    setting changes.
+    """
+    global _name_rule
+    found = _name_cache.get(name)
+    if found is None:
+        rule = _name_rule
+        if rule is None:
+            rule = _name_rule = _compile(secret_field_words())
+        found = _name_cache[name] = rule.search(_CAMEL.sub("_", name).lower()) is not None
+    return found
+
+
+def _forget_names(setting: str, **kwargs: Any) -> None:
+    global _name_rule
+    if setting == "DSN":
+        _name_rule = None
+        _name_cache.clear()
+
+
+setting_changed.connect(_forget_names, dispatch_uid="dsn_core.redaction")
