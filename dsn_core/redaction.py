@@ -18,6 +18,7 @@ import base64
 import logging
 import os
 import re
+import time
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -129,11 +130,38 @@ def _with_encoded(values: set[str]) -> set[str]:
 
 def redact(text: str, extra: Iterable[str] = ()) -> str:
     """``text`` with every configured secret (and every value in ``extra``) replaced by ``***``."""
-    values = redaction_values(extra)
-    for value in sorted(values, key=len, reverse=True):
+    return _mask(text, sorted(redaction_values(extra), key=len, reverse=True))
+
+
+def _mask(text: str, values: Iterable[str]) -> str:
+    for value in values:  # longest first, so a secret containing another is masked whole
         if value in text:
             text = text.replace(value, MASK)
     return text
+
+
+#: (monotonic expiry, values longest first) for log records: reading os.environ costs ~1 µs per
+#: variable, too much for every record; settings changes clear it at once, environment changes
+#: apply within a second.
+_log_cache: tuple[float, list[str]] | None = None
+_LOG_CACHE_SECONDS = 1.0
+
+
+def _log_values() -> list[str]:
+    global _log_cache
+    cached = _log_cache
+    now = time.monotonic()
+    if cached is None or cached[0] < now:
+        cached = _log_cache = (now + _LOG_CACHE_SECONDS, sorted(redaction_values(), key=len, reverse=True))
+    return cached[1]
+
+
+def _forget_log_values(setting: str, **kwargs: Any) -> None:
+    global _log_cache
+    _log_cache = None
+
+
+setting_changed.connect(_forget_log_values, dispatch_uid="dsn_core.redaction.logs")
 
 
 def redact_record(record: logging.LogRecord) -> logging.LogRecord:
@@ -144,20 +172,20 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
     (``exc_text``) and the live exception is dropped, so no handler can format it again.
     """
     try:
-        values = redaction_values()
+        values = _log_values()
         if not values:
             return record
         message = record.getMessage()
         if any(v in message for v in values):
-            record.msg, record.args = redact(message), None
+            record.msg, record.args = _mask(message, values), None
         if record.exc_info and record.exc_info[1] is not None:
             text = record.exc_text or logging.Formatter().formatException(record.exc_info)
             if any(v in text for v in values):
-                record.exc_text, record.exc_info = redact(text), None
+                record.exc_text, record.exc_info = _mask(text, values), None
         elif record.exc_text and any(v in record.exc_text for v in values):
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = _mask(record.exc_text, values)
         if record.stack_info and any(v in record.stack_info for v in values):
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = _mask(record.stack_info, values)
     except Exception:  # never let logging fail because of us (settings not ready, odd args)
         pass
     return record
