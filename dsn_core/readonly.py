@@ -56,10 +56,11 @@ def internal_model(model: Any) -> bool:
 
 def view(value: Any) -> Any:
     """``value`` as a template may see it: plain values as they are, anything else behind a view."""
-    if isinstance(value, _SAFE):
+    if value.__class__ in _SAFE_TYPES or isinstance(value, _SAFE):
         return value
     if isinstance(value, models.Model):
-        return ModelView(value)
+        cls = _view_classes.get(value.__class__)
+        return (cls or _view_class(value.__class__))(value)
     if isinstance(value, (BaseManager, models.QuerySet)):
         return QuerySetView(value)
     if isinstance(value, dict):
@@ -76,6 +77,7 @@ def view(value: Any) -> Any:
 
 
 _SAFE: tuple[type, ...] = PLAIN  # PLAIN and the views (completed below the view classes)
+_SAFE_TYPES: frozenset[type] = frozenset(PLAIN)  # the exact types, for a set lookup first
 
 
 def _unwrap(value: Any) -> Any:
@@ -134,22 +136,58 @@ def _shown(value: Any, name: str, filter_keys: bool) -> Any:
 
 
 class ModelView(_View):
-    """A model instance, read-only, without its secret-named fields or its writing methods."""
+    """A model instance, read-only, without its secret-named fields or its writing methods.
+
+    Each model gets its own subclass (:func:`_view_class`). The first read of a name decides
+    whether it is hidden; a plain field that is not gets a property on that subclass, so later
+    reads skip ``__getattr__`` (rendering is a hot loop).
+    """
 
     __slots__ = ()
 
     def __getattr__(self, name: str) -> Any:
         obj = self._dsn_wrapped
-        key = (obj.__class__, name)
+        cls = obj.__class__
+        key = (cls, name)
         hidden = _hidden.get(key)
         if hidden is None:
-            hidden = _hidden[key] = _hidden_on_model(obj.__class__, name)
+            hidden = _hidden[key] = _hidden_on_model(cls, name)
+            if not hidden and type(self) is _view_classes.get(cls) and name in _field_names(cls):
+                setattr(type(self), name, property(_reader(name)))
         if hidden:
             raise AttributeError(name)
-        value = getattr(obj, name)
-        if isinstance(value, PLAIN):  # the common case, kept short: rendering is a hot loop
-            return value
-        return _shown(value, name, True)
+        return _read_model(obj, name)
+
+
+def _read_model(obj: Any, name: str) -> Any:
+    value = getattr(obj, name)
+    if value.__class__ in _SAFE_TYPES:
+        return value
+    return _shown(value, name, True)
+
+
+def _field_names(model: type) -> set[str]:
+    """Names every instance has: its concrete, non-relation fields (a property can stand for them)."""
+    return {n for f in model._meta.concrete_fields if not f.is_relation  # type: ignore[attr-defined]
+            for n in (f.name, f.attname)}
+
+
+def _reader(name: str) -> Any:
+    def read(self: ModelView) -> Any:
+        return _read_model(self._dsn_wrapped, name)
+
+    return read
+
+
+#: ``model -> its ModelView subclass`` (with a property per name read and allowed so far).
+_view_classes: dict[type, type] = {}
+
+
+def _view_class(model: type) -> type:
+    cls = _view_classes.get(model)
+    if cls is None:
+        cls = _view_classes[model] = type(f"{model.__name__}View", (ModelView,), {"__slots__": ()})
+    return cls
 
 
 #: ``(model, name) -> hidden?``, forgotten when the DSN setting changes (secret words may).
@@ -177,6 +215,7 @@ def _internal_relation(model: type, name: str) -> bool:
 def _forget(setting: str, **kwargs: Any) -> None:
     if setting == "DSN":
         _hidden.clear()
+        _view_classes.clear()  # their properties were decided under the old words
 
 
 setting_changed.connect(_forget, dispatch_uid="dsn_core.readonly")
@@ -264,9 +303,9 @@ class ReadOnlyContext(dict):  # type: ignore[type-arg]
 
     def __init__(self, values: Any = (), **more: Any) -> None:
         super().__init__()
-        items = values.items() if isinstance(values, Mapping) else values
+        items = values.items() if type(values) is dict or isinstance(values, Mapping) else values
         for key, value in items:
-            dict.__setitem__(self, key, value if isinstance(value, _SAFE) else view(value))
+            dict.__setitem__(self, key, value if value.__class__ in _SAFE_TYPES else view(value))
         if more:
             self.update(more)
 
