@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     # Days to keep finished notifications and their deliveries (None: forever). The sweeper
     # prunes older ones; ``manage.py dsn_prune`` does it on demand.
     "RETENTION_DAYS": None,
+    # More words that make a field secret to templates and snapshots (see dsn_core.redaction).
+    "SECRET_FIELD_WORDS": (),
 }
 
 _MISSING = object()
