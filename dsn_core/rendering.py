@@ -122,8 +122,7 @@ def base_context(event: Event, notification: Any = None, site: Any = None) -> Re
     from .unsubscribe import preferences_url
 
     context["preferences_url"] = preferences_url()
-    # Read-only from the start: whoever renders with it (a plugin too) sees views, never live rows.
-    return ReadOnlyContext(context)
+    return context
 
 
 def render(
