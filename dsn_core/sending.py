@@ -657,7 +657,8 @@ def outcome_fields(delivery: Delivery, outcome: Any, policy: dict[str, float], n
     claim's attempt back (the provider only asked us to slow down, or the plugin is missing).
 
     A retryable error is given up (``dead``) only once both budgets are spent: ``max_attempts``
-    attempts *and* ``for`` seconds since the delivery was created (``DSN["RETRY_FOR"]``).
+    attempts *and* ``for`` seconds since the delivery was created (``DSN["RETRY_FOR"]``); a
+    provider that only ever said "slow down" ends it once the time budget is spent.
     """
     if isinstance(outcome, SendResult):
         fields: dict[str, Any] = dict(status=S.SENT, provider_id=outcome.provider_id[:255], sent_at=now, last_error="")
@@ -676,7 +677,9 @@ def outcome_fields(delivery: Delivery, outcome: Any, policy: dict[str, float], n
         if isinstance(outcome, ConfigurationError) and not reason.startswith("configuration error"):
             reason = f"configuration error: {reason}"
         age = _age(delivery, now)
-        if counted < policy["max_attempts"] or age < policy.get("for", 0.0):
+        budget = policy.get("for", 0.0)
+        # A provider still only saying "slow down" once the time budget is spent ends it too.
+        if age < budget or (counted < policy["max_attempts"] and not (throttled and budget)):
             delay = backoff(max(counted, 1), base=policy["base"], cap=policy["cap"], retry_after=outcome.retry_after)
             fields = dict(status=S.FAILED, next_attempt_at=now + timedelta(seconds=delay), last_error=reason)
             return fields, "failed", throttled
