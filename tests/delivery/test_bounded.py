@@ -216,3 +216,13 @@ def test_a_missing_plugin_parks_deliveries_and_the_sweeper_sends_them_when_it_is
     assert report["senders"] == 1
     assert set(Delivery.objects.values_list("status", flat=True)) == {S.SENT}
     assert len(provider.delivered()) == 30
+
+
+def test_a_test_send_calls_a_missing_token_a_configuration_error(dsn_plugin: Any) -> None:
+    from dsn_core.forms import describe_outcome, send_by_hand
+    from dsn_core.messengers import Message
+
+    dsn_plugin("bounded-tests", Plugin())
+    outcome = send_by_hand(NoToken({}), Message(address="t:1", subject="", text="hi"))
+    assert describe_outcome(outcome) == (
+        False, 'configuration error: no-token is not configured: DSN: set settings.DSN["NOTOKEN"]["TOKEN"].')
