@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 
@@ -112,9 +112,36 @@ def due_filter(now: datetime) -> Q:
     return due | Q(status=S.SENDING, lease_until__lt=now)
 
 
+def is_locked(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" (another process holds the write lock)."""
+    return isinstance(exc, OperationalError) and "is locked" in str(exc).lower()
+
+
+def retry_locked(fn: Callable[..., Any], *args: Any, tries: int = 10, **kwargs: Any) -> Any:
+    """Call ``fn``, trying again (with growing, jittered pauses: about 10 s in all) while SQLite
+    says the database is locked. Outside a transaction only (inside one, the error stands)."""
+    pause = 0.01
+    for attempt in range(tries):
+        try:
+            return fn(*args, **kwargs)
+        except OperationalError as exc:
+            if not is_locked(exc) or attempt == tries - 1 or connection.in_atomic_block:
+                raise
+            time.sleep(pause * (1 + random.random()))
+            pause = min(pause * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
 def claim(backend_id: int | None, notification_id: int | None, limit: int,
           exclude_backends: set[Any] | frozenset[Any] = frozenset()) -> list[Delivery]:
-    """Atomically take up to ``limit`` due deliveries; return them with relations loaded."""
+    """Atomically take up to ``limit`` due deliveries; return them with relations loaded.
+
+    A locked SQLite database makes the claim wait and try again, never fail."""
+    return retry_locked(_claim, backend_id, notification_id, limit, exclude_backends)
+
+
+def _claim(backend_id: int | None, notification_id: int | None, limit: int,
+           exclude_backends: set[Any] | frozenset[Any]) -> list[Delivery]:
     now = timezone.now()
     token = uuid.uuid4().hex
     due = due_filter(now)
@@ -206,7 +233,8 @@ def _renew_lease(batch: list[tuple[Delivery, Message]]) -> list[tuple[Delivery, 
     lease = now + timedelta(seconds=float(conf.get("LEASE_SECONDS")))
     claims = {d.claim for d, _ in batch}
     pks = [d.pk for d, _ in batch]
-    renewed = Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).update(lease_until=lease)
+    renewed = retry_locked(Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).update,
+                           lease_until=lease)
     if renewed == len(batch):
         return batch
     held = set(Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).values_list("pk", flat=True))
@@ -619,7 +647,7 @@ def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: d
                                      output_field=CharField())
         else:
             provider_ids = ""
-        updated = Delivery.objects.filter(pk__in=pks, claim=claim_token, status=S.SENDING).update(
+        updated = retry_locked(Delivery.objects.filter(pk__in=pks, claim=claim_token, status=S.SENDING).update,
             status=S.SENT, provider_id=provider_ids, sent_at=now, last_error="", lease_until=None, claim="",
             updated_at=now,
         )
@@ -699,7 +727,8 @@ def _record(delivery: Delivery, outcome: Any, policy: dict[str, float]) -> str:
         logger.error("DSN %s configuration error: %s", delivery.messenger, fields["last_error"])
     fields.update(lease_until=None, claim="", updated_at=now)
     update = dict(fields, attempts=F("attempts") - 1) if refund else fields
-    updated = Delivery.objects.filter(pk=delivery.pk, claim=delivery.claim, status=S.SENDING).update(**update)
+    updated = retry_locked(Delivery.objects.filter(pk=delivery.pk, claim=delivery.claim, status=S.SENDING).update,
+                           **update)
     if not updated:
         logger.warning("DSN lost the claim on delivery %s before recording it", delivery.pk)
         return bucket

@@ -29,12 +29,30 @@ from .compat import task, task_backends
 _OPTIONS = {"backend": conf.get("TASK_BACKEND"), "queue_name": conf.get("QUEUE")}
 
 
+logger = logging.getLogger("dsn_core.tasks")
+
+
+def _again_later(task_obj: Any, *args: Any) -> None:
+    """Enqueue ``task_obj`` again in a second (at once where the backend cannot defer)."""
+    from django.utils import timezone
+
+    _using(task_obj, timezone.now() + timedelta(seconds=1)).enqueue(*args)
+
+
 @task(**_OPTIONS)
 def fan_out_task(notification_id: int) -> int:
-    """Create the deliveries of one notification."""
+    """Create the deliveries of one notification (a locked SQLite database: again later)."""
     from .fanout import fan_out
+    from .sending import is_locked
 
-    return fan_out(notification_id)
+    try:
+        return fan_out(notification_id)
+    except Exception as exc:
+        if not is_locked(exc):
+            raise
+        logger.warning("DSN fan-out of notification %s met a locked database; trying again", notification_id)
+        _again_later(fan_out_task, notification_id)
+        return 0
 
 
 @task(**_OPTIONS)
@@ -42,18 +60,23 @@ def fan_out_pending_task(limit: int = 1000) -> int:
     """The pump: fan out every committed notification still waiting (oldest first)."""
     from .fanout import fan_out
     from .models import Notification
+    from .sending import is_locked
 
-    pending = list(
-        Notification.objects.filter(fanned_out_at__isnull=True).order_by("pk").values_list("pk", flat=True)[:limit]
-    )
-    for notification_id in pending:
-        fan_out(notification_id)
+    try:
+        pending = list(
+            Notification.objects.filter(fanned_out_at__isnull=True).order_by("pk").values_list("pk", flat=True)[:limit]
+        )
+        for notification_id in pending:
+            fan_out(notification_id)
+    except Exception as exc:
+        if not is_locked(exc):
+            raise
+        logger.warning("DSN fan-out pump met a locked database; trying again")
+        _again_later(fan_out_pending_task, limit)
+        return 0
     if len(pending) == limit:  # more waiting: keep going in a fresh task
         _using(fan_out_pending_task).enqueue(limit)
     return len(pending)
-
-
-logger = logging.getLogger("dsn_core.tasks")
 
 
 @task(**_OPTIONS)
@@ -64,13 +87,22 @@ def send_task(backend_id: int, notification_id: int | None = None) -> dict[str, 
     so a task still ``RUNNING`` long after that belongs to a worker that died
     (:func:`release_abandoned_tasks`).
     """
-    from .sending import drain_for, next_retry_at
+    from .sending import drain_for, is_locked, next_retry_at
 
     lease = float(conf.get("LEASE_SECONDS"))
     defer = task_backends[conf.get("TASK_BACKEND")].supports_defer
     watch = _Watch(backend_id, lease) if defer else None
-    result, more = drain_for(backend_id, notification_id, max_seconds=lease,
-                             between=watch.tick if watch is not None else None)
+    try:
+        result, more = drain_for(backend_id, notification_id, max_seconds=lease,
+                                 between=watch.tick if watch is not None else None)
+    except Exception as exc:
+        if not is_locked(exc):
+            raise
+        # SQLite stayed locked through the claim's own retries: a retry of the task, not a
+        # failed one (what it held comes back when its lease runs out; its watch is scheduled).
+        logger.warning("DSN sender of backend %s met a locked database; trying again", backend_id)
+        _again_later(send_task, backend_id, notification_id)
+        return {"sent": 0, "failed": 0, "dead": 0, "lost": 0}
     if more:
         enqueue_send(backend_id, notification_id, 1)
     # Always look: this run may have sent only the due retries while later ones still wait.

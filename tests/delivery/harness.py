@@ -238,7 +238,8 @@ def _base_env() -> dict[str, str]:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.delivery.settings", PYTHONPATH=str(ROOT),
                NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     for name in ("DSN_TEST_DB", "DSN_PG_NAME", "DSN_SQLITE_NAME", "DSN_TEST_TASKS", "DSN_HTTP_RATE",
-                 "DSN_HTTP_BATCH", "DSN_HTTP_UNINSTALLED", "DSN_HTTP_DEDUP"):
+                 "DSN_HTTP_BATCH", "DSN_HTTP_UNINSTALLED", "DSN_HTTP_DEDUP",
+                 "DSN_SQLITE_OPTIONS"):
         env.pop(name, None)
     return env
 
