@@ -377,6 +377,8 @@ def test_claim_filters_by_backend_and_notification(pending: list[Delivery]) -> N
 def test_outcome_is_not_recorded_without_the_claim(pending: list[Delivery], dsn_outbox: list[Message]) -> None:
     """A worker whose lease was taken over (the sweeper re-queued it) must not overwrite the new owner's state."""
     batch = claim(None, None, 1)
+    # The worker stalled after claiming, longer than a lease: meanwhile another one took the row.
+    batch[0]._dsn_claimed_at -= 300  # type: ignore[attr-defined]
     Delivery.objects.filter(pk=batch[0].pk).update(claim="someone-else")
     counts = send_claimed(batch)
     assert (counts["sent"], counts["lost"]) == (0, 1)  # the lease is checked right before sending ...
