@@ -728,7 +728,9 @@ def worker(spec: Spec) -> dict[str, Any]:
         runs.append(time.perf_counter() - start)
         if profiler:
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats(r"dsn_core|db_worker|benchmarks", 30)
+            stats.sort_stats("tottime").print_stats(15)
             profile_text = out.getvalue()
     # Queries for one claimed batch (claim, render, send, record, announce), measured apart.
     from dsn_core.sending import claim, send_claimed

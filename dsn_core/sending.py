@@ -52,6 +52,8 @@ from .rendering import base_context, compiled, current_site, render
 logger = logging.getLogger("dsn_core.sending")
 S = Delivery.Status
 CLAIMABLE = (S.PENDING, S.FAILED)
+#: Every status a claim may take a delivery from (``sending``: once its lease ran out).
+CLAIM_STATES = (*CLAIMABLE, S.SENDING)
 #: Appended to the error of a delivery whose messenger is not installed: it waits, never dies.
 WAITING = "waiting: sent once the plugin is back"
 
@@ -145,7 +147,10 @@ def _claim(backend_id: int | None, notification_id: int | None, limit: int,
     now = timezone.now()
     token = uuid.uuid4().hex
     due = due_filter(now)
-    qs = Delivery.objects.filter(due)
+    # The redundant status term lets PostgreSQL use the (status, next_attempt_at) index instead
+    # of walking the primary key through every sent row (measured: 10-22 ms -> 1.6-4 ms per
+    # claim of one backend with 19,000 sent rows).
+    qs = Delivery.objects.filter(due, status__in=CLAIM_STATES)
     if backend_id is not None:
         qs = qs.filter(backend_id=backend_id)
     if notification_id is not None:

@@ -112,8 +112,20 @@ def send_task(backend_id: int, notification_id: int | None = None) -> dict[str, 
         if when is not None:
             enqueue_send(backend_id, notification_id, 1, run_after=when)
         watch.after()
-    release_abandoned_tasks()
+    _release_now_and_then(lease)
     return result
+
+
+_released_at = -math.inf
+
+
+def _release_now_and_then(lease: float) -> None:
+    """:func:`release_abandoned_tasks`, at most once per half lease per process."""
+    global _released_at
+    now = time.monotonic()
+    if now - _released_at >= lease / 2:
+        _released_at = now
+        release_abandoned_tasks()
 
 
 class _Watch:
