@@ -229,9 +229,11 @@ class Site:
     def statuses(self) -> dict[str, int]:
         return dict(self.query("SELECT status, COUNT(*) FROM dsn_core_delivery GROUP BY status"))
 
-    def logs_text(self) -> str:
+    def logs_text(self, tail: int | None = 3000) -> str:
+        """The workers' logs, each cut to its last ``tail`` characters (``None``: whole)."""
         assert self.logs is not None
-        return "\n".join(f"== {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log")))
+        start = -tail if tail else 0
+        return "\n".join(f"== {p.name}\n{p.read_text()[start:]}" for p in sorted(self.logs.glob("*.log")))
 
 
 def _base_env() -> dict[str, str]:

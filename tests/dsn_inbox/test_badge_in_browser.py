@@ -58,6 +58,8 @@ def test_the_badge_counts_up_live_and_marking_read_clears_it(tmp_path: Path, pag
         page.keyboard.press("Enter")
         page.click("dsn-inbox .dsn-inbox-read-all")
         page.wait_for_function(f"{UNREAD} === '0'", timeout=5000)
+        # the open list re-renders after the count: wait for it (bounded), then check
+        page.wait_for_function("document.querySelectorAll('dsn-inbox .dsn-inbox-mark').length === 0", timeout=5000)
         assert page.locator("dsn-inbox .dsn-inbox-mark").count() == 0
         assert "Traceback" not in s.log_text()
 

@@ -62,6 +62,8 @@ class InboxMessenger(Messenger):
                        "event's url value, else the action object's get_absolute_url())"),
     )
     max_batch_size = 500
+    # A retried message is a no-op (one item per delivery, unique), so whole batches may be in flight.
+    deduplicates = True
     supports_fixed_addresses = False
 
     @classmethod
