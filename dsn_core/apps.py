@@ -60,6 +60,9 @@ class DsnCoreConfig(AppConfig):
         pre_migrate.connect(_migrate_started, dispatch_uid="dsn_pre_migrate")
         post_migrate.connect(_migrate_finished, dispatch_uid="dsn_post_migrate")
         index.install_bootstrap()
+        from .orchestration.fallback import connect as connect_fallback
+
+        connect_fallback()  # a dead step (or a bad receipt) moves a fallback chain on
         plugins.call_observers("ready")
         if not _is_management_command_without_server():
             index.start_reloader()

@@ -113,6 +113,10 @@ def base_context(event: Event, notification: Any = None, site: Any = None) -> di
         notification=notification,
         site=site,
     )
+    if notification is not None and "digest" in notification.context:  # one message for many events
+        from .orchestration.digests import digest_context
+
+        context.update(digest_context(notification.context["digest"], site))
     return context
 
 
