@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -79,7 +78,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
 
     from dsn_core import rendering
 
-    stepped = Clock(datetime(2026, 12, 6, 12, 0, tzinfo=dt_timezone.utc))
+    stepped = Clock(datetime(2026, 12, 6, 12, 0, tzinfo=UTC))
     rendering._cache.clear()  # compiled templates are cached by (pk, updated_at): frozen time repeats both
     monkeypatch.setattr(timezone, "now", stepped)
     yield stepped

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, time
 from typing import Any
 
 import pytest
@@ -84,13 +83,13 @@ def test_after_n_events_or_the_window(flow: Any, person: Any, clock: Any, channe
 def test_daily_at_a_time_in_the_recipients_zone(flow: Any, person: Any, clock: Any) -> None:
     flow("chat", users=[person], digest="daily", digest_at=time(9, 0))
     DeliveryPreference.objects.create(user=person, time_zone="America/New_York")
-    clock.now = datetime(2026, 12, 6, 20, 0, tzinfo=dt_timezone.utc)  # 15:00 in New York
+    clock.now = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)  # 15:00 in New York
     event()
     # The next 09:00 in New York is 14:00 UTC the next day.
-    assert Digest.objects.get().due_at == datetime(2026, 12, 7, 14, 0, tzinfo=dt_timezone.utc)
-    clock.now = datetime(2026, 12, 7, 13, 59, tzinfo=dt_timezone.utc)
+    assert Digest.objects.get().due_at == datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
+    clock.now = datetime(2026, 12, 7, 13, 59, tzinfo=UTC)
     assert close_due() == 0
-    clock.now = datetime(2026, 12, 7, 14, 0, tzinfo=dt_timezone.utc)
+    clock.now = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
     assert close_due() == 1
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, time
 from typing import Any
 
 import pytest
@@ -45,7 +44,7 @@ def test_throttle_folds_the_rest_into_a_digest(flow: Any, person: Any, clock: An
     for title in "abc":
         event(title)
     assert [text for _, _, text in channels] == ["a"]
-    clock.now = datetime(2026, 12, 6, 13, 0, tzinfo=dt_timezone.utc)  # the throttle window ends on the hour
+    clock.now = datetime(2026, 12, 6, 13, 0, tzinfo=UTC)  # the throttle window ends on the hour
     assert close_due() == 1
     drain(None)
     assert [text for _, _, text in channels] == ["a", "2 more"]
@@ -148,15 +147,15 @@ def test_quiet_hours_across_time_zones(flow: Any, person: Any, django_user_model
         DeliveryPreference.objects.create(user=user, quiet_start=time(22), quiet_end=time(7),
                                           time_zone=zones[user.username])
     flow("chat", users=people, respect_quiet_hours=True)
-    clock.now = datetime(2026, 12, 6, 21, 30, tzinfo=dt_timezone.utc)
+    clock.now = datetime(2026, 12, 6, 21, 30, tzinfo=UTC)
     event("news")
     assert channels == [("chat", "nora-chat", "news")]
     held = dict(Delivery.objects.filter(status="pending").values_list("address", "next_attempt_at"))
     assert held == {
-        "ann-chat": datetime(2026, 12, 7, 6, 0, tzinfo=dt_timezone.utc),  # 07:00 in Berlin
-        "kenji-chat": datetime(2026, 12, 6, 22, 0, tzinfo=dt_timezone.utc),  # 07:00 in Tokyo
+        "ann-chat": datetime(2026, 12, 7, 6, 0, tzinfo=UTC),  # 07:00 in Berlin
+        "kenji-chat": datetime(2026, 12, 6, 22, 0, tzinfo=UTC),  # 07:00 in Tokyo
     }
-    clock.now = datetime(2026, 12, 6, 22, 0, tzinfo=dt_timezone.utc)
+    clock.now = datetime(2026, 12, 6, 22, 0, tzinfo=UTC)
     drain(None)
     assert channels[-1] == ("chat", "kenji-chat", "news") and len(channels) == 2
 
@@ -172,7 +171,7 @@ def test_a_digest_due_in_quiet_hours_waits_for_their_end(flow: Any, person: Any,
     DeliveryPreference.objects.create(user=person, quiet_start=time(12, 5), quiet_end=time(13), time_zone="UTC")
     flow("chat", users=[person], digest="window", digest_minutes=10)
     event("a")  # 12:00; the window would close at 12:10, inside quiet hours
-    assert Digest.objects.get().due_at == datetime(2026, 12, 6, 13, 0, tzinfo=dt_timezone.utc)
+    assert Digest.objects.get().due_at == datetime(2026, 12, 6, 13, 0, tzinfo=UTC)
 
 
 def test_quiet_hours_need_both_ends_and_a_real_zone(person: Any) -> None:
