@@ -47,6 +47,7 @@ from .forms import (
 )
 from .messengers import Message
 from .models import Address, Backend, Delivery, MessageTemplate, Notification, OptOut, Subscription, Trigger
+from .orchestration.admin import FallbackStepInline, SubscriptionPolicyInline
 
 S = Delivery.Status
 #: Deliveries "retry now" puts back in the queue.
@@ -260,6 +261,7 @@ class BackendAdmin(admin.ModelAdmin):
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
     form = SubscriptionForm
+    inlines = (SubscriptionPolicyInline, FallbackStepInline)  # dsn_core.orchestration
     list_display = ("__str__", "trigger", "backend_list", "critical", "enabled")
     list_filter = ("enabled", "critical", "trigger", "backends")
     search_fields = ("name", "trigger__name")
