@@ -433,4 +433,5 @@ from .orchestration.models import (  # noqa: E402, F401
     FallbackStep,
     SubscriptionPolicy,
     ThrottleCount,
+    ThrottleGrant,
 )

@@ -66,12 +66,15 @@ def add_event(policy: SubscriptionPolicy, notification: Any, backend: Any, recip
                         digest = Digest.objects.create(
                             **key, recipient_id=recipient_id, opened_at=timezone.now(), due_at=due_at,
                             count=0 if first_immediately else 1,
+                            first_notification_id=notification.pk if first_immediately else None,
                         )
                 except IntegrityError:  # another worker opened it a moment ago: join theirs
                     continue
                 _schedule(digest.due_at)
                 if first_immediately:
                     return True
+            elif digest.first_notification_id == notification.pk:
+                return True  # a second fan-out of the event that opened this window: still "send now"
             elif not Digest.objects.filter(pk=digest.pk, closed_at=None).update(count=F("count") + 1):
                 continue  # closed meanwhile: the next window takes this event
             else:
@@ -93,9 +96,10 @@ def _schedule(due_at: datetime) -> None:
     transaction.on_commit(lambda: enqueue_close(due_at), robust=True)
 
 
-def close(digest_id: int, now: datetime | None = None) -> int | None:
+def close(digest_id: int, now: datetime | None = None, *, enqueue: bool = True) -> int | None:
     """Close one open window and write its one delivery; return the delivery's id (``None``
-    when the window was already closed by someone else, or held no events)."""
+    when the window was already closed by someone else, or held no events). ``enqueue=False``:
+    the caller enqueues the sending (:func:`close_due` does it once per backend)."""
     from ..models import Delivery, Notification
 
     now = now or timezone.now()
@@ -120,24 +124,35 @@ def close(digest_id: int, now: datetime | None = None) -> int | None:
             recipient_id=digest.recipient_id, address=digest.address, created_at=now,
         )
         Digest.objects.filter(pk=digest_id).update(delivery=delivery)
-        transaction.on_commit(lambda: _send(backend.pk, notification.pk), robust=True)
+        if enqueue:
+            transaction.on_commit(lambda: _send(backend.pk, None, 1), robust=True)
     logger.debug("DSN digest %s closed with %s events as delivery %s", digest_id, len(contexts), delivery.pk)
     return delivery.pk
 
 
-def _send(backend_id: int, notification_id: int) -> None:
+def _send(backend_id: int, notification_id: int | None, pending: int) -> None:
     from ..tasks import enqueue_send
 
-    enqueue_send(backend_id, notification_id, 1)
+    enqueue_send(backend_id, notification_id, pending)
 
 
 def close_due(now: datetime | None = None, limit: int = 1000) -> int:
     """Close every open window that is due; return how many became a delivery."""
     now = now or timezone.now()
     due = list(
-        Digest.objects.filter(closed_at=None, due_at__lte=now).order_by("due_at").values_list("pk", flat=True)[:limit]
+        Digest.objects.filter(closed_at=None, due_at__lte=now).order_by("due_at")
+        .values_list("pk", "backend_id")[:limit]
     )
-    return sum(1 for pk in due if close(pk, now) is not None)
+    per_backend: dict[int, int] = {}
+    for pk, backend_id in due:
+        if close(pk, now, enqueue=False) is not None:
+            per_backend[backend_id] = per_backend.get(backend_id, 0) + 1
+    for backend_id, pending in per_backend.items():  # one set of senders per backend, not one per window
+        try:
+            _send(backend_id, None, pending)
+        except Exception:  # the deliveries are written; the sweeper enqueues them again
+            logger.exception("DSN could not enqueue the sending of %s digests", pending)
+    return sum(per_backend.values())
 
 
 def forget_closed(now: datetime, days: float = 1.0) -> int:

@@ -188,6 +188,8 @@ class Digest(models.Model):
     opened_at = models.DateTimeField(default=timezone.now)
     due_at = models.DateTimeField()
     count = models.PositiveIntegerField(default=0)
+    #: The event that opened the window and went out at once ("send the first immediately").
+    first_notification_id = models.BigIntegerField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     # No database constraint and nothing done on delete: retention deletes deliveries without
     # loading them, and a closed window's link is only for the log.
@@ -230,3 +232,25 @@ class ThrottleCount(models.Model):
 
     class Meta:
         verbose_name = _("throttle counter")
+
+
+class ThrottleGrant(models.Model):
+    """The throttle's answer for one message (an event on a backend of a subscription).
+
+    Fan-out may run twice for the same event (two pumps, a retried task): the second run
+    reads this answer instead of taking a second slot.
+    """
+
+    key = models.CharField(max_length=255)
+    notification_id = models.BigIntegerField()
+    subscription_id = models.BigIntegerField()
+    backend_id = models.BigIntegerField()
+    allowed = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("throttle answer")
+        constraints = [
+            models.UniqueConstraint(fields=["key", "notification_id", "subscription_id", "backend_id"],
+                                    name="dsn_throttle_grant_unique"),
+        ]

@@ -50,10 +50,10 @@ class _Plan:
                                          first_immediately=first)
             if not send_now:
                 return
-            if not throttle.allow(policy, backend.messenger, recipient_id, address, self.now):
+            if not throttle.allow(policy, self.notification.pk, backend, recipient_id, address, self.now):
                 digests.add_event(policy, self.notification, backend, recipient_id, address, due)
                 return
-        elif not throttle.allow(policy, backend.messenger, recipient_id, address, self.now):
+        elif not throttle.allow(policy, self.notification.pk, backend, recipient_id, address, self.now):
             if policy.throttle_overflow == SubscriptionPolicy.Overflow.DIGEST:
                 due = digests.due_at_for(policy, preference, self.now)
                 digests.add_event(policy, self.notification, backend, recipient_id, address, due)

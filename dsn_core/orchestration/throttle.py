@@ -2,7 +2,9 @@
 
 Each (key, window) has one :class:`~dsn_core.orchestration.models.ThrottleCount` row; taking a
 slot is one conditional ``UPDATE ... SET count = count + 1 WHERE count < limit``, atomic on
-SQLite and PostgreSQL, so workers in any number of processes share one count.
+SQLite and PostgreSQL, so workers in any number of processes share one count. Each message's
+answer is kept as a :class:`~dsn_core.orchestration.models.ThrottleGrant` (unique per event,
+subscription and backend), so a fan-out that runs twice for the same event counts it once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from .models import SubscriptionPolicy, ThrottleCount
+from .models import SubscriptionPolicy, ThrottleCount, ThrottleGrant
 
 THROTTLED = "throttled"
 
@@ -51,17 +53,30 @@ def take(key: str, limit: int, expires_at: datetime) -> bool:
         return bool(ThrottleCount.objects.filter(key=key, count__lt=limit).update(count=F("count") + 1))
 
 
-def allow(policy: SubscriptionPolicy, messenger: str, recipient_id: Any, address: str, now: datetime) -> bool:
-    """Whether one more message to this recipient fits the policy's throttle (and count it)."""
+def allow(policy: SubscriptionPolicy, notification_id: int, backend: Any, recipient_id: Any, address: str,
+          now: datetime) -> bool:
+    """Whether this event's message to this recipient fits the policy's throttle (counting it once)."""
     if not policy.throttle_limit:
         return True
-    key = throttle_key(policy, messenger, recipient_id, address, now)
+    key = throttle_key(policy, backend.messenger, recipient_id, address, now)
     expires = datetime.fromtimestamp(window_start(now, policy.throttle_minutes), tz=now.tzinfo) + timedelta(
         minutes=policy.throttle_minutes
     )
-    return take(key, policy.throttle_limit, expires)
+    identity = {"key": key, "notification_id": notification_id, "subscription_id": policy.subscription_id,
+                "backend_id": backend.pk}
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                grant = ThrottleGrant.objects.create(**identity, expires_at=expires)
+        except IntegrityError:  # this event was counted by an earlier (or concurrent) fan-out
+            return bool(ThrottleGrant.objects.filter(**identity).values_list("allowed", flat=True).first())
+        allowed = take(key, policy.throttle_limit, expires)
+        if allowed:
+            ThrottleGrant.objects.filter(pk=grant.pk).update(allowed=True)
+    return allowed
 
 
 def forget_expired(now: datetime) -> int:
-    """Delete counters of windows that have ended."""
-    return ThrottleCount.objects.filter(expires_at__lt=now).delete()[0]
+    """Delete counters and answers of windows that have ended."""
+    return (ThrottleCount.objects.filter(expires_at__lt=now).delete()[0]
+            + ThrottleGrant.objects.filter(expires_at__lt=now).delete()[0])

@@ -131,3 +131,15 @@ def test_a_daily_digest_needs_a_time(flow: Any) -> None:
     with pytest.raises(ValidationError) as info:
         SubscriptionPolicy(subscription=sub, digest="daily").full_clean()
     assert "digest_at" in info.value.message_dict
+
+
+def test_the_event_sent_at_once_is_not_digested_by_a_second_fan_out(flow: Any, person: Any, clock: Any,
+                                                                     channels: list) -> None:
+    from dsn_core.fanout import fan_out
+
+    flow("chat", users=[person], digest="window", digest_minutes=10, digest_first_immediately=True)
+    event("first")
+    notification = Notification.objects.get()
+    Notification.objects.filter(pk=notification.pk).update(fanned_out_at=None)
+    fan_out(notification.pk)
+    assert Digest.objects.get().count == 0 and Delivery.objects.count() == 1

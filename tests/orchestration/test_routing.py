@@ -203,3 +203,19 @@ def test_without_a_policy_fan_out_touches_no_orchestration_table(flow: Any, pers
     tables = ("dsn_core_digest", "dsn_core_throttlecount", "dsn_core_deliverypreference", "dsn_core_fallbackstep")
     assert not [q["sql"] for q in ctx.captured_queries if any(t in q["sql"] for t in tables)]
     assert SubscriptionPolicy.objects.count() == 0 and Delivery.objects.get().status == "sent"
+
+
+def test_a_repeated_fan_out_counts_an_event_once(flow: Any, person: Any, channels: list) -> None:
+    """Two pumps may fan out the same event: its throttle answer is kept, not taken again."""
+    from dsn_core.fanout import fan_out
+    from dsn_core.models import Notification, ThrottleCount
+
+    flow("chat", users=[person], throttle_limit=2)
+    event("a")
+    first = Notification.objects.get()
+    for _ in range(3):
+        Notification.objects.filter(pk=first.pk).update(fanned_out_at=None)
+        fan_out(first.pk)
+    event("b")
+    assert ThrottleCount.objects.get().count == 2
+    assert [text for _, _, text in channels] == ["a", "b"]
