@@ -13,6 +13,7 @@ from dsn_core import hookimpl
 from dsn_core.errors import PermanentError
 from dsn_core.messengers import Message, Messenger, SendResult
 from dsn_core.models import Backend, MessageTemplate, Subscription, SubscriptionPolicy, Trigger
+from tests.delivery.conftest import need_postgres, provider  # noqa: F401  (real-process tests)
 from tests.testapp.models import Article
 
 #: (messenger key, address, text) of every message the test channels sent.
