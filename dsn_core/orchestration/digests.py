@@ -73,7 +73,7 @@ def add_event(policy: SubscriptionPolicy, notification: Any, backend: Any, recip
                 _schedule(digest.due_at)
                 if first_immediately:
                     return True
-            elif digest.first_notification_id == notification.pk:
+            elif first_immediately and digest.first_notification_id == notification.pk:
                 return True  # a second fan-out of the event that opened this window: still "send now"
             elif not Digest.objects.filter(pk=digest.pk, closed_at=None).update(count=F("count") + 1):
                 continue  # closed meanwhile: the next window takes this event

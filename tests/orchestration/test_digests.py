@@ -143,3 +143,18 @@ def test_the_event_sent_at_once_is_not_digested_by_a_second_fan_out(flow: Any, p
     Notification.objects.filter(pk=notification.pk).update(fanned_out_at=None)
     fan_out(notification.pk)
     assert Digest.objects.get().count == 0 and Delivery.objects.count() == 1
+
+
+def test_a_throttled_first_event_goes_into_the_digest(flow: Any, person: Any, clock: Any, channels: list) -> None:
+    flow("chat", users=[person], text=DIGEST_TEXT, digest="window", digest_minutes=10,
+         digest_first_immediately=True, throttle_limit=1, throttle_minutes=60)
+    event("a")  # first of the period, within the throttle: at once
+    clock.advance(minutes=10)
+    close_due()
+    event("b")  # first of a new period, but over the throttle: into the window instead
+    assert [text for _, _, text in channels] == ["a"]
+    assert Digest.objects.get(closed_at=None).count == 1
+    clock.advance(minutes=10)
+    close_due()
+    drain(None)
+    assert channels[-1] == ("chat", "ann-chat", "1: b/post_save")
