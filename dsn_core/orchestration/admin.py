@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from .models import DeliveryPreference, FallbackStep, SubscriptionPolicy
+from .models import DeliveryPreference, Digest, FallbackStep, SubscriptionPolicy
 
 
 class SubscriptionPolicyInline(admin.StackedInline):
@@ -67,3 +67,27 @@ class DeliveryPreferenceAdmin(admin.ModelAdmin):
         from django.contrib.auth import get_user_model
 
         return (f"user__{get_user_model().USERNAME_FIELD}",)
+
+
+@admin.register(Digest)
+class DigestAdmin(admin.ModelAdmin):
+    """Digest windows, open and closed (a log: viewed, never edited)."""
+
+    list_display = ("id", "subscription", "backend", "address", "count", "opened_at", "due_at", "closed_at",
+                    "delivery")
+    list_filter = ("closed_at", "subscription", "backend")
+    search_fields = ("address",)
+    list_select_related = ("subscription__trigger", "backend")
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("dsn_core.view_digest") or request.user.has_perm("dsn_core.view_delivery")

@@ -89,3 +89,22 @@ def test_preferences_in_the_admin_name_installed_channels(client: Any, admin_use
     assert client.post("/admin/dsn_core/deliverypreference/add/", dict(data, channel_order="pigeon")).status_code == 200
     assert client.post("/admin/dsn_core/deliverypreference/add/", data).status_code == 302
     assert DeliveryPreference.objects.get().channels == ["pager", "chat"]
+
+
+def test_the_delivery_log_shows_the_chain_and_digests_are_listed(client: Any, admin_user: Any, flow: Any,
+                                                                  person: Any) -> None:
+    from dsn_core.models import Address, Delivery
+
+    from .conftest import event
+
+    flow("chat", "mail", users=[person], routing="chain")
+    Address.objects.filter(user=person, messenger="chat").delete()
+    event("hello")
+    first, second = Delivery.objects.order_by("pk")
+    client.force_login(admin_user)
+    page = client.get(f"/admin/dsn_core/delivery/{second.pk}/change/").content.decode()
+    assert "Fallback of" in page and f"/admin/dsn_core/delivery/{first.pk}/change/" in page
+    flow("mail", users=[person], digest="window")
+    event("later")
+    listing = client.get("/admin/dsn_core/digest/").content.decode()
+    assert "ann-mail" in listing
