@@ -1,10 +1,10 @@
 """DSN: send messages when Django signals fire.
 
-Plugin authors need only this import::
+Plugin authors import everything from one module, the published API::
 
-    from dsn_core import hookimpl
+    from dsn_core.api import Messenger, SendResult, hookimpl
 
-Everything else a plugin uses is documented in :mod:`dsn_core.hookspecs`.
+The hooks are specified (and documented) in :mod:`dsn_core.hookspecs`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pluggy
 
 __version__ = "0.3.0"
 
-#: Decorator for plugin hook implementations (``@hookimpl``).
+#: Decorator for plugin hook implementations (``@hookimpl``); also exported by :mod:`dsn_core.api`.
 hookimpl = pluggy.HookimplMarker("dsn")
 
 __all__ = ["__version__", "hookimpl"]

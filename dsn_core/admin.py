@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,6 +30,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from . import optionforms
+from .conditionforms import builder_data, offered_content_types
 from .errors import DSNError, TemplateError
 from .forms import (
     AddressForm,
@@ -40,14 +43,18 @@ from .forms import (
     SubscriptionForm,
     TriggerForm,
     describe_outcome,
+    may_view,
     messenger_label,
     redact,
     render_for,
     send_by_hand,
 )
-from .messengers import Message
+from .messengers import Message, Messenger
 from .models import Address, Backend, Delivery, MessageTemplate, Notification, OptOut, Subscription, Trigger
 from .orchestration.admin import FallbackStepInline, SubscriptionPolicyInline
+from .plugins import messenger_choices, registry
+from .readiness import readiness
+from .templatehelp import is_secret_name, template_variables
 
 S = Delivery.Status
 #: Deliveries "retry now" puts back in the queue.
@@ -106,7 +113,7 @@ class SubscriptionInline(admin.StackedInline):
         ("name", "enabled", "critical"),
         "backends",
         ("receiver_users", "receiver_groups"),
-        "dynamic_receivers",
+        ("dynamic_receivers", "other_receivers"),
         "fixed_addresses",
     )
     show_change_link = True
@@ -121,11 +128,19 @@ class TriggerAdmin(admin.ModelAdmin):
     actions = (enable_selected, disable_selected)
     inlines = (SubscriptionInline,)
     fieldsets = (
-        (None, {"fields": ("name", "verb", "enabled")}),
+        (None, {"fields": ("name", "verb", "enabled"), "description": _(
+            "A trigger says when messages are sent: something happens (an object is saved, a user logs in ...), "
+            "optionally to one model or object, when its conditions hold. Its subscriptions, below, say to whom "
+            "and over which backends.")}),
         (_("Action object"), {"fields": (("action_object_type", "action_object_id"),)}),
-        (_("Actor and target"), {"fields": (("actor_type", "actor_id"), "target")}),
         (_("Conditions"), {"fields": ("conditions",)}),
+        (_("Actor and target (advanced)"), {"fields": (("actor_type", "actor_id"), "target"),
+                                            "classes": ("collapse",)}),
     )
+
+    class Media:
+        js = ("dsn_core/admin.js",)
+        css = {"all": ("dsn_core/admin.css",)}
 
 
 @admin.register(MessageTemplate)
@@ -136,6 +151,18 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     search_fields = ("name", "subject", "text")
     change_form_template = "admin/dsn_core/messagetemplate/change_form.html"
     preview_template = "admin/dsn_core/messagetemplate/preview.html"
+
+    class Media:
+        js = ("dsn_core/admin.js",)
+        css = {"all": ("dsn_core/admin.css",)}
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        groups = template_variables(kwargs.get("obj"))
+        models = {"models": {pk: {"label": m["label"], "fields": [f["name"] for f in m["fields"]
+                                                                    if not is_secret_name(f["name"])]}
+                             for pk, m in builder_data(offered_content_types()).get("models", {}).items()}}
+        context.update(dsn_variables=groups, dsn_has_model=len(groups) > 1, dsn_models=models)
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def get_urls(self) -> list[URLPattern]:
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
@@ -161,27 +188,56 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             return obj
         if not self.has_view_or_change_permission(request, obj):
             raise PermissionDenied
-        form = PreviewForm(request.GET if "verb" in request.GET else {"verb": "post_save"})
+        form = PreviewForm(request.GET if "verb" in request.GET else self._preview_defaults(obj, request.user),
+                           user=request.user)
         rendered = error = None
+        notes: list[dict[str, Any]] = []
+        chosen = request.GET.get("backend", "")
         if form.is_valid():
             try:
                 rendered = render_for(obj, form.event(request.user), request.user)
             except TemplateError as exc:
                 error = str(exc)
+            else:
+                notes = self._notes(request, obj, form, chosen)
         can_send = self.has_change_permission(request, obj)
+        send_initial = {k: form.data.get(k) for k in PreviewForm.base_fields}
+        if chosen.isdigit():
+            send_initial["backend"] = chosen
         context = {
             **self.admin_site.each_context(request),
             "title": _("Preview of %(name)s") % {"name": obj},
             "opts": self.opts,
             "original": obj,
             "form": form,
-            "send_form": SendTestForm(initial={k: form.data.get(k) for k in PreviewForm.base_fields}, template=obj)
-            if can_send else None,
+            "send_form": SendTestForm(initial=send_initial, template=obj, user=request.user) if can_send else None,
+            "object_note": form.cleaned_data.get("object_note") if form.is_valid() else "",
             "rendered": rendered,
             "error": error,
+            "notes": notes,
             "can_send": can_send,
         }
         return TemplateResponse(request, self.preview_template, context)
+
+    def _notes(self, request: HttpRequest, template: MessageTemplate, form: PreviewForm,
+               chosen: str) -> list[dict[str, Any]]:
+        """The notes of this template's backends (and of ``chosen``, the last test send's), for a
+        user who may view backends."""
+        backend_admin = self.admin_site._registry.get(Backend)
+        if backend_admin is None or not backend_admin.has_view_or_change_permission(request):
+            return []
+        backends = Backend.objects.filter(template=template)
+        if chosen.isdigit():
+            backends = backends | Backend.objects.filter(pk=chosen)
+        return backend_notes(template, backends.order_by("name"), form.event(request.user), request.user)
+
+    def _preview_defaults(self, template: MessageTemplate, user: Any) -> dict[str, Any]:
+        """The first trigger using ``template``: its verb, and its model if ``user`` may view it."""
+        trigger = Trigger.objects.filter(subscriptions__backends__template=template).order_by("pk").first()
+        if trigger is None:
+            return {"verb": "post_save"}
+        ct = trigger.action_object_type
+        return {"verb": trigger.verb, "content_type": ct.pk if ct is not None and may_view(user, ct) else ""}
 
     def send_test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Send the rendered template to the requesting user through a chosen backend (POST)."""
@@ -192,15 +248,16 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             return obj
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
-        form = SendTestForm(request.POST, template=obj)
+        form = SendTestForm(request.POST, template=obj, user=request.user)
         preview_url = reverse(f"{self.admin_site.name}:dsn_core_messagetemplate_preview", args=[obj.pk])
         if not form.is_valid():
-            problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+            problems = "; ".join(f"{form.fields[k].label if k in form.fields else k}: {' '.join(v)}"
+                                 for k, v in form.errors.items())
             self.message_user(request, _("Nothing sent: %(problems)s") % {"problems": problems}, messages.ERROR)
             return HttpResponseRedirect(preview_url)
-        query = {k: form.data.get(k, "") for k in ("verb", "content_type", "object_id", "target")}
-        preview_url += "?" + urlencode(query)
         backend: Backend = form.cleaned_data["backend"]
+        query = {k: form.data.get(k, "") for k in ("verb", "content_type", "object_id", "target")}
+        preview_url += "?" + urlencode({**query, "backend": backend.pk})  # the preview then shows its notes
         level, text = self._send_test(request, obj, backend, form)
         self.message_user(request, text, level)
         return HttpResponseRedirect(preview_url)
@@ -211,6 +268,12 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         name = {"backend": backend.name, "messenger": messenger_label(backend.messenger)}
         if cls is None:
             return messages.ERROR, _("Nothing sent: %(messenger)s.") % name
+        state = readiness(cls)
+        if not state.ready:  # a configuration problem, said before anything about addresses
+            return messages.ERROR, _(
+                "Nothing sent: %(messenger)s is not configured (a problem in the site's settings, not with the "
+                "message): %(problem)s %(hint)s"
+            ) % {**name, "problem": state.problem, "hint": state.hint}
         try:
             messenger = cls(backend.options)
             address = messenger.address_for(request.user)
@@ -229,10 +292,46 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         message = Message(address=address, subject=subject, text=text, html=html, recipient=request.user,
                           metadata={"test": True, "template": template.pk})
         sent, outcome = describe_outcome(send_by_hand(messenger, message))
-        params = {**name, "address": address, "outcome": outcome}
+        notes = " ".join(safe_notes(messenger, message))
+        params = {**name, "address": address, "outcome": f"{outcome} — {notes}" if notes else outcome}
         if sent:
             return messages.SUCCESS, _("Test sent through %(backend)s to %(address)s: %(outcome)s.") % params
         return messages.ERROR, _("Test through %(backend)s to %(address)s failed: %(outcome)s.") % params
+
+
+def safe_notes(messenger: Messenger, message: Message) -> list[str]:
+    """``messenger.preview_notes(message)``; a plugin's exception there becomes a note, never a 500."""
+    try:
+        return [str(note) for note in messenger.preview_notes(message)]
+    except Exception as exc:
+        return [_("The channel could not describe this message (%(error)s).") % {"error": type(exc).__name__}]
+
+
+def backend_notes(template: MessageTemplate, backends: Iterable[Backend], event: Any,
+                  user: Any) -> list[dict[str, Any]]:
+    """What each backend's messenger says about sending ``template`` rendered for ``user``
+    (``Messenger.preview_notes``: SMS segments, X's weighted length ...), for the preview page.
+
+    Each backend renders with its own messenger (escaping differs by channel); only backends
+    with something to say are listed: ``[{"backend", "label", "notes"}]``.
+    """
+    rows: list[dict[str, Any]] = []
+    for backend in backends:
+        cls = backend.messenger_class
+        if cls is None:
+            continue
+        try:
+            messenger = cls(backend.options)
+        except Exception:  # bad stored options: the backend's own page says what is wrong
+            continue
+        try:
+            subject, text, html = render_for(template, event, user, messenger=messenger)
+        except TemplateError:
+            continue  # the preview above already shows the error
+        notes = safe_notes(messenger, Message(address="", subject=subject, text=text, html=html, recipient=user))
+        if notes:
+            rows.append({"backend": backend, "label": messenger_label(backend.messenger), "notes": notes})
+    return rows
 
 
 def _exc_text(exc: Exception) -> str:
@@ -253,9 +352,45 @@ class BackendAdmin(admin.ModelAdmin):
     search_fields = ("name", "messenger", "template__name")
     list_select_related = ("template",)
 
-    @admin.display(description=_("messenger"), ordering="messenger")
+    class Media:
+        js = ("dsn_core/admin.js",)
+        css = {"all": ("dsn_core/admin.css",)}
+
+    @admin.display(description=_("channel"), ordering="messenger")
     def messenger_display(self, obj: Backend) -> str:
         return messenger_label(obj.messenger)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        # The option fields depend on the installed plugins: declare them on a fresh subclass so
+        # the admin's fieldsets may name them.
+        fields = optionforms.fields_for(registry().messengers)
+        kwargs["form"] = type("BackendForm", (self.form,), dict(fields))
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[tuple[Any, dict[str, Any]]]:
+        chosen = request.POST.get("messenger") or request.GET.get("messenger") or (obj.messenger if obj else "")
+        messengers = registry().messengers
+        if not chosen:
+            chosen = next(iter(messenger_choices()), ("",))[0]
+        fieldsets: list[tuple[Any, dict[str, Any]]] = [(None, {
+            "fields": ("name", "messenger", "save_anyway", "template", "options", "typed_options"),
+            "description": _("A backend is one channel (email, Telegram, SMS ...) with the template it sends and "
+                             "that channel's settings. Subscriptions pick backends to reach people."),
+        })]
+        for key, cls, names in optionforms.groups(messengers):
+            if cls is None:
+                fieldsets.append((_("Retries (every channel; empty means the site's defaults)"),
+                                  {"fields": names, "classes": ("collapse",)}))
+                continue
+            classes = ["dsn-options", f"dsn-options-{optionforms.css_key(key)}"]
+            if key != chosen:
+                classes.append("hidden")
+            state = readiness(cls)
+            description = "" if state.ready else format_html(
+                '<span class="dsn-not-ready">{}</span>', _("Not configured: %(problem)s") % {"problem": state.problem})
+            fieldsets.append((_("%(channel)s settings") % {"channel": cls.label},
+                              {"fields": names, "classes": tuple(classes), "description": description}))
+        return fieldsets
 
 
 @admin.register(Subscription)
@@ -268,6 +403,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
     autocomplete_fields = ("trigger", "backends", "receiver_users", "receiver_groups")
     actions = (enable_selected, disable_selected)
     list_select_related = ("trigger",)
+    fieldsets = (
+        (None, {"fields": (("name", "enabled", "critical"), "trigger", "backends"), "description": _(
+            "A subscription says who gets a message when its trigger fires, and through which backends "
+            "(channel and template). A person who opted out of a channel or of this subscription is skipped, "
+            "unless it is critical.")}),
+        (_("Who receives it"), {"fields": (("receiver_users", "receiver_groups"),
+                                           ("dynamic_receivers", "other_receivers"), "fixed_addresses")}),
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("backends")
@@ -284,6 +427,9 @@ class AddressAdmin(admin.ModelAdmin):
     list_filter = ("messenger", "verified", "active")
     search_fields = (_user_search_field("user"), "address")
     autocomplete_fields = ("user",)
+    fieldsets = ((None, {"fields": ("user", "messenger", "address", ("verified", "active")), "description": _(
+        "A person's address on one channel (a chat id, a phone number ...), for channels that do not read it from "
+        "the user's account. A channel that refuses an address clears 'active'.")}),)
 
     @admin.display(description=_("messenger"), ordering="messenger")
     def messenger_display(self, obj: Address) -> str:
@@ -297,6 +443,10 @@ class OptOutAdmin(admin.ModelAdmin):
     list_filter = ("messenger",)
     search_fields = (_user_search_field("user"), "messenger", "subscription__name")
     autocomplete_fields = ("user", "subscription")
+    fieldsets = ((None, {"fields": ("user", "messenger", "subscription"), "description": _(
+        "A person who does not want some messages: of one channel, of one subscription, or both. People make "
+        "these themselves on their preferences page or through an unsubscribe link; critical subscriptions "
+        "ignore them.")}),)
 
 
 # -- logs ----------------------------------------------------------------------------------
@@ -352,16 +502,57 @@ class NotificationAdmin(ReadOnlyAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = ("id", "status", "messenger", "address", "recipient", "notification", "backend", "attempts",
-                    "next_attempt_at", "sent_at", "receipt", "short_error")
+    # What an admin reads first; the notification, backend, provider id and receipt are on the detail page.
+    list_display = ("id", "status", "short_error", "channel", "who", "attempts", "when")
+    list_display_links = ("id", "status")
     list_filter = ("status", "receipt", "messenger", "notification__trigger", "backend")
     search_fields = ("address", "provider_id", "last_error", _user_search_field("recipient"))
-    list_select_related = ("notification", "backend", "recipient")
+    list_select_related = ("recipient",)
     actions = ("retry_now", "resend", "cancel")
 
-    @admin.display(description=_("last error"))
+    @admin.display(description=_("error"))
     def short_error(self, obj: Delivery) -> str:
-        return obj.last_error if len(obj.last_error) <= 80 else obj.last_error[:79] + "…"
+        return obj.last_error if len(obj.last_error) <= 60 else obj.last_error[:59] + "…"
+
+    @admin.display(description=_("channel"), ordering="messenger")
+    def channel(self, obj: Delivery) -> str:
+        return messenger_label(obj.messenger)
+
+    @admin.display(description=_("recipient"), ordering="address")
+    def who(self, obj: Delivery) -> str:
+        if obj.recipient_id is not None and obj.recipient is not None:
+            name = obj.recipient.get_username()
+            return f"{name} ({obj.address})" if obj.address and obj.address != name and ":" not in obj.address \
+                else name
+        return obj.address or "—"
+
+    @admin.display(description=_("time"), ordering="updated_at")
+    def when(self, obj: Delivery) -> str:
+        if obj.sent_at:
+            return _("sent %(t)s") % {"t": _local(obj.sent_at)}
+        if obj.status == S.FAILED and obj.next_attempt_at:
+            return _("retry at %(t)s") % {"t": _local(obj.next_attempt_at)}
+        return _local(obj.updated_at)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("overview/", self.admin_site.admin_view(self.overview_view), name="dsn_core_overview"),
+            *super().get_urls(),
+        ]
+
+    def overview_view(self, request: HttpRequest) -> HttpResponse:
+        """One page with the queue's state (the ``dsn_status`` figures) and the last day's traffic."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        from .overview import overview
+
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("DSN overview"),
+            "opts": self.opts,
+            **overview(),
+        }
+        return TemplateResponse(request, "admin/dsn_core/overview.html", context)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("dsn_core.change_delivery")
@@ -436,6 +627,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
             text += " " + _("%(count)d skipped (only sent or dead deliveries with a backend can be resent).") % {
                 "count": skipped}
         self.message_user(request, text, messages.SUCCESS if created else messages.WARNING)
+
+
+def _local(moment: Any) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
 def _enqueue(per_backend: Counter, notification_id: int | None) -> None:

@@ -27,7 +27,9 @@ class ConsoleMessenger(Messenger):
 
     key = "console"
     label = "Console (print)"
-    options = (Option("stream", "stdout or stderr", default="stdout", choices=("stdout", "stderr")),)
+    internal = True
+    # Annotated Any: on an instance, ``options`` holds the cleaned values (a dict), see Messenger.options.
+    options: Any = (Option("stream", "stdout or stderr", default="stdout", choices=("stdout", "stderr")),)
 
     def address_for(self, user: Any) -> str | None:
         return user.get_username()
@@ -56,7 +58,8 @@ class LocmemMessenger(Messenger):
 
     key = "locmem"
     label = "Local memory (tests)"
-    options = (Option("fail", "make sends fail: 'transient' or 'permanent'", choices=("transient", "permanent")),)
+    internal = True
+    options: Any = (Option("fail", "make sends fail: 'transient' or 'permanent'", choices=("transient", "permanent")),)
 
     def address_for(self, user: Any) -> str | None:
         return user.get_username()
@@ -84,7 +87,7 @@ def _after_m2m_change(kwargs: dict[str, Any]) -> bool:
 
 @hookimpl
 def register_template_engines(register: Callable[[Any], None]) -> None:
-    register(DjangoTemplateEngine())
+    register(DjangoTemplateEngine)
 
 
 @hookimpl

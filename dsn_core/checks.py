@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.checks import CheckMessage, Error, Warning, register
+
+if TYPE_CHECKING:
+    from .messengers import Messenger
 
 
 @register("dsn")
 def check_plugins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """One error per plugin problem, naming the distribution and the reason."""
-    from .plugins import registry
+    """One message per plugin problem, naming the distribution, the reason and the fix.
 
+    A warning (dsn.W010): the site, its commands, its workers and the other plugins keep working
+    without the broken plugin. With ``DSN["STRICT_PLUGINS"]`` (CI) it is an error (dsn.E001).
+    """
+    from .plugins import registry, strict
+
+    level, check_id = (Error, "dsn.E001") if strict() else (Warning, "dsn.W010")
     return [
-        Error(
-            f"DSN plugin {p.plugin!r} from distribution {p.distribution!r}: {p.reason}",
-            hint="Fix or uninstall the plugin, or block it with DSN['BLOCK_PLUGINS'] / DSN_BLOCK_PLUGINS.",
-            id="dsn.E001",
+        level(
+            f"DSN plugin {p.plugin!r} from distribution {p.distribution!r} is broken and was left out "
+            f"(the other plugins keep working): {p.reason}",
+            hint=f"{p.fix} DSN['STRICT_PLUGINS'] = True makes this an error (for CI).",
+            id=check_id,
         )
         for p in registry().problems
     ]
@@ -33,7 +42,7 @@ def check_messengers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
     return messages
 
 
-def messenger_checks(cls: type) -> list[CheckMessage]:
+def messenger_checks(cls: type[Messenger]) -> list[CheckMessage]:
     """One messenger's checks as the site sees them (``manage.py check`` and ``dsn_plugins``).
 
     A messenger whose ``DSN`` section is absent is installed but not configured: its problems
@@ -52,7 +61,7 @@ def messenger_checks(cls: type) -> list[CheckMessage]:
     return found
 
 
-def _not_configured(cls: type, section: str, found: list[CheckMessage]) -> CheckMessage:
+def _not_configured(cls: type[Messenger], section: str, found: list[CheckMessage]) -> CheckMessage:
     first = found[0].msg
     return Warning(
         f"DSN messenger {cls.key!r} is installed but settings.DSN[{section!r}] is not configured, so it "
@@ -101,3 +110,63 @@ def check_base_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                         "links that are not https.", id="dsn.W004")]
     return []
 
+
+
+@register("dsn")
+def check_plugin_apps(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A plugin whose URLs are mounted needs its Django app installed when it ships one.
+
+    Its pages render the app's templates and read its tables: without the app in
+    ``INSTALLED_APPS`` they answer 500 (``TemplateDoesNotExist``). Warns (dsn.W011) naming the
+    app to add, for any plugin whose ``urlpatterns`` hook returns patterns while the site
+    mounts ``dsn_core.urls`` and whose package has an app (``apps.py``, ``models.py``,
+    ``templates/`` or ``migrations/``).
+    """
+    from django.apps import apps
+
+    from .plugins import hook, registry
+    from .unsubscribe import url_pattern
+
+    try:
+        if not url_pattern():
+            return []  # dsn_core.urls is not mounted: no plugin page is reachable
+        impls = hook().urlpatterns.get_hookimpls()
+    except Exception:
+        return []  # a broken URLconf or plugin is reported by its own check
+    plugins = registry().plugins
+    messages: list[CheckMessage] = []
+    for impl in impls:
+        package = (getattr(impl.function, "__module__", "") or "").partition(".")[0]
+        if not package or package == "dsn_core" or apps.is_installed(package) or not _ships_app(package):
+            continue
+        try:
+            if not impl.function():
+                continue
+        except Exception:
+            continue  # dsn_core.urls logs it
+        info = plugins.get(impl.plugin_name)
+        distribution = info.distribution if info else package
+        messages.append(Warning(
+            f"DSN plugin {impl.plugin_name!r} (distribution {distribution!r}) has its pages mounted under "
+            f"dsn_core.urls, but its app {package!r} is not in INSTALLED_APPS: those pages fail "
+            "(TemplateDoesNotExist, missing tables).",
+            hint=f"Add {package!r} to INSTALLED_APPS.",
+            id="dsn.W011",
+        ))
+    return messages
+
+
+def _ships_app(package: str) -> bool:
+    """Whether ``package`` is a Django app (an AppConfig, models, templates or migrations)."""
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return False
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        root = Path(location)
+        if any((root / name).exists() for name in ("apps.py", "models.py", "templates", "migrations")):
+            return True
+    return False

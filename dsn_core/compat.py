@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-try:  # Django >= 6.0
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # django-stubs describe django.tasks; both have the same API
     from django.tasks import task, task_backends
     from django.tasks.exceptions import InvalidTaskBackend as InvalidTaskBackendError
-except ImportError:  # Django 5.2: the django-tasks backport
-    from django_tasks import task, task_backends  # type: ignore[no-redef]
-    from django_tasks.exceptions import InvalidTaskBackendError  # type: ignore[no-redef]
+else:
+    try:  # Django >= 6.0
+        from django.tasks import task, task_backends
+        from django.tasks.exceptions import InvalidTaskBackend as InvalidTaskBackendError
+    except ImportError:  # Django 5.2: the django-tasks backport
+        from django_tasks import task, task_backends
+        from django_tasks.exceptions import InvalidTaskBackendError
 
 __all__ = ["InvalidTaskBackendError", "task", "task_backends"]

@@ -74,7 +74,9 @@ class Condition:
         return self.after is _NOTHING or current == self.after
 
 
-def _field(model: type[models.Model], name: str) -> models.Field:
+def _field(model: type[models.Model], name: str) -> Any:
+    """The concrete field ``name`` of ``model`` (a ``models.Field``; ``Any`` for its relation
+    attributes such as ``target_field``, which only relational fields have)."""
     try:
         field = model._meta.get_field(name)
     except FieldDoesNotExist:
@@ -87,7 +89,7 @@ def _field(model: type[models.Model], name: str) -> models.Field:
     return field
 
 
-def _convert(field: models.Field, value: Any, where: str) -> Any:
+def _convert(field: Any, value: Any, where: str) -> Any:
     if value is None:
         return None
     target = field.target_field if field.is_relation else field

@@ -23,23 +23,35 @@ Escape = Callable[[str], str]
 
 
 class TemplateEngine:
-    """Base class for template engines.
+    """Base class for template engines. Subclass it, set ``key`` and ``label``, implement
+    :meth:`compile` and :meth:`render`, and register the class with the
+    ``register_template_engines`` hook.
 
-    ``key`` is stored in the database, ``label`` is shown in the admin dropdown.
+    ``key`` is stored in ``MessageTemplate.engine`` (never change it); ``label`` is shown in the
+    admin's engine dropdown. One instance serves every render of the process, from several
+    threads: keep no per-render state on it.
     """
 
     key: ClassVar[str] = ""
     label: ClassVar[str] = ""
 
     def compile(self, source: str) -> Any:
-        """Compile ``source``; raise :class:`~dsn_core.errors.TemplateError` (with ``line``)."""
+        """Compile ``source`` (one field of a MessageTemplate) into anything :meth:`render` takes.
+
+        Called when an admin saves the template (errors are shown under the field) and again,
+        cached, by workers. Raise :class:`~dsn_core.errors.TemplateError` ``(message, line=n)``
+        for a syntax error, ``line`` being 1-based when the engine knows it.
+        """
         raise NotImplementedError
 
     def render(self, compiled: Any, context: Mapping[str, Any], *, escape: Escape | None = None) -> str:
-        """Render a compiled template.
+        """Render a compiled template against ``context`` and return the text.
 
-        ``escape`` is applied to every substituted value that is not already marked safe;
-        ``None`` means substitute values as they are.
+        ``escape`` is applied to every substituted value that is not already marked safe
+        (the channel's markup: HTML for the ``html`` field, MarkdownV2 for Telegram); ``None``
+        means substitute values as they are. Raise :class:`~dsn_core.errors.TemplateError`
+        when rendering fails: the delivery is then ``dead`` at once with the message, since
+        retrying cannot fix a template.
         """
         raise NotImplementedError
 
@@ -121,7 +133,7 @@ class DjangoTemplateEngine(TemplateEngine):
             for layer in reversed(context.maps[:-1]):
                 ctx.dicts.append(layer)
         else:
-            ctx = Context(context, autoescape=False)  # type: ignore[arg-type]
+            ctx = Context(context if isinstance(context, dict) else dict(context), autoescape=False)
         ctx.dicts.append({"_dsn_escape": escape})
         try:
             return compiled.render(ctx)

@@ -186,6 +186,8 @@ def fan_out(notification_id: int) -> int:
     notification = Notification.objects.filter(pk=notification_id).first()
     if notification is None or notification.fanned_out_at is not None:
         return 0
+    if notification.trigger_id is None:  # its trigger was deleted since: nobody to address
+        return 0
     event = Event.from_context(notification.context)
     chunk = int(conf.get("FANOUT_CHUNK"))
     existing = Delivery.objects.filter(notification=notification).count()

@@ -11,23 +11,25 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db.models import Case, Value, When
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .conditions import ALL_OPS
-from .errors import DeliveryError, TransientError
+from . import optionforms
+from .conditionforms import ConditionsWidget, offered_content_types
+from .errors import ConfigurationError, DeliveryError, TransientError
 from .messengers import Message, Messenger, SendResult
 from .models import Address, Backend, MessageTemplate, OptOut, Subscription, Trigger
 from .plugins import engine_choices, get_messenger_class, messenger_choices, registry
+from .readiness import choice_label, readiness
 from .receivers import Event, validate_dynamic_receivers
+from .recipientforms import FixedAddressesField, ReceiverCheckboxes, flat_values, group_label, receiver_choices
 from .redaction import redact, secret_values  # noqa: F401  (re-exported for the admin)
 from .verbs import verb_choices
 
@@ -55,34 +57,6 @@ def messenger_label(key: str) -> str:
     """The messenger's label, or "<key> (not installed)"."""
     cls = get_messenger_class(key)
     return str(cls.label) if cls else str(NOT_INSTALLED % {"key": key})
-
-
-def options_help(keys: Iterable[str]) -> SafeString:
-    """HTML describing the options of the given messengers (from their ``Option`` help)."""
-    blocks = []
-    for key in keys:
-        cls = get_messenger_class(key)
-        if cls is None:
-            continue
-        if not cls.options:
-            items = format_html("<li>{}</li>", _("no options"))
-        else:
-            items = format_html_join("", "<li><code>{}</code>{}: {}</li>", (_option_row(o) for o in cls.options))
-        blocks.append(format_html("<p><strong>{}</strong> (<code>{}</code>)</p><ul>{}</ul>", cls.label, key, items))
-    return format_html_join("", "{}", ((b,) for b in blocks))
-
-
-def _option_row(option: Any) -> tuple[str, str, str]:
-    notes = []
-    if option.required:
-        notes.append("required")
-    if option.type is not str:
-        notes.append(option.type.__name__)
-    if option.default is not None:
-        notes.append(f"default {json.dumps(option.default)}")
-    if option.choices:
-        notes.append("one of " + ", ".join(json.dumps(c) for c in option.choices))
-    return option.name, f" ({'; '.join(notes)})" if notes else "", option.help or ""
 
 
 # -- JSON editing --------------------------------------------------------------------------
@@ -114,44 +88,40 @@ class JSONEditorField(forms.JSONField):
         return json.dumps(value, ensure_ascii=False, cls=self.encoder, indent=2)
 
 
-CONDITIONS_HELP = format_html(
-    "{}<br>{}: <code>{}</code>",
-    _('Every condition must hold. Example: [{"field": "status", "op": "changed_from_to", "from": "draft", '
-      '"to": "paid"}]'),
-    _("Operators"),
-    ", ".join(sorted(ALL_OPS)),
-)
-
-
-# -- model forms ---------------------------------------------------------------------------
+CONDITIONS_HELP = _("Every condition must hold. Build them with the rows above; the JSON is what is stored.")
 
 
 class TriggerForm(forms.ModelForm):
-    """A trigger with the verb chosen from the registered signals."""
+    """A trigger with the verb chosen from the registered signals, the models an admin means
+    (internal tables hidden), and conditions built in rows (see :mod:`dsn_core.conditionforms`)."""
 
-    verb = forms.ChoiceField(label=_("verb"), help_text=_("The signal that fires this trigger."))
+    verb = forms.ChoiceField(label=_("When"), help_text=_("What happens that sends messages."))
 
     class Meta:
         model = Trigger
         fields = "__all__"
         field_classes = {"conditions": JSONEditorField}
+        widgets = {"conditions": ConditionsWidget}
         help_texts = {"conditions": CONDITIONS_HELP}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["verb"].choices = with_current(verb_choices(), self.instance.verb, NOT_REGISTERED, blank=True)
-        self.fields["action_object_type"].queryset = ContentType.objects.order_by("app_label", "model")
-        self.fields["actor_type"].queryset = ContentType.objects.order_by("app_label", "model")
+        action_types = offered_content_types(self.instance.action_object_type_id)
+        self.fields["action_object_type"].queryset = action_types
+        self.fields["actor_type"].queryset = offered_content_types(self.instance.actor_type_id)
+        self.fields["conditions"].widget.content_types = action_types
 
 
 class MessageTemplateForm(forms.ModelForm):
     """A message template with the engine chosen from the installed template engines."""
 
-    engine = forms.ChoiceField(label=_("template engine"))
+    engine = forms.ChoiceField(label=_("Template engine"))
 
     class Meta:
         model = MessageTemplate
         fields = "__all__"
+        widgets = {"subject": forms.TextInput(attrs={"class": "vLargeTextField", "size": 80})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -161,66 +131,190 @@ class MessageTemplateForm(forms.ModelForm):
             field.initial = "django"
 
 
+class ReadinessSelect(forms.Select):
+    """A channel dropdown whose options carry ``data-ready="no"`` for channels not configured."""
+
+    not_ready: frozenset[str] = frozenset()
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        if value in self.not_ready:
+            option["attrs"]["data-ready"] = "no"
+        return option
+
+
 class MessengerChoiceMixin:
-    """Fills the ``messenger`` field from the installed messengers at request time."""
+    """Fills the ``messenger`` field from the installed messengers at request time, each marked
+    when its configuration check fails ("Telegram — not configured: ...")."""
 
     messenger_blank = False
 
     def _set_messenger_choices(self) -> None:
         field = self.fields["messenger"]  # type: ignore[attr-defined]
         current = getattr(self.instance, "messenger", "")  # type: ignore[attr-defined]
-        field.choices = with_current(messenger_choices(), current, NOT_INSTALLED, blank=self.messenger_blank)
+        field.choices = with_current(messenger_choices_marked(), current, NOT_INSTALLED, blank=self.messenger_blank)
+        messengers = registry().messengers
+        widget = ReadinessSelect(choices=field.choices)
+        widget.not_ready = frozenset(k for k, cls in messengers.items() if not readiness(cls).ready)
+        field.widget = widget
+
+
+def messenger_choices_marked() -> list[tuple[str, str]]:
+    """``(key, label)`` of the installed messengers, the label saying when one is not configured."""
+    messengers = registry().messengers
+    return [(key, choice_label(messengers[key])) for key, _label in messenger_choices()]
+
+
+#: The submit button that re-renders the backend form for another channel (JavaScript off).
+REFRESH = "_dsn_refresh"
 
 
 class BackendForm(MessengerChoiceMixin, forms.ModelForm):
-    """A backend: messenger dropdown, template, and the options as JSON with their help."""
+    """A backend: a channel, a template, and the channel's options as typed fields.
 
-    messenger = forms.ChoiceField(label=_("messenger"))
+    Each installed messenger's declared ``Option``s become fields (see
+    :mod:`dsn_core.optionforms`); only the chosen messenger's are read and stored. A form
+    posted without the typed fields (``typed_options`` absent) still takes ``options`` as
+    JSON. A channel whose configuration check fails is refused unless ``save_anyway`` is
+    ticked (a staging site preparing its configuration before the secrets arrive).
+    """
+
+    messenger = forms.ChoiceField(label=_("Channel"))
+    options = JSONEditorField(required=False, widget=forms.HiddenInput)
+    typed_options = forms.CharField(required=False, initial="1", widget=forms.HiddenInput)
+    save_anyway = forms.BooleanField(
+        label=_("Save even if the channel is not configured"), required=False,
+        help_text=_("For a staging site preparing its configuration: nothing is sent until the channel's "
+                    "settings are fixed, and its deliveries fail meanwhile."),
+    )
 
     class Meta:
         model = Backend
         fields = "__all__"
-        field_classes = {"options": JSONEditorField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._set_messenger_choices()
-        current = self.instance.messenger
-        keys = [current] if current and get_messenger_class(current) else [k for k, _label in messenger_choices()]
-        self.fields["options"].help_text = format_html(
-            "{}{}", _("A JSON object. Secrets never go here: they come from settings."), options_help(keys)
+        self.fields["messenger"].help_text = format_html(
+            "{} <noscript><button type=\"submit\" name=\"{}\" value=\"1\">{}</button></noscript>",
+            _("Which way messages go out. Its settings appear below."), REFRESH,
+            _("Show this channel's settings"),
         )
+        messengers = registry().messengers
+        for name, field in optionforms.fields_for(messengers).items():
+            self.fields.setdefault(name, field)
+        stored = self.instance.options if isinstance(self.instance.options, dict) else {}
+        for key, cls in messengers.items():
+            for name, value in optionforms.initial_for(cls, stored if key == self.instance.messenger else {}).items():
+                self.initial.setdefault(name, value)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        key = data.get("messenger") or ""
+        cls = get_messenger_class(key) if key else None
+        if self.data.get(REFRESH):
+            label = cls.label if cls else key
+            raise ValidationError(_("Showing the settings of %(channel)s. Nothing was saved: fill them in, then "
+                                    "save."), params={"channel": label}, code="refresh")
+        if cls is None:
+            return data
+        if data.get("typed_options"):
+            options, missing = optionforms.collect(cls, data)
+            for name, message in missing.items():
+                self.add_error(name, message)
+            if missing:
+                return data
+        else:
+            options = data.get("options")
+            if options in (None, ""):
+                options = {}
+            if not isinstance(options, dict):
+                self.add_error(None, _("Options must be a JSON object."))
+                return data
+        try:
+            data["options"] = cls.clean_options(dict(options))
+        except ValidationError as exc:
+            for message in exc.messages:
+                self.add_error(None, message)
+        state = readiness(cls)
+        if not state.ready and not data.get("save_anyway"):
+            self.add_error("messenger", ValidationError(
+                _("%(channel)s is not configured: %(problem)s %(hint)s Fix the settings, choose another channel, "
+                  "or tick \"save even if the channel is not configured\"."),
+                params={"channel": cls.label, "problem": state.problem, "hint": state.hint}, code="not_ready"))
+            data["messenger"] = key  # keep it on the instance: the model's clean() must not add "not installed"
+        return data
 
 
 class SubscriptionForm(forms.ModelForm):
-    """A subscription with JSON editors for its dynamic receivers and fixed addresses."""
+    """A subscription: who receives (users, groups, people found on the event, fixed addresses)
+    through which backends, with no JSON to type (see :mod:`dsn_core.recipientforms`)."""
+
+    dynamic_receivers = forms.MultipleChoiceField(
+        label=_("People found on the event"), required=False, widget=ReceiverCheckboxes,
+        help_text=_("Found again for each event: the object's owner, whoever did it ..."),
+    )
+    other_receivers = forms.CharField(
+        label=_("Other paths"), required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
+        help_text=_("Advanced: one path per line, e.g. instance.team.members."),
+    )
+    fixed_addresses = FixedAddressesField(
+        label=_("Fixed addresses"), required=False,
+        help_text=_("Each address is checked by its channel (an email address, a phone number in +E.164 form, "
+                    "a Telegram chat id or @channel)."),
+    )
 
     class Meta:
         model = Subscription
         fields = "__all__"
-        field_classes = {"dynamic_receivers": JSONEditorField, "fixed_addresses": JSONEditorField}
-        widgets = {
-            "dynamic_receivers": forms.Textarea(attrs={"rows": 3, "cols": 60}),
-            "fixed_addresses": forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        trigger = self.instance.trigger if _has_trigger(self.instance) else None
+        model = None
+        if trigger is not None and trigger.action_object_type_id:
+            model = trigger.action_object_type.model_class()
+        offered_types = [ct for ct in offered_content_types() if ct.model_class() is not None]
+        choices = receiver_choices(model, [ct.model_class() for ct in offered_types])
+        stored = [e for e in (self.instance.dynamic_receivers or []) if isinstance(e, str)]
+        known = flat_values(choices)
+        field = self.fields["dynamic_receivers"]
+        field.choices = choices
+        # On a trigger's page the script shows only the group of the model chosen there.
+        field.widget.group_models = {group_label(ct.model_class()): ct.pk for ct in offered_types}
+        if not self.is_bound:
+            self.initial["dynamic_receivers"] = [e for e in stored if e in known]
+            self.initial["other_receivers"] = "\n".join(e for e in stored if e not in known)
+        self.fields["fixed_addresses"].initial = self.instance.fixed_addresses or {}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        other = [line.strip() for line in (data.get("other_receivers") or "").splitlines() if line.strip()]
+        receivers = list(data.get("dynamic_receivers") or []) + [e for e in other if e not in (data.get(
+            "dynamic_receivers") or [])]
+        data["dynamic_receivers"] = receivers
         # Inline on a trigger's add page the trigger is not saved yet, and Subscription.clean()
         # only looks at saved triggers: check the receivers against the unsaved one here.
         trigger = data.get("trigger")
-        if isinstance(trigger, Trigger) and trigger.pk is None and data.get("dynamic_receivers"):
+        if isinstance(trigger, Trigger) and trigger.pk is None and receivers:
             try:
-                validate_dynamic_receivers(data["dynamic_receivers"], trigger)
+                validate_dynamic_receivers(receivers, trigger)
             except ValidationError as exc:
                 self.add_error("dynamic_receivers", exc)
         return data
 
 
+def _has_trigger(instance: Any) -> bool:
+    try:
+        return instance.trigger is not None
+    except Exception:  # RelatedObjectDoesNotExist on an unbound inline form
+        return False
+
+
 class AddressForm(MessengerChoiceMixin, forms.ModelForm):
     """An address-book entry with the messenger from a dropdown."""
 
-    messenger = forms.ChoiceField(label=_("messenger"))
+    messenger = forms.ChoiceField(label=_("Messenger"))
 
     class Meta:
         model = Address
@@ -234,7 +328,7 @@ class AddressForm(MessengerChoiceMixin, forms.ModelForm):
 class OptOutForm(MessengerChoiceMixin, forms.ModelForm):
     """An opt-out; an empty messenger means every messenger."""
 
-    messenger = forms.ChoiceField(label=_("messenger"), required=False,
+    messenger = forms.ChoiceField(label=_("Messenger"), required=False,
                                   help_text=_("Empty: every messenger (of the subscription, if one is chosen)."))
     messenger_blank = True
 
@@ -250,32 +344,76 @@ class OptOutForm(MessengerChoiceMixin, forms.ModelForm):
 # -- preview and test sends ----------------------------------------------------------------
 
 
+def viewable_content_types(user: Any) -> list[int]:
+    """Primary keys of the offered content types whose model ``user`` may view (or change)."""
+    allowed = []
+    for ct in offered_content_types():
+        if may_view(user, ct):
+            allowed.append(ct.pk)
+    return allowed
+
+
+def may_view(user: Any, ct: ContentType) -> bool:
+    """Whether ``user`` has the view or change permission on ``ct``'s model."""
+    return bool(user is not None and (user.has_perm(f"{ct.app_label}.view_{ct.model}")
+                                      or user.has_perm(f"{ct.app_label}.change_{ct.model}")))
+
+
 class PreviewForm(forms.Form):
-    """Which event to render a template against: a verb and, optionally, one object."""
+    """Which event to render a template against: a verb and, optionally, one object.
 
-    verb = forms.ChoiceField(label=_("verb"), initial="post_save")
+    Only models the requesting ``user`` may view are offered and accepted; with a model and
+    no id, the most recent object is used. ``cleaned_data["object_note"]`` says which object
+    was used, or that there is none.
+    """
+
+    verb = forms.ChoiceField(label=_("Event"), initial="post_save")
     content_type = forms.ModelChoiceField(
-        ContentType.objects.order_by("app_label", "model"), label=_("object model"), required=False
+        ContentType.objects.none(), label=_("Object model"), required=False,
+        help_text=_("Only models you may view. Without an id, the most recent object is used."),
     )
-    object_id = forms.CharField(label=_("object id"), required=False, max_length=64)
-    target = forms.CharField(label=_("target"), required=False, max_length=255)
+    object_id = forms.CharField(label=_("Object id"), required=False, max_length=64)
+    target = forms.CharField(label=_("Target"), required=False, max_length=255)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.user = user
         self.fields["verb"].choices = verb_choices()
-        self.fields["content_type"].queryset = ContentType.objects.order_by("app_label", "model")
+        allowed = viewable_content_types(user)
+        self.fields["content_type"].queryset = ContentType.objects.filter(pk__in=allowed).order_by(
+            "app_label", "model")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         ct, object_id = data.get("content_type"), (data.get("object_id") or "").strip()
         data["object"] = None
+        data["object_note"] = ""
         if object_id and ct is None:
             self.add_error("content_type", _("Choose a model for this object id."))
-        elif object_id and ct is not None:
+            return data
+        if ct is None:
+            return data
+        if not may_view(self.user, ct):  # the queryset already refuses it; never load a row regardless
+            self.add_error("content_type", _("You may not view this model."))
+            return data
+        model = ct.model_class()
+        if object_id:
             try:
-                data["object"] = find_object(ct.model_class(), object_id)
+                data["object"] = find_object(model, object_id)
             except ValidationError as exc:
                 self.add_error("object_id", exc)
+                return data
+            data["object_note"] = _("Rendered with %(model)s %(object)s (id %(id)s).") % {
+                "model": model._meta.verbose_name, "object": data["object"], "id": data["object"].pk}
+            return data
+        latest = model._default_manager.order_by("-pk").first() if model is not None else None
+        if latest is None:
+            data["object_note"] = _("There is no %(model)s yet, so the values from the object render empty.") % {
+                "model": model._meta.verbose_name if model else ct}
+        else:
+            data["object"] = latest
+            data["object_note"] = _("Rendered with the most recent %(model)s: %(object)s (id %(id)s).") % {
+                "model": model._meta.verbose_name, "object": latest, "id": latest.pk}
         return data
 
     def event(self, actor: Any) -> Event:
@@ -288,7 +426,7 @@ class PreviewForm(forms.Form):
 class SendTestForm(PreviewForm):
     """A preview plus the backend whose messenger sends the test."""
 
-    backend = forms.ModelChoiceField(Backend.objects.all(), label=_("backend"))
+    backend = forms.ModelChoiceField(Backend.objects.all(), label=_("Backend"))
 
     def __init__(self, *args: Any, template: MessageTemplate | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -335,6 +473,10 @@ def send_by_hand(messenger: Messenger, message: Message) -> SendResult | Deliver
     except DeliveryError as exc:
         return exc
     except Exception as exc:
+        from .sending import open_error
+
+        if isinstance(error := open_error(messenger.key, exc), ConfigurationError):  # a settings problem
+            return ConfigurationError(redact(str(error)))
         logger.warning("DSN test send through %s failed: %s", messenger.key, type(exc).__name__)
         return TransientError(redact(f"{type(exc).__name__}: {exc}"))
     if len(outcomes) != 1:
@@ -353,6 +495,8 @@ def describe_outcome(outcome: SendResult | DeliveryError) -> tuple[bool, str]:
         return True, text
     if isinstance(outcome, DeliveryError):
         kind = "temporary failure" if outcome.retryable else "permanent failure"
+        if isinstance(outcome, ConfigurationError):  # a missing token is not "temporary"
+            kind = "configuration error"
         text = f"{kind}: {redact(str(outcome))}"
         if outcome.retry_after:
             text += f" (retry after {outcome.retry_after:g}s)"

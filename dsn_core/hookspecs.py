@@ -8,20 +8,24 @@ and arguments match the specs below, advertised through a ``dsn`` entry point::
     acme = "dsn_acme.plugin"
 
     # dsn_acme/plugin.py
-    from dsn_core import hookimpl
+    from dsn_core.api import hookimpl
 
     @hookimpl
     def register_messengers(register):
         register(AcmeMessenger)
 
 A hook implementation may take any subset of a spec's arguments. A misspelled hook name
-or an unknown argument is reported by ``manage.py check`` and ``manage.py dsn_plugins``
-naming your distribution; the site and the other plugins keep working.
+or an unknown argument is reported by ``manage.py check`` (a warning, dsn.W010) and
+``manage.py dsn_plugins`` naming your distribution; the site and the other plugins keep working.
+Implementations are called with pluggy's semantics (order, ``tryfirst``/``trylast``,
+``firstresult``, wrappers), each isolated from the others: see :mod:`dsn_core.plugins`.
+Everything else a plugin uses comes from :mod:`dsn_core.api`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -39,17 +43,21 @@ def register_messengers(register: Callable[[type], None]) -> None:
     """Register messenger classes (subclasses of :class:`dsn_core.messengers.Messenger`).
 
     Call ``register(MessengerClass)`` once per messenger. Its ``key`` must be unique
-    across all installed plugins: a second plugin claiming the same key is an error that
-    names both distributions, and the second registration is ignored.
+    across all installed plugins: a second plugin claiming the same key is reported by
+    ``check`` naming both distributions, and the second registration is ignored.
     """
 
 
 @hookspec
 def register_template_engines(register: Callable[[Any], None]) -> None:
-    """Register template engines (instances of :class:`dsn_core.engines.TemplateEngine`).
+    """Register template engines (subclasses of :class:`dsn_core.engines.TemplateEngine`).
 
-    Call ``register(engine)``. Keys are unique like messenger keys. The core registers
-    the ``django`` engine through this same hook.
+    Call ``register(EngineClass)`` once per engine, as for messengers; the core creates the one
+    instance that every render in the process shares (so ``compile``/``render`` must be
+    thread-safe). An instance is accepted too, for an engine that needs constructor arguments.
+    Its ``key`` is stored in ``MessageTemplate.engine`` and must be unique across all
+    installed plugins: a second plugin claiming the same key is reported and ignored. The core
+    registers its ``django`` engine through this same hook.
     """
 
 
@@ -123,6 +131,16 @@ def delivery_receipt(delivery: Delivery, receipt: str, detail: str) -> None:
     a short reason. Plugins report receipts with :func:`dsn_core.receipts.record_receipt`.
     The :data:`dsn_core.signals.delivery_receipt` Django signal is sent at the same time.
     Exceptions raised here are logged and ignored.
+    """
+
+
+@hookspec
+def sweep(now: datetime) -> dict[str, int] | None:
+    """Called on every sweep (``manage.py dsn_sweep`` and the periodic sweep), after the core's steps.
+
+    Prune or repair your plugin's own tables here (dsn-inbox deletes old read items). Keep one
+    call bounded (a few batches): the next sweep carries on. Return counts to add to the sweep's
+    report (``{"inbox_pruned": 12}``) or ``None``. Exceptions raised here are logged and ignored.
     """
 
 

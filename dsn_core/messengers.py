@@ -41,9 +41,20 @@ class RateLimit:
             raise ValueError("RateLimit needs count >= 1 and per > 0")
 
 
+#: How text is read as a boolean option (case and surrounding spaces ignored).
+TRUE_WORDS = frozenset({"true", "1", "on", "yes", "y"})
+FALSE_WORDS = frozenset({"false", "0", "off", "no", "n", ""})
+
+
 @dataclass(frozen=True)
 class Option:
-    """One backend option a messenger accepts (shown as a help line in the admin)."""
+    """One backend option a messenger accepts (shown as a help line in the admin).
+
+    ``type`` is ``str``, ``bool``, ``int`` or ``float``; values arrive in the messenger's
+    ``self.options`` already converted by :meth:`convert` (``"false"``, ``"0"``, ``"off"``,
+    ``"no"`` are ``False``), checked against ``choices``, with ``default`` filled in when the
+    admin left the option out.
+    """
 
     name: str
     help: str = ""
@@ -51,6 +62,49 @@ class Option:
     default: Any = None
     choices: tuple[Any, ...] | None = None
     type: type = str
+
+    def convert(self, value: Any) -> Any:
+        """``value`` (as stored in a Backend's JSON options, often text) as ``self.type``.
+
+        Raises ``ValueError`` with a sentence an admin can act on.
+        """
+        kind = self.type
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, int) and value in (0, 1):
+                return bool(value)
+            if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+                return value.strip().lower() in TRUE_WORDS
+            raise ValueError(f"Option {self.name!r} must be true or false, not {value!r}.")
+        if kind is int:
+            if isinstance(value, bool):
+                raise ValueError(f"Option {self.name!r} must be a whole number, not {value!r}.")
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            try:
+                return int(value.strip() if isinstance(value, str) else value)
+            except (TypeError, ValueError):
+                raise ValueError(f"Option {self.name!r} must be a whole number, not {value!r}.") from None
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError(f"Option {self.name!r} must be a number, not {value!r}.")
+            try:
+                return float(value.strip() if isinstance(value, str) else value)
+            except (TypeError, ValueError):
+                raise ValueError(f"Option {self.name!r} must be a number, not {value!r}.") from None
+        if kind is str:
+            if isinstance(value, str):
+                return value
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return str(value)  # a chat id typed as a number
+            raise ValueError(f"Option {self.name!r} must be text, not {value!r}.")
+        if isinstance(value, kind):
+            return value
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"Option {self.name!r} must be a {kind.__name__}, not {value!r}.") from None
 
 
 #: Options every backend accepts, whatever its messenger: its own retry policy.
@@ -75,8 +129,21 @@ class Message:
     delivery_id: int | None = None
     #: Signed one-click unsubscribe URL (absolute when ``DSN["BASE_URL"]`` is set), or "".
     unsubscribe_url: str = ""
-    #: Free-form extras (the notification id, the verb ...), for providers that take metadata.
+    #: Extras for providers that take metadata: ``notification`` (the event's id) and ``verb``
+    #: today; more keys may be added (never removed in 0.x). Read them through the properties below.
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def notification_id(self) -> int | None:
+        """The event this message is part of (the Notification's id), the same for every
+        recipient and backend of one event: group or deduplicate by it. ``None`` for test sends."""
+        value = self.metadata.get("notification")
+        return int(value) if value is not None else None
+
+    @property
+    def verb(self) -> str:
+        """The verb of the event (``"post_save"``, ``"order_paid"``), or ``""``."""
+        return str(self.metadata.get("verb") or "")
 
     @property
     def idempotency_key(self) -> str:
@@ -123,29 +190,46 @@ class Messenger:
 
     key: ClassVar[str] = ""
     label: ClassVar[str] = ""
-    options: ClassVar[Sequence[Option]] = ()
+    #: On the class: the :class:`Option` declarations (a sequence). On an instance: the backend's
+    #: cleaned, typed values (a ``dict``), set by ``__init__``. Typed ``Any`` for that reason.
+    options: Any = ()
     rate_limits: ClassVar[Sequence[RateLimit]] = ()
     max_batch_size: ClassVar[int] = 100
     #: Overrides of the retry policy for this channel: any of ``base``, ``cap`` (seconds)
     #: and ``max_attempts``. A backend's ``retry_*`` options override these in turn.
     retry_policy: ClassVar[Mapping[str, float]] = {}
+    #: Seconds one call (``open``, one ``send_batch``, ``close``) may take before the core stops
+    #: waiting and records a transient error; ``None``: ``DSN["SEND_TIMEOUT"]`` (60). Set it a
+    #: little above the client library's own timeouts for one call.
+    send_timeout: ClassVar[float | None] = None
+    #: Whether the provider honours :attr:`Message.idempotency_key` (a message sent again after a
+    #: crash is not delivered twice). Then the core hands over whole batches; otherwise one
+    #: message per ``send_batch`` call, each recorded before the next, so a crash repeats at most one.
+    deduplicates: ClassVar[bool] = False
     #: Whether fixed addresses (an ops chat, a list address) make sense for this channel.
     supports_fixed_addresses: ClassVar[bool] = True
     #: Whether every message needs ``Message.unsubscribe_url`` (email's List-Unsubscribe
     #: header). Otherwise the core signs one only for templates that use ``unsubscribe_url``.
     wants_unsubscribe_url: ClassVar[bool] = False
+    #: A channel for developers (the console, tests' local memory) that no person receives
+    #: messages on: left out of the end users' preferences page.
+    internal: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        self.options: dict[str, Any] = self.clean_options(dict(options or {}))
+        self.options = self.clean_options(dict(options or {}))
 
     # -- configuration ---------------------------------------------------------------
 
     @classmethod
     def clean_options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        """Validate backend options and fill defaults; raise ``ValidationError`` if wrong.
+        """Validate backend options, convert them to their declared types and fill defaults;
+        raise ``ValidationError`` listing every problem.
 
-        The default implementation checks names, required options and choices against
-        ``cls.options``. Override to add checks, calling ``super()`` first.
+        Unknown names are refused; missing required options are errors; each value goes
+        through :meth:`Option.convert` (so ``"false"`` is ``False`` for ``type=bool``, ``"3"`` is
+        ``3`` for ``type=int``) and is then checked against ``choices``. An empty value (``None``
+        or ``""``) counts as missing. Override to add checks, calling ``super()`` first: what
+        it returns is already typed.
         """
         known = {opt.name: opt for opt in (*cls.options, *CORE_OPTIONS)}
         unknown = sorted(set(options) - set(known))
@@ -155,19 +239,17 @@ class Messenger:
             errors.append(f"Unknown option(s) {', '.join(unknown)} for {cls.key}; allowed: {allowed}.")
         cleaned: dict[str, Any] = {}
         for name, opt in known.items():
-            if name not in options or options[name] in (None, ""):
+            if name not in options or options[name] is None or options[name] == "":
                 if opt.required:
                     errors.append(f"Option {name!r} is required: {opt.help}".rstrip(": "))
                 elif opt.default is not None:
                     cleaned[name] = opt.default
                 continue
-            value = options[name]
-            if opt.type is not str and not isinstance(value, opt.type):
-                try:
-                    value = opt.type(value)
-                except (TypeError, ValueError):
-                    errors.append(f"Option {name!r} must be a {opt.type.__name__}, not {value!r}.")
-                    continue
+            try:
+                value = opt.convert(options[name])
+            except ValueError as exc:
+                errors.append(str(exc))
+                continue
             if opt.choices is not None and value not in opt.choices:
                 choices = ", ".join(map(str, opt.choices))
                 errors.append(f"Option {name!r} must be one of {choices}, not {value!r}.")
@@ -247,6 +329,15 @@ class Messenger:
     def rate_limits_for(self, address: str) -> Sequence[RateLimit]:
         """The limits that apply to sending to ``address`` (default: ``rate_limits``)."""
         return self.rate_limits
+
+    def preview_notes(self, message: Message) -> list[str]:
+        """Short human-readable notes on how this backend would send ``message``, for the admin's preview.
+
+        The admin calls it with a rendered sample (``message.address`` may be empty) and shows each
+        note under the preview, e.g. ``"2 SMS segments (UCS-2 …)"`` or ``"X counts 291 of 280 …"``.
+        It must be fast and must not contact the provider or raise. The default has no notes.
+        """
+        return []
 
     # -- sending ---------------------------------------------------------------------
 

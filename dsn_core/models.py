@@ -7,7 +7,7 @@ plugins at request time, so installing a plugin never needs a migration.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -17,6 +17,9 @@ from django.db import models
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from .messengers import Messenger
 
 
 class ConfigState(models.Model):
@@ -117,7 +120,8 @@ class Trigger(models.Model):
                             "model": model._meta.verbose_name,
                             "id": obj_id,
                         }
-        model = self.action_object_type.model_class() if self.action_object_type_id else None
+        content_type = self.action_object_type if self.action_object_type_id else None
+        model = content_type.model_class() if content_type is not None else None
         try:
             self.conditions = validate_conditions(self.conditions, model, self.verb)
         except ValidationError as exc:
@@ -170,7 +174,7 @@ class Backend(models.Model):
         return self.name
 
     @property
-    def messenger_class(self) -> type | None:
+    def messenger_class(self) -> type[Messenger] | None:
         from .plugins import get_messenger_class
 
         return get_messenger_class(self.messenger)

@@ -8,23 +8,48 @@ failure is kept as a :class:`PluginProblem` and reported by the system checks an
 Allow-/block-lists: ``DSN["PLUGINS"]`` (or env ``DSN_PLUGINS``, comma-separated) loads
 only the named entry points; ``DSN["BLOCK_PLUGINS"]`` (or env ``DSN_BLOCK_PLUGINS``)
 skips the named ones. The built-in plugin (``dsn_core``) is always loaded.
+
+A broken plugin (it fails to import, misspells a hook, asks for an argument a hook does not
+have, claims a key another plugin holds) is a system-check *warning*, so every command and
+worker still starts and the other plugins keep sending. ``DSN["STRICT_PLUGINS"] = True`` (or env
+``DSN_STRICT_PLUGINS=1``) makes it an error, for CI.
+
+Hooks are called in pluggy's order (``tryfirst`` first, ``trylast`` last, otherwise the
+plugin registered last first), ``firstresult`` specs stop at the first non-``None`` result, and
+wrappers (``wrapper=True``, and old-style ``hookwrapper=True``) wrap the other implementations:
+the only difference from pluggy is isolation. An implementation that raises is logged and
+skipped (its wrapper sees the others' results); a wrapper that raises leaves the result as it
+was. The ``register_*`` hooks are called one implementation at a time: the built-in plugin
+first, then ``tryfirst``, plain and ``trylast`` implementations, each group in entry-point name
+order, so the first to register a key keeps it whatever order packages were installed in;
+wrappers make no sense there and are refused when the plugin loads.
+
+Set the environment variable ``DSN_TRACE_HOOKS=1`` to log every hook call, each
+implementation's duration and the call's total, on the ``dsn_core.hooks`` logger.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
 from . import hookspecs
 
+if TYPE_CHECKING:
+    from .engines import TemplateEngine
+    from .messengers import Messenger
+
 logger = logging.getLogger("dsn_core.plugins")
+trace_logger = logging.getLogger("dsn_core.hooks")
 
 ENTRY_POINT_GROUP = "dsn"
 BUILTIN_NAME = "dsn_core"
@@ -37,6 +62,15 @@ class PluginProblem:
     plugin: str
     distribution: str
     reason: str
+    version: str = "?"
+
+    @property
+    def fix(self) -> str:
+        """What a site can do about it (the hint shown by ``check`` and ``dsn_plugins``)."""
+        return (
+            f"Fix or upgrade {self.distribution}, uninstall it, or block it with "
+            f"DSN['BLOCK_PLUGINS'] = [{self.plugin!r}] (or the environment variable DSN_BLOCK_PLUGINS={self.plugin})."
+        )
 
 
 @dataclass
@@ -54,8 +88,8 @@ class PluginInfo:
 class Registry:
     """Everything the loaded plugins registered, keyed by kind then key."""
 
-    messengers: dict[str, type] = field(default_factory=dict)
-    engines: dict[str, Any] = field(default_factory=dict)
+    messengers: dict[str, type[Messenger]] = field(default_factory=dict)
+    engines: dict[str, TemplateEngine] = field(default_factory=dict)
     signals: dict[str, Any] = field(default_factory=dict)
     resolvers: dict[str, Any] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -81,6 +115,16 @@ def _names_from(setting: str, env: str) -> set[str] | None:
     return set(value)
 
 
+def strict() -> bool:
+    """Whether broken plugins are errors (``DSN["STRICT_PLUGINS"]`` / env ``DSN_STRICT_PLUGINS``)."""
+    from .conf import dsn_settings
+
+    raw = os.environ.get("DSN_STRICT_PLUGINS")
+    if raw is not None:
+        return raw.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(dsn_settings().get("STRICT_PLUGINS", False))
+
+
 def _distribution(ep: EntryPoint) -> tuple[str, str]:
     dist = getattr(ep, "dist", None)
     if dist is None:
@@ -98,6 +142,11 @@ def iter_entry_points() -> Iterator[EntryPoint]:
         yield ep
 
 
+#: The hooks whose implementations register things, called plugin by plugin by :func:`_collect`.
+REGISTER_HOOKS = ("register_messengers", "register_template_engines", "register_signals",
+                  "register_receiver_resolvers")
+
+
 def _new_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("dsn")
     pm.add_hookspecs(hookspecs)
@@ -110,7 +159,7 @@ def _register_plugin(reg: Registry, name: str, obj: object, dist: str, version: 
     try:
         pm.register(obj, name=name)
     except Exception as exc:  # pluggy.PluginValidationError: unknown argument, etc.
-        reg.problems.append(PluginProblem(name, dist, f"invalid hook implementation: {exc}"))
+        reg.problems.append(PluginProblem(name, dist, f"invalid hook implementation: {exc}", version))
         return
     unknown = [
         hook.name
@@ -120,8 +169,22 @@ def _register_plugin(reg: Registry, name: str, obj: object, dist: str, version: 
     if unknown:
         pm.unregister(obj)
         reg.problems.append(
-            PluginProblem(name, dist, f"unknown hook(s) {', '.join(sorted(unknown))} (misspelled?)")
+            PluginProblem(name, dist, f"unknown hook(s) {', '.join(sorted(unknown))} (misspelled?)", version)
         )
+        return
+    wrapped = sorted(
+        hook.name
+        for hook in pm.get_hookcallers(obj) or []
+        if hook.name in REGISTER_HOOKS
+        for impl in hook.get_hookimpls()
+        if impl.plugin is obj and (impl.wrapper or impl.hookwrapper)
+    )
+    if wrapped:
+        pm.unregister(obj)
+        reg.problems.append(PluginProblem(
+            name, dist, f"{', '.join(wrapped)} cannot be a wrapper (wrapper=True / hookwrapper=True): registration "
+            "hooks are called one plugin at a time; remove the wrapper option", version,
+        ))
         return
     hooks = sorted(hook.name for hook in pm.get_hookcallers(obj) or [])
     reg.plugins[name] = PluginInfo(name, dist, version, hooks)
@@ -141,8 +204,11 @@ def _load(reg: Registry) -> None:
         try:
             obj = ep.load()
         except Exception as exc:
-            reg.problems.append(PluginProblem(ep.name, dist, f"failed to import: {type(exc).__name__}: {exc}"))
-            logger.exception("DSN plugin %s (%s) failed to import", ep.name, dist)
+            reg.problems.append(PluginProblem(ep.name, dist, f"failed to import: {type(exc).__name__}: {exc}", version))
+            # One line per process start; the traceback (for the plugin's author) at DEBUG.
+            logger.warning("DSN plugin %s (%s) failed to import and is left out: %s: %s",
+                           ep.name, dist, type(exc).__name__, exc)
+            logger.debug("DSN plugin %s import traceback", ep.name, exc_info=True)
             continue
         _register_plugin(reg, ep.name, obj, dist, version)
     for name, obj in _extra_plugins:
@@ -168,20 +234,20 @@ def _collect(reg: Registry) -> None:
     }
     for hook_name, (kind, make_entry) in kinds.items():
         hook = getattr(pm.hook, hook_name)
-        # get_hookimpls() is in registration order: the built-in plugin first, so it keeps its keys.
-        for impl in hook.get_hookimpls():
+        for impl in _register_order(reg, hook.get_hookimpls()):
             plugin = impl.plugin_name
             info = reg.plugins.get(plugin)
             dist = info.distribution if info else plugin
+            version = info.version if info else "?"
 
             def register(
-                *args: Any, _plugin: str = plugin, _dist: str = dist, _kind: str = kind,
+                *args: Any, _plugin: str = plugin, _dist: str = dist, _version: str = version, _kind: str = kind,
                 _make: Callable[..., tuple[str, Any]] = make_entry, **kwargs: Any
             ) -> None:
                 try:
                     key, value = _make(*args, **kwargs)
                 except (TypeError, ValueError) as exc:
-                    reg.problems.append(PluginProblem(_plugin, _dist, f"bad {_kind} registration: {exc}"))
+                    reg.problems.append(PluginProblem(_plugin, _dist, f"bad {_kind} registration: {exc}", _version))
                     return
                 table: dict[str, Any] = getattr(reg, _kind)
                 owner = reg.owners.get((_kind, key))
@@ -191,6 +257,7 @@ def _collect(reg: Registry) -> None:
                             _plugin,
                             _dist,
                             f"{_kind[:-1]} key {key!r} is already registered by {owner}; ignored",
+                            _version,
                         )
                     )
                     return
@@ -200,29 +267,49 @@ def _collect(reg: Registry) -> None:
                     reg.plugins[_plugin].registered.setdefault(_kind, []).append(key)
 
             try:
-                impl.function(**{arg: register for arg in impl.argnames})
+                with _traced(hook_name, plugin):
+                    impl.function(**{arg: register for arg in impl.argnames})
             except Exception as exc:
-                reg.problems.append(PluginProblem(plugin, dist, f"{hook_name} raised {type(exc).__name__}: {exc}"))
+                reason = f"{hook_name} raised {type(exc).__name__}: {exc}"
+                reg.problems.append(PluginProblem(plugin, dist, reason, version))
                 logger.exception("DSN plugin %s failed in %s", plugin, hook_name)
 
 
-def _messenger_entry(cls: type) -> tuple[str, type]:
+def _register_order(reg: Registry, impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
+    """The built-in plugin first, then ``tryfirst``, plain and ``trylast`` implementations, each
+    group in registration order (entry-point name order): the first to register a key keeps it."""
+    position = {name: i for i, name in enumerate(reg.plugins)}
+
+    def key(impl: pluggy.HookImpl) -> tuple[bool, int, int]:
+        group = 0 if impl.tryfirst else 2 if impl.trylast else 1
+        return impl.plugin_name != BUILTIN_NAME, group, position.get(impl.plugin_name, len(position))
+
+    return sorted((i for i in impls if not (i.wrapper or i.hookwrapper)), key=key)
+
+
+def _messenger_entry(messenger: Any) -> tuple[str, type[Messenger]]:
     from .messengers import Messenger
 
-    if not (isinstance(cls, type) and issubclass(cls, Messenger)):
-        raise TypeError(f"{cls!r} is not a Messenger subclass")
-    if not cls.key or not cls.label:
-        raise ValueError(f"{cls.__name__} needs a non-empty key and label")
-    return cls.key, cls
+    if not (isinstance(messenger, type) and issubclass(messenger, Messenger)):
+        raise TypeError(f"{messenger!r} is not a Messenger subclass")
+    if not messenger.key or not messenger.label:
+        raise ValueError(f"{messenger.__name__} needs a non-empty key and label")
+    return messenger.key, messenger
 
 
-def _engine_entry(engine: Any) -> tuple[str, Any]:
+def _engine_entry(engine: Any) -> tuple[str, TemplateEngine]:
+    """Engines register like messengers, as classes (the core makes the one instance every
+    render shares); an instance is accepted too, for engines that take constructor arguments."""
     from .engines import TemplateEngine
 
     if isinstance(engine, type):
+        if not issubclass(engine, TemplateEngine):
+            raise TypeError(f"{engine!r} is not a TemplateEngine subclass")
         engine = engine()
-    if not isinstance(engine, TemplateEngine) or not engine.key:
-        raise TypeError(f"{engine!r} is not a TemplateEngine with a key")
+    if not isinstance(engine, TemplateEngine):
+        raise TypeError(f"{engine!r} is not a TemplateEngine subclass or instance")
+    if not engine.key or not engine.label:
+        raise ValueError(f"{type(engine).__name__} needs a non-empty key and label")
     return engine.key, engine
 
 
@@ -285,12 +372,12 @@ def remove_plugin(name: str) -> None:
     reset()
 
 
-def get_messenger_class(key: str) -> type | None:
+def get_messenger_class(key: str) -> type[Messenger] | None:
     """The messenger class registered under ``key``, or ``None`` if not installed."""
     return registry().messengers.get(key)
 
 
-def get_engine(key: str) -> Any | None:
+def get_engine(key: str) -> TemplateEngine | None:
     """The template engine registered under ``key``, or ``None`` if not installed."""
     return registry().engines.get(key)
 
@@ -305,11 +392,187 @@ def engine_choices() -> list[tuple[str, str]]:
     return sorted(((k, e.label) for k, e in registry().engines.items()), key=lambda kv: kv[1].lower())
 
 
-def call_observers(hook_name: str, **kwargs: Any) -> None:
-    """Call an observer hook; a plugin raising is logged, never propagated."""
+def _call_order(impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
+    """Plain (non-wrapper) implementations in the order pluggy calls them.
+
+    ``get_hookimpls()`` lists them trylast first, tryfirst last, and pluggy calls the list
+    backwards: tryfirst first, then the plugin registered last first, trylast at the end.
+    """
+    return [impl for impl in reversed(impls) if not (impl.wrapper or impl.hookwrapper)]
+
+
+def tracing() -> bool:
+    """Whether hook calls are traced (environment variable ``DSN_TRACE_HOOKS``)."""
+    return os.environ.get("DSN_TRACE_HOOKS", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _trace_handler() -> None:
+    """Tracing must show up even where the site configured no logging: add a stderr handler once."""
+    if not trace_logger.hasHandlers():
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        trace_logger.addHandler(handler)
+    if trace_logger.getEffectiveLevel() > logging.INFO:
+        trace_logger.setLevel(logging.INFO)
+
+
+class _traced:
+    """Context manager timing one hook implementation when tracing is on."""
+
+    __slots__ = ("hook_name", "plugin", "start")
+
+    def __init__(self, hook_name: str, plugin: str) -> None:
+        self.hook_name, self.plugin, self.start = hook_name, plugin, 0.0
+
+    def __enter__(self) -> None:
+        if tracing():
+            self.start = time.perf_counter()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self.start:
+            _trace_handler()
+            outcome = f" raised {exc_type.__name__}" if exc_type else ""
+            trace_logger.info("%s: %s took %.3f ms%s", self.hook_name, self.plugin,
+                              (time.perf_counter() - self.start) * 1000, outcome)
+
+
+def _arguments(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """What pluggy passes an implementation: its arguments without defaults positionally, and
+    those with defaults by keyword when the caller gave them."""
+    return [kwargs[arg] for arg in impl.argnames], {k: kwargs[k] for k in impl.kwargnames if k in kwargs}
+
+
+def _start_wrapper(impl: pluggy.HookImpl, hook_name: str, kwargs: dict[str, Any]) -> Generator[Any, Any, Any] | None:
+    """Run a wrapper up to its ``yield``; ``None`` (logged) if it raised or did not yield."""
+    args, keywords = _arguments(impl, kwargs)
+    try:
+        with _traced(hook_name, f"{impl.plugin_name} (wrapper, before)"):
+            gen = cast(Generator[Any, Any, Any], impl.function(*args, **keywords))  # a generator function
+            next(gen)
+    except StopIteration:
+        logger.error("DSN plugin %s: its %s wrapper did not yield; skipped", impl.plugin_name, hook_name)
+        return None
+    except Exception:
+        logger.exception("DSN plugin %s failed in %s (wrapper); skipped", impl.plugin_name, hook_name)
+        return None
+    return gen
+
+
+def _finish_wrapper(impl: pluggy.HookImpl, gen: Generator[Any, Any, Any], hook_name: str, result: Any) -> Any:
+    """Resume a wrapper after its ``yield`` with the result; return what it makes of it."""
+    outcome = pluggy.Result(result, None) if impl.hookwrapper else None
+    try:
+        with _traced(hook_name, f"{impl.plugin_name} (wrapper, after)"):
+            gen.send(outcome if impl.hookwrapper else result)
+    except StopIteration as stop:
+        if outcome is not None:
+            return outcome.get_result()  # an old-style wrapper may force_result()
+        return stop.value
+    except Exception:
+        logger.exception("DSN plugin %s failed in %s (wrapper); result kept", impl.plugin_name, hook_name)
+        return result
+    gen.close()
+    logger.error("DSN plugin %s: its %s wrapper yielded twice; result kept", impl.plugin_name, hook_name)
+    return result
+
+
+def call_hook(hook_name: str, **kwargs: Any) -> Any:
+    """Call a hook with pluggy's semantics and per-implementation isolation.
+
+    Returns the list of non-``None`` results (or the first one, for a ``firstresult`` spec),
+    as pluggy would. An implementation that raises is logged and skipped: one plugin's bug
+    never reaches the caller or the other plugins.
+    """
     caller = getattr(hook(), hook_name)
-    for impl in caller.get_hookimpls():
+    spec = caller.spec
+    firstresult = bool(spec and spec.opts.get("firstresult"))
+    trace = tracing()
+    started = time.perf_counter() if trace else 0.0
+    impls = caller.get_hookimpls()
+    teardowns: list[tuple[pluggy.HookImpl, Generator[Any, Any, Any]]] = []
+    for impl in reversed(impls):  # wrappers, outermost first
+        if impl.wrapper or impl.hookwrapper:
+            gen = _start_wrapper(impl, hook_name, kwargs)
+            if gen is not None:
+                teardowns.append((impl, gen))
+    results: list[Any] = []
+    for impl in _call_order(impls):
+        args, keywords = _arguments(impl, kwargs)
         try:
-            impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            with _traced(hook_name, impl.plugin_name):
+                value = impl.function(*args, **keywords)
         except Exception:
             logger.exception("DSN plugin %s failed in %s", impl.plugin_name, hook_name)
+            continue
+        if value is not None:
+            results.append(value)
+            if firstresult:
+                break
+    result: Any = (results[0] if results else None) if firstresult else results
+    for impl, gen in reversed(teardowns):
+        result = _finish_wrapper(impl, gen, hook_name, result)
+    if trace:
+        _trace_handler()
+        trace_logger.info("%s(%s): %d implementation(s) in %.3f ms", hook_name, ", ".join(sorted(kwargs)),
+                          len(impls), (time.perf_counter() - started) * 1000)
+    return result
+
+
+def call_observers(hook_name: str, **kwargs: Any) -> None:
+    """Call an observer hook (its results are ignored); a plugin raising is logged, never propagated."""
+    call_hook(hook_name, **kwargs)
+
+
+def broken() -> dict[str, list[PluginProblem]]:
+    """``{plugin name: its problems}`` for every plugin that did not load cleanly (for the admin)."""
+    found: dict[str, list[PluginProblem]] = {}
+    for problem in registry().problems:
+        found.setdefault(problem.plugin, []).append(problem)
+    return found
+
+
+def report(reg: Registry | None = None) -> list[dict[str, Any]]:
+    """One dict per plugin (loaded or broken), in name order: what ``dsn_plugins`` prints and the
+    admin can show.
+
+    Keys: ``name``, ``distribution``, ``version``, ``hooks``, ``registered`` (kind -> keys),
+    ``problems`` (reasons), ``fix`` (what to do about them, or ""), ``checks`` (the messengers'
+    configuration checks: ``messenger``, ``level``, ``id``, ``message``, ``hint``) and ``status``:
+    ``broken`` (it failed to load or to register something), ``errors`` (a messenger's
+    configuration check fails), ``warnings`` or ``ok``.
+    """
+    from django.core.checks import ERROR, WARNING
+
+    from .checks import messenger_checks
+
+    reg = reg or registry()
+    plugins: dict[str, dict[str, Any]] = {}
+    for name, info in reg.plugins.items():
+        plugins[name] = {
+            "name": name, "distribution": info.distribution, "version": info.version, "hooks": list(info.hooks),
+            "registered": {k: list(v) for k, v in info.registered.items()}, "problems": [], "fix": "", "checks": [],
+        }
+    for problem in reg.problems:
+        entry = plugins.setdefault(problem.plugin, {
+            "name": problem.plugin, "distribution": problem.distribution, "version": problem.version, "hooks": [],
+            "registered": {}, "problems": [], "fix": "", "checks": [],
+        })
+        entry["problems"].append(problem.reason)
+        entry["fix"] = problem.fix
+    for entry in plugins.values():
+        for key in entry["registered"].get("messengers", []):
+            cls = reg.messengers.get(key)
+            if cls is None:
+                continue
+            for message in messenger_checks(cls):
+                level = "error" if message.level >= ERROR else "warning" if message.level >= WARNING else "info"
+                entry["checks"].append({
+                    "messenger": key, "level": level, "id": message.id or "", "message": message.msg,
+                    "hint": message.hint or "",
+                })
+        levels = {c["level"] for c in entry["checks"]}
+        entry["status"] = (
+            "broken" if entry["problems"] else "errors" if "error" in levels else "warnings" if "warning" in levels
+            else "ok"
+        )
+    return [plugins[name] for name in sorted(plugins)]

@@ -29,7 +29,7 @@ logger = logging.getLogger("dsn_core.receipts")
 Receipt = Delivery.Receipt
 
 #: Later reports of lower rank do not overwrite earlier ones of higher rank.
-RANK = {Receipt.DELIVERED: 1, Receipt.UNDELIVERED: 2, Receipt.BOUNCED: 2, Receipt.COMPLAINED: 3}
+RANK: dict[str, int] = {Receipt.DELIVERED: 1, Receipt.UNDELIVERED: 2, Receipt.BOUNCED: 2, Receipt.COMPLAINED: 3}
 
 
 def find_delivery(messenger: str, *, provider_id: str = "", delivery_id: Any = None) -> Delivery | None:

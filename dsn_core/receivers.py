@@ -185,3 +185,18 @@ def validate_fixed_addresses(raw: Any) -> dict[str, list[str]]:
     if errors:
         raise ValidationError(errors)
     return cleaned
+
+
+def events_for(notification_ids: Iterable[Any]) -> dict[Any, Event]:
+    """The events of these notifications, restored from their snapshots, in one query.
+
+    For messengers that need more of the event than the rendered message carries (a link to
+    the action object, say): ``events_for(m.notification_id for m in messages)``.
+    """
+    from .models import Notification
+
+    ids = {pk for pk in notification_ids if pk is not None}
+    if not ids:
+        return {}
+    rows = Notification.objects.filter(pk__in=ids).values_list("pk", "context")
+    return {pk: Event.from_context(context) for pk, context in rows}

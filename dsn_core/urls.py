@@ -17,14 +17,14 @@ app_name = "dsn_core"
 
 
 def _plugin_patterns() -> list[URLPattern | URLResolver]:
-    from .plugins import hook
+    from .plugins import call_hook
 
     patterns: list[URLPattern | URLResolver] = []
-    for impl in hook().urlpatterns.get_hookimpls():
+    for found in call_hook("urlpatterns"):  # pluggy's order; a plugin that raises is logged and skipped
         try:
-            patterns.extend(impl.function() or [])
-        except Exception:
-            logger.exception("DSN plugin %s failed in urlpatterns", impl.plugin_name)
+            patterns.extend(found)
+        except TypeError:
+            logger.error("A DSN plugin's urlpatterns hook returned %r, not a list of URL patterns", found)
     return patterns
 
 

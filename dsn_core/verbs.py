@@ -105,12 +105,37 @@ def get_verb(name: str) -> Verb | None:
     return all_verbs().get(name)
 
 
+#: Words for the core's verbs, as an admin reads them in the "when" dropdown.
+VERB_WORDS = {
+    "post_save": "An object is saved (created or changed)",
+    "pre_save": "An object is about to be saved",
+    "post_delete": "An object is deleted",
+    "pre_delete": "An object is about to be deleted",
+    "m2m_changed": "A many-to-many relation changes (items added, removed or cleared)",
+    "user_logged_in": "A user logs in",
+    "user_logged_out": "A user logs out",
+    "user_login_failed": "A login attempt fails",
+}
+
+
+def verb_label(name: str, verb: Verb | None = None) -> str:
+    """What the verb means in words, with its name for those who know it:
+    "An object is saved (created or changed) (post_save)"; a plugin's or an app's verb
+    reads "<name> — <its description>"."""
+    if name in VERB_WORDS:
+        return f"{VERB_WORDS[name]} ({name})"
+    verb = verb if verb is not None else get_verb(name)
+    description = verb.description if verb is not None else ""
+    return f"{name} — {description}" if description and description != name else name
+
+
 def verb_choices() -> list[tuple[str, str]]:
-    """``(name, label)`` pairs for the admin's verb dropdown."""
-    return [
-        (name, f"{name} — {verb.description}" if verb.description else name)
-        for name, verb in sorted(all_verbs().items())
-    ]
+    """``(name, label)`` pairs for the admin's verb dropdown: the core's in words first, then the rest."""
+    verbs = all_verbs()
+    order = list(VERB_WORDS)
+    known = [(name, verb_label(name, verbs[name])) for name in order if name in verbs]
+    rest = [(name, verb_label(name, verb)) for name, verb in sorted(verbs.items()) if name not in VERB_WORDS]
+    return known + rest
 
 
 def registry_changed() -> None:

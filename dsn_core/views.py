@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from .models import OptOut, Subscription
-from .plugins import registry
+from .plugins import get_messenger_class, registry
 from .tokens import BadToken, consume_token, read_token
 from .unsubscribe import MAX_AGE, PURPOSE
 
@@ -36,6 +36,17 @@ def _opt_out(user_id: Any, messenger: str, subscription_id: Any) -> None:
     OptOut.objects.get_or_create(user=user, messenger=messenger, subscription=subscription)
 
 
+def _channel_label(key: str) -> str:
+    cls = get_messenger_class(key)
+    return str(cls.label) if cls is not None else key
+
+
+def _about(messenger: str, subscription_id: Any) -> dict[str, Any]:
+    subscription = Subscription.objects.filter(pk=subscription_id).select_related("trigger").first() \
+        if subscription_id else None
+    return {"messenger": _channel_label(messenger), "subscription": subscription}
+
+
 @csrf_exempt  # RFC 8058: mail clients POST without a CSRF token; the signed token is the proof
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
@@ -49,26 +60,42 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     except (BadToken, ValueError) as exc:
         reason = exc.reason if isinstance(exc, BadToken) else "forged"
         return render(request, "dsn_core/unsubscribe.html", {"error": REASONS[reason]}, status=400)
+    about = _about(messenger, subscription_id)
     if request.method == "POST":
         _opt_out(user_id, messenger, subscription_id)
-        return render(request, "dsn_core/unsubscribe.html", {"done": True, "messenger": messenger})
-    return render(request, "dsn_core/unsubscribe.html", {"confirm": True, "messenger": messenger, "token": token})
+        return render(request, "dsn_core/unsubscribe.html", {"done": True, **about})
+    return render(request, "dsn_core/unsubscribe.html", {"confirm": True, "token": token, **about})
 
 
-@login_required
+def receivable_channels() -> list[tuple[str, str]]:
+    """``(key, label)`` of the channels a person can receive on (not the internal ones), by label."""
+    pairs = [(k, str(c.label)) for k, c in registry().messengers.items() if not getattr(c, "internal", False)]
+    return sorted(pairs, key=lambda kv: kv[1].lower())
+
+
+@login_required  # redirects to settings.LOGIN_URL
 @require_http_methods(["GET", "POST"])
 def preferences(request: HttpRequest) -> HttpResponse:
-    """Let a logged-in user turn each messenger on or off for themselves."""
-    messengers = sorted(registry().messengers.items())
+    """A logged-in person's notification settings: each channel on or off, and the opt-outs
+    they made through unsubscribe links (per subscription), which they can undo here."""
+    channels = receivable_channels()
+    user = request.user
+    assert user.is_authenticated  # login_required
+    mine = OptOut.objects.filter(user=user)
     if request.method == "POST":
         wanted_off = set(request.POST.getlist("off"))
-        for key, _ in messengers:
+        for key, _label in channels:
             if key in wanted_off:
-                OptOut.objects.get_or_create(user=request.user, messenger=key, subscription=None)
+                OptOut.objects.get_or_create(user=user, messenger=key, subscription=None)
             else:
-                OptOut.objects.filter(user=request.user, messenger=key, subscription=None).delete()
-    off = set(
-        OptOut.objects.filter(user=request.user, subscription=None).values_list("messenger", flat=True)
-    )
-    rows = [{"key": key, "label": cls.label, "off": key in off} for key, cls in messengers]
-    return render(request, "dsn_core/preferences.html", {"rows": rows, "saved": request.method == "POST"})
+                mine.filter(messenger=key, subscription=None).delete()
+        keep = {int(pk) for pk in request.POST.getlist("keep") if pk.isdigit()}
+        mine.filter(subscription__isnull=False).exclude(pk__in=keep).delete()
+    off = set(mine.filter(subscription=None).values_list("messenger", flat=True))
+    rows = [{"key": key, "label": label, "off": key in off} for key, label in channels]
+    specific = [
+        {"id": o.pk, "subscription": o.subscription, "channel": _channel_label(o.messenger) if o.messenger else ""}
+        for o in mine.filter(subscription__isnull=False).select_related("subscription__trigger").order_by("pk")
+    ]
+    return render(request, "dsn_core/preferences.html",
+                  {"rows": rows, "specific": specific, "saved": request.method == "POST"})

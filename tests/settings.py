@@ -30,7 +30,7 @@ except ImportError:
 # Channel plugins that ship a Django app (views, templates, commands) join when installed.
 from importlib.util import find_spec  # noqa: E402
 
-for _plugin_app in ("dsn_email", "dsn_telegram", "dsn_sms", "dsn_twitter"):
+for _plugin_app in ("dsn_email", "dsn_telegram", "dsn_sms", "dsn_twitter", "dsn_inbox"):
     if find_spec(_plugin_app) and find_spec(f"{_plugin_app}.apps"):
         INSTALLED_APPS.append(_plugin_app)
 MIDDLEWARE = [

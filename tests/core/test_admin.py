@@ -214,13 +214,15 @@ def test_trigger_with_an_inline_subscription_is_saved(su, make_flow, admin_user)
     data = _trigger_data(**{
         "subscriptions-TOTAL_FORMS": "1", "subscriptions-0-name": "owners", "subscriptions-0-enabled": "on",
         "subscriptions-0-backends": [backend.pk], "subscriptions-0-receiver_users": [admin_user.pk],
-        "subscriptions-0-dynamic_receivers": '["instance.owner"]', "subscriptions-0-fixed_addresses": "{}",
+        "subscriptions-0-dynamic_receivers": ["instance.owner"], "subscriptions-0-fixed_addresses__locmem": "",
     })
     response = su.post("/admin/dsn_core/trigger/add/", data)
     assert response.status_code == 302, response.context and form_errors(response)
     sub = Subscription.objects.get(name="owners")
     assert sub.trigger.name == "paid" and list(sub.receiver_users.all()) == [admin_user]
-    data["subscriptions-0-dynamic_receivers"] = '["instance.nope"]'
+    assert sub.dynamic_receivers == ["instance.owner"] and sub.fixed_addresses == {}
+    data["subscriptions-0-dynamic_receivers"] = []
+    data["subscriptions-0-other_receivers"] = "instance.nope"
     data["name"] = "second"
     response = su.post("/admin/dsn_core/trigger/add/", data)
     assert response.status_code == 200
@@ -314,7 +316,7 @@ def test_send_a_test_reports_a_failure_and_a_missing_address(su, make_flow, dsn_
     assert [m.address for m in book.sent] == ["@admin-chat"]
     assert any("accepted (provider id book-1)" in m for m in flash(response))
     response = su.post(url, {"verb": "post_save"})
-    assert any("Nothing sent: backend:" in m for m in flash(response))
+    assert any("Nothing sent: Backend:" in m for m in flash(response))
 
 
 def test_send_a_test_needs_change_permission_and_csrf(django_user_model, make_flow, dsn_outbox, admin_user):

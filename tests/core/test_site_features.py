@@ -3,11 +3,14 @@ messages in the recipient's language, and a backend's own retry policy."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
 
+from dsn_core import hookimpl
+from dsn_core.builtins import LocmemMessenger
 from dsn_core.models import Backend, Delivery, MessageTemplate, OptOut, Subscription, Trigger
 from tests.testapp.models import Article
 
@@ -32,16 +35,31 @@ def test_the_seed_quickstart_prints_the_message(admin_user: Any, dsn_flush: Any,
     assert "[DSN console] to admin" in out and "new_test_model2 is being saved" in out
 
 
+class PersonalMessenger(LocmemMessenger):
+    """locmem as a channel people receive on (locmem itself is internal: not on the page)."""
+
+    key = "personal"
+    label = "Personal test channel"
+    internal = False
+
+
+@hookimpl
+def _register_personal(register: Any) -> None:
+    register(PersonalMessenger)
+
+
 def test_preferences_page_mutes_a_channel(client: Any, make_flow: Any, django_user_model: Any, dsn_outbox: Any,
-                                          django_capture_on_commit_callbacks: Any) -> None:
+                                          django_capture_on_commit_callbacks: Any, dsn_plugin: Any) -> None:
+    dsn_plugin("personal-tests", SimpleNamespace(register_messengers=_register_personal))
     user = django_user_model.objects.create_user("pat", password="pw")
-    make_flow(Article, users=[user])
+    make_flow(Article, users=[user], messenger="personal")
     assert client.get("/dsn/preferences/").status_code == 302  # login required
     client.force_login(user)
     page = client.get("/dsn/preferences/").content.decode()
-    assert "Mute Local memory (tests)" in page
-    assert client.post("/dsn/preferences/", {"off": ["locmem"]}).status_code == 200
-    assert OptOut.objects.filter(user=user, messenger="locmem", subscription=None).exists()
+    assert "Mute Personal test channel" in page
+    assert "Local memory" not in page and "Console" not in page  # internal channels
+    assert client.post("/dsn/preferences/", {"off": ["personal"]}).status_code == 200
+    assert OptOut.objects.filter(user=user, messenger="personal", subscription=None).exists()
     with django_capture_on_commit_callbacks(execute=True):
         Article.objects.create(title="muted")
     assert dsn_outbox == []

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.core import checks
 from django.core.exceptions import ValidationError
-from dsn_email.mailers import HAS_MAILERS
 from dsn_email.messenger import EmailMessenger
+from dsn_email.transport import HAS_MAILERS
 
 from dsn_core.addresses import set_address
 from dsn_core.messengers import RateLimit

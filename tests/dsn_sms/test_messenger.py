@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import logging
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from dsn_core.messengers import Message, RateLimit, SendResult
 from dsn_core.testing import MessengerContract
 from tests.fakes import free_port
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, SERVICE_SID, FakeTwilio
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, MESSAGES_PATH, SERVICE_SID, FakeTwilio
 
 TO = "+14155550123"
 
@@ -89,11 +91,38 @@ def test_status_callback_is_requested_when_configured(configure: Any, twilio: Fa
 def test_subject_line_and_length_limit(configure: Any, twilio: FakeTwilio) -> None:
     send_one(message("body text"), {"include_subject": True})
     send_one(message("word " * 30), {"max_length": 40})
-    send_one(message("x" * 5000))
+    send_one(message("x" * 5000), {"max_segments": 24})
     bodies = [r.form["Body"] for r in twilio.sent]
     assert bodies[0] == "Shipping\nbody text"
-    assert len(bodies[1]) <= 40 and bodies[1].endswith("…") and bodies[1].startswith("word word")
-    assert len(bodies[2]) == MAX_BODY and bodies[2].endswith("…")
+    assert len(bodies[1]) <= 40 and bodies[1].endswith("...") and bodies[1].startswith("word word")  # GSM-7 stays GSM-7
+    assert len(bodies[2]) == MAX_BODY and bodies[2].endswith("...")
+
+
+def test_texts_are_cut_to_max_segments_default_three(configure: Any, twilio: FakeTwilio) -> None:
+    send_one(message("x" * 1000))  # GSM-7: 3 segments hold 3 x 153 = 459
+    send_one(message("س" * 1000))  # UCS-2: 3 x 67 = 201
+    send_one(message("word " * 100), {"max_segments": 1})
+    gsm, persian, one = (r.form["Body"] for r in twilio.sent)
+    assert gsm == "x" * 456 + "..." and persian == "س" * 200 + "…"
+    assert len(one) <= 160 and one.endswith("word...")
+
+
+def test_a_71_character_persian_text_is_sent_whole_in_two_segments(configure: Any, twilio: FakeTwilio) -> None:
+    text = ("سلام " * 15)[:71]
+    outcome = send_one(message(text))
+    assert isinstance(outcome, SendResult) and twilio.sent[0].form["Body"] == text.strip()
+    notes = SmsMessenger({}).preview_notes(message(text))
+    assert notes[0].startswith("2 SMS segments (UCS-2, 71 characters") and len(notes) == 1
+
+
+def test_preview_notes_say_why_and_when_a_text_is_cut() -> None:
+    assert SmsMessenger({}).preview_notes(message("Your order [42] ships {today} for 5€")) == [
+        "1 SMS segment (GSM-7, 41 GSM-7 characters: 160 fit in one SMS, 153 per segment)"  # 36 + 5 escapes
+    ]
+    curly = SmsMessenger({}).preview_notes(message("It\u2019s here"))
+    assert "UCS-2 because of '\u2019'" in curly[0]
+    cut = SmsMessenger({"max_segments": 1}).preview_notes(message("y" * 200))
+    assert cut[0].startswith("2 SMS segments (GSM-7, 200") and "cut to 160 characters, 1 segment(s)" in cut[1]
 
 
 def test_address_that_is_not_a_phone_number_fails_without_calling_twilio(configure: Any, twilio: FakeTwilio) -> None:
@@ -144,6 +173,38 @@ def test_throttling_is_transient_with_retry_after(configure: Any, twilio: FakeTw
     twilio.answer(429, legacy_error(20429, 429, "Too Many Requests"), {"Retry-After": "7"})
     outcome = send_one(message())
     assert isinstance(outcome, TransientError) and outcome.retry_after == 7.0
+
+
+def test_throttling_honours_a_retry_after_http_date(configure: Any, twilio: FakeTwilio) -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    twilio.answer(429, legacy_error(20429, 429, "Too Many Requests"), {"Retry-After": when})
+    outcome = send_one(message())
+    assert isinstance(outcome, TransientError) and outcome.retry_after is not None
+    assert 80 <= outcome.retry_after <= 91
+
+
+def test_an_error_text_echoing_the_token_is_scrubbed(configure: Any, twilio: FakeTwilio) -> None:
+    twilio.answer(400, legacy_error(21602, 400, f"bad request for token {AUTH_TOKEN}"))
+    failed = send_one(message())
+    twilio.answer(500, rfc9457(20500, 500, "Internal", f"debug: auth={AUTH_TOKEN}"))
+    down = send_one(message())
+    assert isinstance(failed, PermanentError) and isinstance(down, TransientError)
+    assert AUTH_TOKEN not in str(failed) and AUTH_TOKEN not in str(down) and "***" in str(failed)
+
+
+def test_one_bad_number_in_a_batch_fails_only_itself(configure: Any, twilio: FakeTwilio) -> None:
+    good = twilio.created
+
+    def answer(request: Any) -> Any:
+        if request.form["To"] == "+15005550001":
+            return 400, {}, legacy_error(21211, 400, "The 'To' number +15005550001 is not a valid phone number.")
+        return good(request)
+
+    twilio.server.route("POST", MESSAGES_PATH, answer)
+    with SmsMessenger({}) as messenger:
+        outcomes = messenger.send_batch([message("a"), message("b", address="+15005550001"), message("c")])
+    assert [type(o) for o in outcomes] == [SendResult, PermanentError, SendResult]
+    assert len(twilio.sent) == 3
 
 
 def test_http_429_without_a_twilio_code_is_transient(configure: Any, twilio: FakeTwilio) -> None:
@@ -265,6 +326,7 @@ def test_clean_address_normalises_to_e164() -> None:
 @pytest.mark.parametrize(
     "options",
     [{"from_number": "not a number!"}, {"messaging_service_sid": "MG12"}, {"max_length": 0}, {"max_length": 1601},
+     {"max_segments": 0}, {"max_segments": 25}, {"max_segments": "many"},
      {"from_number": FROM_NUMBER, "messaging_service_sid": SERVICE_SID}],
 )
 def test_bad_options_are_rejected(options: dict[str, Any]) -> None:
@@ -274,7 +336,7 @@ def test_bad_options_are_rejected(options: dict[str, Any]) -> None:
 
 def test_good_options_are_cleaned() -> None:
     assert SmsMessenger.clean_options({"from_number": "00 1 500 555 0001"}) == {
-        "from_number": "+15005550001", "include_subject": False, "max_length": MAX_BODY
+        "from_number": "+15005550001", "include_subject": False, "max_length": MAX_BODY, "max_segments": 3
     }
     assert SmsMessenger.clean_options({"from_number": "ACME"})["from_number"] == "ACME"
 

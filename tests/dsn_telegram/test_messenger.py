@@ -119,6 +119,27 @@ def test_chat_not_found_is_permanent(telegram_settings, bot_api):
     assert isinstance(outcome, PermanentError) and "chat not found" in str(outcome).lower()
 
 
+def test_one_unknown_chat_in_a_batch_fails_only_itself(telegram_settings, bot_api):
+    def answer(req):
+        if str(bot_api.params(req)["chat_id"]) == "999":
+            return api_error(400, "Bad Request: chat not found")
+        return bot_api.send_message(req)
+
+    bot_api.on_send(answer)
+    outcomes = TelegramMessenger({}).send_batch([msg("4242"), msg("999"), msg("4343")])
+    assert [type(o) for o in outcomes] == [SendResult, PermanentError, SendResult]
+    assert [str(p["chat_id"]) for p in bot_api.sent()] == ["4242", "999", "4343"]
+
+
+def test_an_error_text_echoing_the_token_is_scrubbed(telegram_settings, bot_api):
+    bot_api.on_send(lambda req: api_error(400, f"Bad Request: wrong bot{TOKEN} in chat"))
+    [bad] = TelegramMessenger({}).send_batch([msg()])
+    bot_api.on_send(lambda req: api_error(502, f"Bad Gateway at /bot{TOKEN}/sendMessage"))
+    [down] = TelegramMessenger({}).send_batch([msg()])
+    assert isinstance(bad, PermanentError) and isinstance(down, TransientError)
+    assert TOKEN not in str(bad) and TOKEN not in str(down)
+
+
 def test_bad_markup_is_permanent(telegram_settings, bot_api):
     bot_api.on_send(lambda req: api_error(400, "Bad Request: can't parse entities"))
     [outcome] = TelegramMessenger({"parse_mode": "HTML"}).send_batch([msg(text="<b>")])

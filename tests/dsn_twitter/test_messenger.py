@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -98,6 +100,28 @@ def test_long_tweets_are_cut_to_280_and_dms_are_not(configure: Any, x_api: FakeX
     assert dm == long.strip()
 
 
+def test_a_text_of_bare_domains_is_cut_before_it_reaches_x(configure: Any, x_api: FakeX) -> None:
+    links = " ".join(f"shop{i}.io" for i in range(12))  # 107 characters, 287 as X counts (each domain is 23)
+    outcome = send_one(message(links))
+    (request,) = x_api.received
+    assert isinstance(outcome, SendResult)
+    assert request.json["text"] == " ".join(f"shop{i}.io" for i in range(11)) + "…"
+
+
+def test_zwj_emoji_count_two_each_on_the_wire(configure: Any, x_api: FakeX) -> None:
+    family = "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466"
+    send_one(message(family * 140))  # 980 code points, 280 as X counts: fits exactly
+    assert x_api.received[0].json["text"] == family * 140
+
+
+def test_preview_notes_give_xs_count() -> None:
+    short = TwitterMessenger({}).preview_notes(message("New in shop.io: \U0001F468\u200d\U0001F469\u200d\U0001F467"))
+    assert short == ["X counts 34 of 280 for a post (each URL 23, each emoji 2, CJK characters 2)."]
+    over = TwitterMessenger({}).preview_notes(message("日本語 " * 100))
+    assert over[0].startswith("X counts 699 of 280") and "cut to 2" in over[0]
+    assert "of 10000 for a direct message" in TwitterMessenger({"mode": "dm"}).preview_notes(message("hi"))[0]
+
+
 def test_subject_line_and_empty_text(configure: Any, x_api: FakeX) -> None:
     send_one(message("body"), include_subject=True)
     empty = send_one(message("   "))
@@ -120,6 +144,38 @@ def test_rate_limited_without_reset_header(configure: Any, x_api: FakeX) -> None
     x_api.answer(429, problem(429, "Too Many Requests", "Too Many Requests"))
     outcome = send_one(message())
     assert isinstance(outcome, TransientError) and outcome.retry_after is None
+
+
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_retry_after_wins_over_the_window_reset(configure: Any, x_api: FakeX, form: str) -> None:
+    when = "45" if form == "seconds" else format_datetime(datetime.now(UTC) + timedelta(seconds=45), usegmt=True)
+    headers = {"Retry-After": when, "x-rate-limit-reset": str(int(time.time()) + 900)}
+    x_api.answer(429, problem(429, "Too Many Requests", "Too Many Requests"), headers)
+    outcome = send_one(message())
+    assert isinstance(outcome, TransientError) and 35 <= outcome.retry_after <= 45
+
+
+def test_an_error_text_echoing_a_secret_is_scrubbed(configure: Any, x_api: FakeX) -> None:
+    leak = CREDENTIALS["ACCESS_TOKEN_SECRET"]
+    x_api.answer(400, problem(400, "Invalid Request", f"signature base used {leak}"))
+    bad = send_one(message())
+    x_api.answer(503, problem(503, "Service Unavailable", f"upstream saw {leak}"))
+    down = send_one(message())
+    assert isinstance(bad, PermanentError) and isinstance(down, TransientError)
+    assert leak not in str(bad) and leak not in str(down)
+
+
+def test_one_bad_participant_in_a_dm_batch_fails_only_itself(configure: Any, x_api: FakeX) -> None:
+    def answer(request: Any) -> Any:
+        if "/with/1/" in request.path:
+            return 400, {}, {"title": "Invalid Request", "detail": "participant_id [1] is not valid",
+                             "type": "https://api.twitter.com/2/problems/invalid-request"}
+        return x_api.dm(request)
+
+    x_api.server.route("POST", DMS, answer)
+    with TwitterMessenger({"mode": "dm"}) as messenger:
+        outcomes = messenger.send_batch([message(address=USER_ID), message(address="1"), message(address="99")])
+    assert [type(o) for o in outcomes] == [SendResult, PermanentError, SendResult]
 
 
 def test_duplicate_tweet_is_permanent(configure: Any, x_api: FakeX) -> None:

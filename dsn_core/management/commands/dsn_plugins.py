@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.checks import ERROR, WARNING
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dsn_core.checks import messenger_checks
-from dsn_core.plugins import Registry, registry
+from dsn_core.plugins import Registry, registry, report
 
 KINDS = ("messengers", "engines", "signals", "resolvers")
 
@@ -19,7 +17,7 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
     help = (
         "List installed DSN plugins: distribution, version, hooks, registered keys, and whether each "
-        "plugin's configuration passes its checks."
+        "plugin loaded (BROKEN: it did not; the others still work) and passes its configuration checks."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -63,6 +61,8 @@ class Command(BaseCommand):
                     lines.append(f"  {kind}: {', '.join(keys)}")
             for problem in plugin["problems"]:
                 lines.append(f"  problem: {problem}")
+            if plugin["fix"]:
+                lines.append(f"  fix: {plugin['fix']}")
             for check in plugin["checks"]:
                 lines.append(f"  {check['level']} {check['id']}: {check['message']}"
                              + (f" (hint: {check['hint']})" if check["hint"] else ""))
@@ -70,37 +70,5 @@ class Command(BaseCommand):
 
 
 def build_report(reg: Registry) -> list[dict[str, Any]]:
-    """One dict per plugin (loaded or broken), in name order.
-
-    ``status`` is ``broken`` (it failed to load or to register something), ``errors`` (a
-    messenger's configuration check fails), ``warnings`` or ``ok``.
-    """
-    plugins: dict[str, dict[str, Any]] = {}
-    for name, info in reg.plugins.items():
-        plugins[name] = {
-            "name": name, "distribution": info.distribution, "version": info.version, "hooks": list(info.hooks),
-            "registered": {k: list(v) for k, v in info.registered.items()}, "problems": [], "checks": [],
-        }
-    for problem in reg.problems:
-        entry = plugins.setdefault(problem.plugin, {
-            "name": problem.plugin, "distribution": problem.distribution, "version": "?", "hooks": [],
-            "registered": {}, "problems": [], "checks": [],
-        })
-        entry["problems"].append(problem.reason)
-    for entry in plugins.values():
-        for key in entry["registered"].get("messengers", []):
-            cls = reg.messengers.get(key)
-            if cls is None:
-                continue
-            for message in messenger_checks(cls):
-                level = "error" if message.level >= ERROR else "warning" if message.level >= WARNING else "info"
-                entry["checks"].append({
-                    "messenger": key, "level": level, "id": message.id or "", "message": message.msg,
-                    "hint": message.hint or "",
-                })
-        levels = {c["level"] for c in entry["checks"]}
-        entry["status"] = (
-            "broken" if entry["problems"] else "errors" if "error" in levels else "warnings" if "warning" in levels
-            else "ok"
-        )
-    return [plugins[name] for name in sorted(plugins)]
+    """One dict per plugin: see :func:`dsn_core.plugins.report`."""
+    return report(reg)

@@ -13,11 +13,11 @@ from django.contrib.auth import get_user_model
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ValidationError
 
-from dsn_core.errors import ConfigurationError
+from dsn_core.api import ConfigurationError
 
 from . import config
-from .failures import classify
-from .mailers import HAS_MAILERS, SMTP_BACKEND, connection_problem, get_mailer, known_aliases
+from .errors import classify
+from .transport import HAS_MAILERS, SMTP_BACKEND, connection_problem, get_mailer, known_aliases
 
 
 def _addresses() -> list[CheckMessage]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
-from dsn_core.conf import setting
+from dsn_core.api import setting
 
 SECTION = "EMAIL"
 

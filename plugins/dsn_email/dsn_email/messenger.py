@@ -12,13 +12,25 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.utils.crypto import salted_hmac
 
-from dsn_core.addresses import get_address, get_addresses
-from dsn_core.errors import DeliveryError, PermanentError, TransientError
-from dsn_core.messengers import Message, Messenger, Option, Outcome, RateLimit, SendResult, require_address
+from dsn_core.api import (
+    DeliveryError,
+    Message,
+    Messenger,
+    Option,
+    Outcome,
+    PermanentError,
+    RateLimit,
+    SendResult,
+    TransientError,
+    get_address,
+    get_addresses,
+    redact,
+    require_address,
+)
 
 from . import config
-from .failures import breaks_connection, classify
-from .mailers import connection_problem, get_mailer
+from .errors import breaks_connection, classify
+from .transport import connection_problem, get_mailer
 
 if TYPE_CHECKING:
     from django.core.checks import CheckMessage
@@ -220,7 +232,7 @@ class EmailMessenger(Messenger):
             self._backend = None
             self._open_error = classify(exc)
             logger.warning("DSN email: cannot open connection %r: %s", self.options.get("connection", ""),
-                           self._open_error)
+                           redact(str(self._open_error)))  # a server may echo the credentials
             return
         self._backend = backend
 
@@ -232,7 +244,7 @@ class EmailMessenger(Messenger):
         try:
             backend.close()
         except Exception as exc:
-            logger.warning("DSN email: error closing the connection: %s: %s", type(exc).__name__, exc)
+            logger.warning("DSN email: error closing the connection: %s: %s", type(exc).__name__, redact(str(exc)))
 
     def send(self, message: Message) -> SendResult:
         """Send one email (opening a connection if none is open)."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dsn_core import hookimpl
+from dsn_core.api import hookimpl
 
-from . import tracking
+from . import webhooks
 from .messenger import EmailMessenger
 
 
@@ -19,4 +19,4 @@ def register_messengers(register: Callable[[type], None]) -> None:
 @hookimpl
 def ready() -> None:
     """Record django-anymail's tracking events (bounces, complaints) as DSN receipts."""
-    tracking.connect()
+    webhooks.connect()

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__version__ = "0.3.0"
+from importlib.metadata import version
+
+__version__ = version("dsn-sms")  # one source: dsn_core/__init__.py, through the build

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ImproperlyConfigured
 
-from dsn_core.conf import setting
+from dsn_core.api import setting
 
 from .phone import is_e164, is_sender
 

@@ -1,4 +1,4 @@
-"""Turning twilio and ``requests`` exceptions into DSN delivery errors.
+"""Turning twilio exceptions (and ``requests`` ones, through :mod:`dsn_core.http`) into DSN delivery errors.
 
 The mapping follows Twilio's error dictionary (https://www.twilio.com/docs/api/errors):
 codes that mean "this number will never work" are permanent, credential problems are
@@ -8,11 +8,17 @@ configuration errors, throttling and server errors are transient.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
-from time import time
 
-from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
-from dsn_core.redaction import redact_error
+from dsn_core.api import (
+    ConfigurationError,
+    DeliveryError,
+    PermanentError,
+    TransientError,
+    error_for_exception,
+    error_for_status,
+    redact_error,
+    retry_after_from,
+)
 
 #: The recipient replied STOP: Twilio refuses every message to them until they send START.
 OPTED_OUT = 21610
@@ -46,41 +52,28 @@ CONFIGURATION_CODES = frozenset(
 TOO_MANY_REQUESTS = 20429
 
 
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), if any."""
-    lowered = {k.lower(): v for k, v in (headers or {}).items()}
-    value = lowered.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time())
-    except (TypeError, ValueError):
-        return None
-
-
 def classify(status: int, code: int | None, text: str, headers: Mapping[str, str] | None = None) -> DeliveryError:
-    """The DSN error for a Twilio error answer with HTTP ``status`` and Twilio ``code``."""
+    """The DSN error for a Twilio error answer with HTTP ``status`` and Twilio ``code``.
+
+    Twilio's codes decide first; the HTTP status decides the rest (:func:`dsn_core.http.error_for_status`).
+    """
     label = f"Twilio error {code}" if code and code != status else f"Twilio HTTP {status}"
     message = f"{label}: {text}".rstrip(": ")
-    if code == TOO_MANY_REQUESTS or status == 429:
-        return TransientError(message, retry_after=retry_after(headers or {}))
-    if code in CONFIGURATION_CODES or status in (401, 403):
+    if code == TOO_MANY_REQUESTS:
+        return TransientError(message, retry_after=retry_after_from(headers))
+    if code in CONFIGURATION_CODES:
         return ConfigurationError(message)
     if code in PERMANENT_CODES:
         return PermanentError(message)
-    if status >= 500 or status in (408, 409):
-        return TransientError(message, retry_after=retry_after(headers or {}))
-    return PermanentError(message)
+    error = error_for_status(status, text, provider="Twilio", headers=headers)
+    if error is None:  # an error raised on a 2xx/3xx answer: the SDK did not understand it
+        return TransientError(message)
+    return type(error)(message, retry_after=error.retry_after)
 
 
 def translate(exc: Exception, headers: Mapping[str, str] | None = None, secrets: tuple[str, ...] = ()) -> DeliveryError:
     """The DSN error for an exception raised while sending; secrets are scrubbed from its text."""
     # Imported here, not at module level: only workers (which send) need the twilio SDK.
-    import requests
     from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 
     if isinstance(exc, TwilioRestException):
@@ -88,12 +81,8 @@ def translate(exc: Exception, headers: Mapping[str, str] | None = None, secrets:
     elif isinstance(exc, TwilioServiceException):
         text = exc.title + (f": {exc.detail}" if exc.detail else "")
         error = classify(int(exc.status), _int(exc.code), text, headers)
-    elif isinstance(exc, requests.Timeout):
-        error = TransientError(f"Twilio did not answer in time ({type(exc).__name__})")
-    elif isinstance(exc, requests.ConnectionError):
-        error = TransientError(f"cannot connect to Twilio ({type(exc).__name__})")
-    elif isinstance(exc, requests.RequestException):
-        error = TransientError(f"HTTP error talking to Twilio: {type(exc).__name__}: {exc}")
+    elif (http_error := error_for_exception(exc, provider="Twilio", secrets=secrets)) is not None:
+        return http_error
     elif isinstance(exc, ValueError):  # twilio raising on an unparseable answer
         error = TransientError(f"unexpected answer from Twilio: {exc}")
     else:

@@ -9,46 +9,45 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
-from dsn_core.addresses import deactivate, get_addresses
-from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError
-from dsn_core.messengers import Message, Messenger, Option, RateLimit, SendResult, require_address
+from dsn_core.api import (
+    ConfigurationError,
+    DeliveryError,
+    Message,
+    Messenger,
+    Option,
+    PermanentError,
+    RateLimit,
+    SendResult,
+    deactivate,
+    get_addresses,
+    require_address,
+)
 
-from . import config, phone
+from . import config, phone, segments
 from .errors import DEACTIVATE_CODES, error_code, translate
 
 if TYPE_CHECKING:
-    from twilio.rest import Client
-
-    from .http import RoutedHttpClient
+    from .transport import Connection
 
 logger = logging.getLogger("dsn_sms")
 
 #: Twilio refuses bodies longer than this (error 21617).
 MAX_BODY = 1600
-ELLIPSIS = "…"
+#: Default cap on the segments (each billed as one SMS) of one message: 459 GSM-7 or 201 UCS-2 characters.
+DEFAULT_MAX_SEGMENTS = 3
 
 
 def fit(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, ending with an ellipsis when it was cut."""
+    """``text`` cut to ``limit`` characters, ending with an ellipsis (``...`` in GSM-7, ``…`` in UCS-2) when cut."""
     text = text.strip()
     if len(text) <= limit:
         return text
-    cut = text[: max(limit - 1, 0)]
+    ellipsis = segments.ELLIPSIS[segments.GSM7 if segments.is_gsm7(text) else segments.UCS2]
+    cut = text[: max(limit - len(ellipsis), 0)]
     space = cut.rfind(" ")
     if space > limit * 0.6:
         cut = cut[:space]
-    return cut.rstrip() + ELLIPSIS
-
-
-def _twilio_client(cfg: config.SmsConfig) -> tuple[RoutedHttpClient, Client]:
-    """A Twilio REST client for ``cfg`` and the HTTP client (one session) it sends through."""
-    # Imported here, not at module level: only workers (which send) need the twilio SDK.
-    from twilio.rest import Client
-
-    from .http import RoutedHttpClient
-
-    http = RoutedHttpClient(cfg.api_base_url, timeout=cfg.timeout)
-    return http, Client(cfg.account_sid, cfg.auth_token, http_client=http)
+    return cut.rstrip() + ellipsis
 
 
 def _attribute(obj: Any, path: str) -> Any:
@@ -76,13 +75,15 @@ class SmsMessenger(Messenger):
         Option("messaging_service_sid", "Twilio Messaging Service SID (MG...) for this backend."),
         Option("include_subject", "Put the rendered subject on the first line.", default=False, type=bool),
         Option("max_length", f"Cut longer texts with an ellipsis (1-{MAX_BODY}).", default=MAX_BODY, type=int),
+        Option("max_segments", f"Cut texts that would take more SMS segments, each billed as one SMS "
+                               f"(1-{segments.MAX_SEGMENTS}; a segment is 153 GSM-7 or 67 UCS-2 characters).",
+               default=DEFAULT_MAX_SEGMENTS, type=int),
     )
     max_batch_size: ClassVar[int] = 50
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
-        self.client: Client | None = None
-        self.http: RoutedHttpClient | None = None
+        self.connection: Connection | None = None
         self.config: config.SmsConfig | None = None
         self.config_error: ConfigurationError | None = None
 
@@ -108,6 +109,9 @@ class SmsMessenger(Messenger):
         length = cleaned.get("max_length", MAX_BODY)
         if not 1 <= length <= MAX_BODY:
             errors.append(f"Option 'max_length' must be between 1 and {MAX_BODY}.")
+        count = cleaned.get("max_segments", DEFAULT_MAX_SEGMENTS)
+        if not 1 <= count <= segments.MAX_SEGMENTS:
+            errors.append(f"Option 'max_segments' must be between 1 and {segments.MAX_SEGMENTS}.")
         if errors:
             raise ValidationError(errors)
         return cleaned
@@ -165,7 +169,7 @@ class SmsMessenger(Messenger):
         Wrong settings do not raise here: each ``send`` then fails with a
         ``ConfigurationError`` naming the setting, so every delivery records why.
         """
-        if self.client is not None:
+        if self.connection is not None:
             return
         try:
             self.config = config.load()
@@ -173,20 +177,40 @@ class SmsMessenger(Messenger):
             self.config_error = ConfigurationError(str(exc))
             return
         self.config_error = None
-        self.http, self.client = _twilio_client(self.config)
+        from .transport import connect  # imported here: only workers (which send) need the twilio SDK
+
+        self.connection = connect(self.config)
 
     def close(self) -> None:
         """Close the HTTP session."""
-        if self.http is not None:
-            self.http.close()
-        self.client = self.http = None
+        if self.connection is not None:
+            self.connection.close()
+        self.connection = None
 
-    def body(self, message: Message) -> str:
-        """The SMS text: optional subject line, then the text, cut to ``max_length``."""
+    def full_text(self, message: Message) -> str:
+        """The SMS text before any cut: optional subject line, then the text."""
         text = message.text.strip()
         if self.options.get("include_subject") and message.subject.strip():
             text = f"{message.subject.strip()}\n{text}"
-        return fit(text, int(self.options.get("max_length", MAX_BODY)))
+        return text
+
+    def body(self, message: Message) -> str:
+        """The SMS text as sent: :meth:`full_text` cut to ``max_length`` characters and ``max_segments``."""
+        text = fit(self.full_text(message), int(self.options.get("max_length", MAX_BODY)))
+        return segments.fit(text, int(self.options.get("max_segments", DEFAULT_MAX_SEGMENTS)))
+
+    def preview_notes(self, message: Message) -> list[str]:
+        """The segments the text costs (GSM-7 or UCS-2, and why), and whether this backend cuts it."""
+        full = self.full_text(message)
+        notes = [segments.count(full).describe()]
+        sent = self.body(message)
+        if sent != full:
+            notes.append(
+                f"Over this backend's limits (max_segments {self.options.get('max_segments', DEFAULT_MAX_SEGMENTS)}, "
+                f"max_length {self.options.get('max_length', MAX_BODY)}): cut to {len(sent)} characters, "
+                f"{segments.count(sent).count} segment(s)."
+            )
+        return notes
 
     def send(self, message: Message) -> SendResult:
         """Send one SMS; return its Twilio message SID, or raise a ``DeliveryError``."""
@@ -197,7 +221,7 @@ class SmsMessenger(Messenger):
         self.open()
         if self.config_error is not None:
             raise self.config_error
-        assert self.client is not None and self.config is not None and self.http is not None
+        assert self.connection is not None and self.config is not None
         params: dict[str, Any] = {"to": number, "body": self.body(message)}
         service = self.options.get("messaging_service_sid") or (
             "" if self.options.get("from_number") else self.config.messaging_service_sid
@@ -209,9 +233,9 @@ class SmsMessenger(Messenger):
         if self.config.status_callback_url:
             params["status_callback"] = self.config.status_callback_url
         try:
-            created = self.client.messages.create(**params)
+            created = self.connection.client.messages.create(**params)
         except Exception as exc:
-            error = translate(exc, self.http.last_headers, secrets=(self.config.auth_token,))
+            error = translate(exc, self.connection.last_headers, secrets=(self.config.auth_token,))
             if error_code(exc) in DEACTIVATE_CODES:
                 count = deactivate(self.key, number)
                 logger.info("DSN SMS: %s opted out (STOP); %s address book entries deactivated", number, count)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.urls import URLPattern, path
 
-from dsn_core import hookimpl
+from dsn_core.api import hookimpl
 
 
 @hookimpl

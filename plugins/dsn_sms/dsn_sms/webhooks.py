@@ -15,8 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from dsn_core.models import Delivery
-from dsn_core.receipts import Receipt, find_delivery, record_receipt
+from dsn_core.api import Delivery, Receipt, find_delivery, record_receipt
 
 from . import config
 from .signals import status_received

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
-__version__ = "0.3.0"
+from importlib.metadata import version
+
+__version__ = version("dsn-telegram")  # one source: dsn_core/__init__.py, through the build
 
 __all__ = ["__version__"]

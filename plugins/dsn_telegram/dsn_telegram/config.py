@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from dsn_core.conf import setting
+from dsn_core.api import setting
 
 SECTION = "TELEGRAM"
 DEFAULT_API_BASE_URL = "https://api.telegram.org"

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
+from dsn_core.api import ConfigurationError, DeliveryError, PermanentError, TransientError
 
 from .config import scrub
 

@@ -19,8 +19,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from dsn_core import addresses
-from dsn_core.tokens import BadToken, consume_token, make_token
+from dsn_core.api import BadToken, addresses, consume_token, make_token
 
 from . import config
 

@@ -26,12 +26,21 @@ from typing import TYPE_CHECKING, Any
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
-from dsn_core import addresses
-from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
-from dsn_core.messengers import Message, Messenger, Option, Outcome, RateLimit, SendResult
+from dsn_core.api import (
+    ConfigurationError,
+    DeliveryError,
+    Message,
+    Messenger,
+    Option,
+    Outcome,
+    PermanentError,
+    RateLimit,
+    SendResult,
+    TransientError,
+    addresses,
+)
 
-from . import bot as botlib
-from . import config, markup
+from . import config, markup, transport
 from .errors import translate
 
 if TYPE_CHECKING:
@@ -76,7 +85,7 @@ class TelegramMessenger(Messenger):
         super().__init__(options)
         self.parse_mode: str = self.options.get("parse_mode", markup.PLAIN)
         self.text_format = "html" if self.parse_mode == markup.HTML else "plain"
-        self._session: botlib.Session | None = None
+        self._session: transport.Session | None = None
 
     # -- configuration ---------------------------------------------------------------
 
@@ -210,7 +219,7 @@ class TelegramMessenger(Messenger):
         except RuntimeError:
             pass
         try:
-            self._session = botlib.Session()
+            self._session = transport.Session()
         except ImproperlyConfigured:
             self._session = None
 
@@ -233,7 +242,7 @@ class TelegramMessenger(Messenger):
             if self._session is not None:
                 outcomes = self._session.run(lambda bot: self._send_all(bot, messages, book))
             else:
-                outcomes = botlib.run(lambda bot: self._send_all(bot, messages, book))
+                outcomes = transport.run(lambda bot: self._send_all(bot, messages, book))
         except ImproperlyConfigured as exc:
             return [ConfigurationError(str(exc))] * len(messages)
         finally:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.urls import URLPattern, path
 
-from dsn_core import hookimpl
+from dsn_core.api import hookimpl
 
 from .messenger import TelegramMessenger
 
@@ -18,9 +18,9 @@ def register_messengers(register: Callable[[type], None]) -> None:
 
 @hookimpl
 def urlpatterns() -> list[URLPattern]:
-    from . import views
+    from . import views, webhooks
 
     return [
         path("telegram/connect/", views.connect, name="dsn_telegram_connect"),
-        path("telegram/webhook/", views.webhook, name="dsn_telegram_webhook"),
+        path("telegram/webhook/", webhooks.webhook, name="dsn_telegram_webhook"),
     ]

@@ -1,6 +1,6 @@
 """Long polling (``getUpdates``) for sites without a public HTTPS address.
 
-Each round runs in its own event loop with its own bot (see :mod:`dsn_telegram.bot`):
+Each round runs in its own event loop with its own bot (see :mod:`dsn_telegram.transport`):
 fetch updates, handle them synchronously (the ORM is synchronous), then send the
 replies. Telegram forgets an update once a later ``getUpdates`` passes an ``offset``
 above its id, so :func:`poll_once` returns the offset to pass next.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from . import bot as botlib
+from . import transport
 from .linking import Reply, handle_update
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def fetch(offset: int | None, timeout: int) -> list[dict[str, Any]]:
         updates = await bot.get_updates(offset=offset, timeout=timeout, allowed_updates=["message"])
         return [update.to_dict() for update in updates]
 
-    return botlib.run(work)
+    return transport.run(work)
 
 
 def send_replies(replies: list[Reply]) -> list[str]:
@@ -46,7 +46,7 @@ def send_replies(replies: list[Reply]) -> list[str]:
                 failures.append(f"chat {reply.chat_id}: {translate(exc)}")
         return failures
 
-    return botlib.run(work)
+    return transport.run(work)
 
 
 def poll_once(offset: int | None, timeout: int = 0) -> tuple[int | None, list[Reply]]:

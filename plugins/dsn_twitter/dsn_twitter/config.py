@@ -8,7 +8,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
 
-from dsn_core.conf import setting
+from dsn_core.api import setting
 
 SECTION = "TWITTER"
 CREDENTIALS = ("CONSUMER_KEY", "CONSUMER_SECRET", "ACCESS_TOKEN", "ACCESS_TOKEN_SECRET")

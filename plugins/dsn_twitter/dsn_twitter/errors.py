@@ -1,12 +1,20 @@
-"""Turning tweepy and ``requests`` exceptions into DSN delivery errors."""
+"""Turning tweepy exceptions (and ``requests`` ones, through :mod:`dsn_core.http`) into DSN delivery errors."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING
 
-from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
-from dsn_core.redaction import redact_error
+from dsn_core.api import (
+    ConfigurationError,
+    DeliveryError,
+    PermanentError,
+    TransientError,
+    error_for_exception,
+    error_for_status,
+    redact_error,
+    retry_after_from,
+)
 
 if TYPE_CHECKING:
     import tweepy
@@ -24,37 +32,42 @@ def describe(exc: tweepy.HTTPException) -> str:
 
 def translate(exc: Exception, secrets: tuple[str, ...] = ()) -> DeliveryError:
     """The DSN error for an exception raised by tweepy; secrets are scrubbed from its text."""
-    # Imported here, not at module level: only workers, which send, need tweepy and requests.
-    import requests
+    # Imported here, not at module level: only workers, which send, need tweepy.
     import tweepy
 
-    if isinstance(exc, tweepy.TooManyRequests):
-        wait = None
-        if exc.reset_time is not None:
-            wait = max(1.0, float(exc.reset_time) - time.time())
-        error: DeliveryError = TransientError(describe(exc), retry_after=wait)
-    elif isinstance(exc, tweepy.Unauthorized):
-        error = ConfigurationError(describe(exc) + " (check the CONSUMER_* and ACCESS_TOKEN* settings)")
-    elif isinstance(exc, tweepy.Forbidden):
-        text = describe(exc)
-        lowered = text.lower()
-        if "duplicate" in lowered:
-            error = PermanentError(f"duplicate: X refuses a post identical to a recent one ({text})")
-        elif any(hint in lowered for hint in APP_SETUP_HINTS):
-            error = ConfigurationError(text)
-        else:
-            error = PermanentError(text)
-    elif isinstance(exc, tweepy.TwitterServerError):
-        error = TransientError(describe(exc))
-    elif isinstance(exc, tweepy.HTTPException):
-        status = getattr(exc.response, "status_code", 0) or 0
-        error = TransientError(describe(exc)) if status >= 500 or status == 408 else PermanentError(describe(exc))
-    elif isinstance(exc, requests.Timeout):
-        error = TransientError(f"X did not answer in time ({type(exc).__name__})")
-    elif isinstance(exc, requests.ConnectionError):
-        error = TransientError(f"cannot connect to X ({type(exc).__name__})")
-    elif isinstance(exc, (requests.RequestException, ValueError)):
+    if isinstance(exc, tweepy.HTTPException):
+        error = _from_answer(exc)
+    elif (http_error := error_for_exception(exc, provider="X", secrets=secrets)) is not None:
+        return http_error
+    elif isinstance(exc, ValueError):  # an answer tweepy could not parse
         error = TransientError(f"unexpected answer from X: {type(exc).__name__}: {exc}")
     else:
         raise exc
     return redact_error(error, secrets)
+
+
+def _from_answer(exc: tweepy.HTTPException) -> DeliveryError:
+    """X's refinements first (rate-limit reset time, duplicate posts, app set-up), then the HTTP status."""
+    import tweepy
+
+    text = describe(exc)
+    headers = getattr(exc.response, "headers", None) or {}
+    if isinstance(exc, tweepy.TooManyRequests):
+        wait = retry_after_from(headers)
+        if wait is None and exc.reset_time is not None:
+            wait = max(1.0, float(exc.reset_time) - time.time())
+        return TransientError(text, retry_after=wait)
+    if isinstance(exc, tweepy.Unauthorized):
+        return ConfigurationError(text + " (check the CONSUMER_* and ACCESS_TOKEN* settings)")
+    if isinstance(exc, tweepy.Forbidden):
+        lowered = text.lower()
+        if "duplicate" in lowered:
+            return PermanentError(f"duplicate: X refuses a post identical to a recent one ({text})")
+        if any(hint in lowered for hint in APP_SETUP_HINTS):
+            return ConfigurationError(text)
+        return PermanentError(text)  # X forbids this post (policy, a DM the user does not accept ...)
+    status = int(getattr(exc.response, "status_code", 0) or 0)
+    error = error_for_status(status, provider="X", headers=headers)
+    if error is None:
+        return TransientError(text)
+    return type(error)(text, retry_after=error.retry_after)

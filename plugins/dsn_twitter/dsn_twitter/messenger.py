@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
-from dsn_core.errors import ConfigurationError, PermanentError
-from dsn_core.messengers import Message, Messenger, Option, RateLimit, SendResult
+from dsn_core.api import ConfigurationError, Message, Messenger, Option, PermanentError, RateLimit, SendResult
 
 from . import config
 from .errors import translate
-from .text import DM_LIMIT, TWEET_LIMIT, fit
+from .text import DM_LIMIT, TWEET_LIMIT, fit, weighted_length
 
 if TYPE_CHECKING:
     import tweepy
@@ -27,25 +26,6 @@ DM = "dm"
 #: The fixed address that stands for "the posting account's own timeline" in tweet mode.
 TIMELINE = "timeline"
 USER_ID = re.compile(r"^[1-9]\d{0,19}$")
-
-
-def make_client(cfg: config.TwitterConfig) -> tweepy.Client:
-    """A tweepy client for ``cfg``'s account, on a routed, time-limited HTTP session."""
-    # Imported here, not at module level: only workers, which send, need tweepy and requests.
-    import tweepy
-
-    from .http import mount
-
-    client = tweepy.Client(
-        consumer_key=cfg.consumer_key,
-        consumer_secret=cfg.consumer_secret,
-        access_token=cfg.access_token,
-        access_token_secret=cfg.access_token_secret,
-        return_type=dict,
-        wait_on_rate_limit=False,
-    )
-    mount(client.session, cfg.api_base_url, cfg.timeout)
-    return client
 
 
 class TwitterMessenger(Messenger):
@@ -137,7 +117,9 @@ class TwitterMessenger(Messenger):
             self.config_error = ConfigurationError(str(exc))
             return
         self.config_error = None
-        self.client = make_client(self.config)
+        from .transport import connect  # imported here: only workers, which send, need tweepy
+
+        self.client = connect(self.config)
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -145,12 +127,30 @@ class TwitterMessenger(Messenger):
             self.client.session.close()
         self.client = None
 
-    def text(self, message: Message) -> str:
-        """The text to post: optional subject line, then the text, fitted to the mode's limit."""
+    @property
+    def limit(self) -> int:
+        """The mode's limit: 280 weighted characters for a post, 10,000 for a DM."""
+        return TWEET_LIMIT if self.mode == TWEET else DM_LIMIT
+
+    def full_text(self, message: Message) -> str:
+        """The text before any cut: optional subject line, then the text."""
         text = message.text.strip()
         if self.options.get("include_subject") and message.subject.strip():
             text = f"{message.subject.strip()}\n{text}"
-        return fit(text, TWEET_LIMIT if self.mode == TWEET else DM_LIMIT)
+        return text
+
+    def text(self, message: Message) -> str:
+        """The text to post: :meth:`full_text` fitted to the mode's limit as X counts it."""
+        return fit(self.full_text(message), self.limit)
+
+    def preview_notes(self, message: Message) -> list[str]:
+        """X's weighted length of the text against the mode's limit, and the length after the cut if over."""
+        length = weighted_length(self.full_text(message))
+        what = "post" if self.mode == TWEET else "direct message"
+        note = f"X counts {length} of {self.limit} for a {what} (each URL 23, each emoji 2, CJK characters 2)"
+        if length > self.limit:
+            note += f"; over the limit, it will be cut to {weighted_length(self.text(message))} with an ellipsis"
+        return [note + "."]
 
     def send(self, message: Message) -> SendResult:
         """Post one tweet or DM; return its id at X, or raise a ``DeliveryError``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dsn_core import hookimpl
+from dsn_core.api import hookimpl
 
 
 @hookimpl

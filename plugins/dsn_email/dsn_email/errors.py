@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from dsn_core.errors import ConfigurationError, DeliveryError, PermanentError, TransientError
+from dsn_core.api import ConfigurationError, DeliveryError, PermanentError, TransientError
 
 
 def _text(value: Any) -> str:

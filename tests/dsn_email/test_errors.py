@@ -8,7 +8,7 @@ import ssl
 import pytest
 from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
-from dsn_email.failures import breaks_connection, classify
+from dsn_email.errors import breaks_connection, classify
 
 from dsn_core.errors import ConfigurationError, PermanentError, TransientError
 

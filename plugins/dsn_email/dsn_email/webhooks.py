@@ -27,9 +27,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dsn_core.receipts import Receipt, record_receipt
+from dsn_core.api import Receipt, record_receipt
 
-logger = logging.getLogger("dsn_email.tracking")
+logger = logging.getLogger("dsn_email.webhooks")
 
 #: anymail event type → (receipt, deactivate the address, opt the recipient out).
 EVENTS: dict[str, tuple[Receipt, bool, bool]] = {
