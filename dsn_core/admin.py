@@ -51,6 +51,7 @@ from .forms import (
 )
 from .messengers import Message, Messenger
 from .models import Address, Backend, Delivery, MessageTemplate, Notification, OptOut, Subscription, Trigger
+from .orchestration.admin import FallbackStepInline, SubscriptionPolicyInline
 from .plugins import messenger_choices, registry
 from .readiness import readiness
 from .templatehelp import is_secret_name, template_variables
@@ -395,6 +396,7 @@ class BackendAdmin(admin.ModelAdmin):
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
     form = SubscriptionForm
+    inlines = (SubscriptionPolicyInline, FallbackStepInline)  # dsn_core.orchestration
     list_display = ("__str__", "trigger", "backend_list", "critical", "enabled")
     list_filter = ("enabled", "critical", "trigger", "backends")
     search_fields = ("name", "trigger__name")

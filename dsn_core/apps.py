@@ -62,6 +62,9 @@ class DsnCoreConfig(AppConfig):
         post_migrate.connect(_migrate_finished, dispatch_uid="dsn_post_migrate")
         index.install_bootstrap()
         install_log_redaction()  # before any plugin builds a client that logs its URL
+        from .orchestration.fallback import connect as connect_fallback
+
+        connect_fallback()  # a dead step (or a bad receipt) moves a fallback chain on
         plugins.call_observers("ready")
         if not _is_management_command_without_server():
             index.start_reloader()

@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from . import conf
 from .models import Backend, Delivery, Notification, OptOut, Subscription
+from .orchestration import policy_of
+from .orchestration.routing import orchestrate
 from .plugins import get_messenger_class
 from .receivers import Event, dynamic_users
 
@@ -192,12 +194,15 @@ def fan_out(notification_id: int) -> int:
     backends_used: set[int] = set()
     subscriptions = Subscription.objects.filter(trigger_id=notification.trigger_id, enabled=True).prefetch_related(
         "backends"
-    )
+    ).select_related("policy")  # orchestration: joined, so subscriptions without a policy cost no query
     for subscription in subscriptions:
         backends = list(subscription.backends.all())
         if not backends:
             continue
         user_ids = receiver_user_ids(subscription, event)
+        if (policy := policy_of(subscription)) is not None:  # digests, throttles, routing, quiet hours
+            backends_used.update(orchestrate(notification, subscription, policy, backends, user_ids))
+            continue
         for backend in backends:
             backends_used.add(backend.pk)
             own = _backend_addresses(backend)

@@ -375,6 +375,11 @@ class Delivery(models.Model):
         "self", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="resends", db_index=False,
         help_text=_("The delivery an admin sent again as this one."),
     )
+    # A step of a fallback chain (dsn_core.orchestration.fallback): the delivery this one replaces.
+    fallback_of = models.ForeignKey(
+        "self", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="fallbacks", db_index=False,
+        help_text=_("The delivery of the previous channel in the chain, which this one replaces."),
+    )
 
     class Meta:
         ordering = ["-pk"]
@@ -422,3 +427,15 @@ class RateState(models.Model):
 
     class Meta:
         verbose_name = _("rate limiter state")
+
+
+# Orchestration (digests, throttles, fallback, preferences, quiet hours) keeps its models in its own module.
+from .orchestration.models import (  # noqa: E402, F401
+    DeliveryPreference,
+    Digest,
+    DigestItem,
+    FallbackStep,
+    SubscriptionPolicy,
+    ThrottleCount,
+    ThrottleGrant,
+)

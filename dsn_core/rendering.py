@@ -122,6 +122,10 @@ def base_context(event: Event, notification: Any = None, site: Any = None) -> Re
     from .unsubscribe import preferences_url
 
     context["preferences_url"] = preferences_url()
+    if notification is not None and "digest" in notification.context:  # one message for many events
+        from .orchestration.digests import digest_context
+
+        context.update(digest_context(notification.context["digest"], site))
     return context
 
 

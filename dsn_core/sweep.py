@@ -66,6 +66,11 @@ def sweep(*, grace: float = 30.0, now: datetime | None = None, enqueue: bool = T
         if enqueue:
             enqueue_send(row["backend_id"], None, row["n"])
         report["senders"] += 1
+    from .orchestration.digests import close_due, forget_closed
+    from .orchestration.throttle import forget_expired
+
+    report["digests_closed"] = close_due(now)  # windows a lost task left open
+    report["orchestration_rows_forgotten"] = forget_expired(now) + forget_closed(now)
     from .ratelimit import forget_idle
 
     report["rate_rows_forgotten"] = forget_idle()

@@ -10,6 +10,7 @@ import logging
 from django.urls import URLPattern, URLResolver, path
 
 from . import views
+from .orchestration.views import delivery_preferences
 
 logger = logging.getLogger("dsn_core.urls")
 app_name = "dsn_core"
@@ -30,5 +31,6 @@ def _plugin_patterns() -> list[URLPattern | URLResolver]:
 urlpatterns: list[URLPattern | URLResolver] = [
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("preferences/", views.preferences, name="preferences"),
+    path("preferences/delivery/", delivery_preferences, name="delivery_preferences"),  # orchestration
     *_plugin_patterns(),
 ]

@@ -22,6 +22,9 @@ def su(client: Client, admin_user: Any) -> Client:
 def _data(sub: Subscription, **extra: Any) -> dict[str, Any]:
     data = {"name": "s", "trigger": sub.trigger_id, "backends": [b.pk for b in sub.backends.all()],
             "enabled": "on"}
+    # The page's inlines (orchestration policy, fallback chain) submit their management forms.
+    for prefix in ("policy", "fallback_steps"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
     data.update(extra)
     return data
 
