@@ -235,7 +235,7 @@ class SmsMessenger(Messenger):
         try:
             created = self.connection.client.messages.create(**params)
         except Exception as exc:
-            error = translate(exc, self.connection.last_headers, secrets=(self.config.auth_token,))
+            error = translate(exc, self.connection.last_headers, secrets=self.config.secrets)
             if error_code(exc) in DEACTIVATE_CODES:
                 count = deactivate(self.key, number)
                 logger.info("DSN SMS: %s opted out (STOP); %s address book entries deactivated", number, count)
