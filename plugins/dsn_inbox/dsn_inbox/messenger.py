@@ -116,7 +116,7 @@ class InboxMessenger(Messenger):
         ids = {m.metadata.get("notification") for m in messages} - {None}
         if not ids:
             return {}
-        source = self.options.get("link") or ""
+        source = self.option_values.get("link") or ""
         out: dict[int, str] = {}
         for pk, event in events_for(ids).items():
             try:
@@ -139,17 +139,18 @@ class InboxMessenger(Messenger):
         from .models import InboxItem
 
         links = self.links(messages)
-        level, category = self.options.get("level", Level.INFO), self.options.get("category") or ""
+        level, category = self.option_values.get("level", Level.INFO), self.option_values.get("category") or ""
         items: list[Any] = []
         outcomes: list[Outcome | None] = []
         for message in messages:
             if message.recipient is None:
                 outcomes.append(PermanentError("the inbox delivers to users only, not to fixed addresses"))
                 continue
-            notification = message.metadata.get("notification")
+            notification = message.notification_id
             items.append(InboxItem(
                 user_id=message.recipient.pk, subject=message.subject[:255], text=message.text, html=message.html,
-                link=links.get(notification, ""), level=level, category=category[:100],
+                link=links.get(notification, "") if notification is not None else "", level=level,
+                category=category[:100],
                 verb=str(message.metadata.get("verb", ""))[:100], notification_id=notification,
                 delivery_id=message.delivery_id,
             ))
@@ -165,7 +166,7 @@ class InboxMessenger(Messenger):
         results: list[Outcome] = []
         for message, outcome in zip(messages, outcomes, strict=True):
             if outcome is None:
-                pk = ids.get(message.delivery_id)
+                pk = ids.get(message.delivery_id) if message.delivery_id is not None else None
                 outcome = SendResult(provider_id=f"inbox-{pk}" if pk else "")
             results.append(outcome)
         return results
