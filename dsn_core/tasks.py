@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Any
 
 from . import conf
 from .compat import task, task_backends
@@ -57,7 +58,7 @@ def send_task(backend_id: int, notification_id: int | None = None) -> dict[str, 
     return result
 
 
-def _using(task_obj, run_after: datetime | None = None):  # type: ignore[no-untyped-def]
+def _using(task_obj: Any, run_after: datetime | None = None) -> Any:
     alias = conf.get("TASK_BACKEND")
     configured = task_obj.using(backend=alias, queue_name=conf.get("QUEUE"))
     if run_after is not None and task_backends[alias].supports_defer:
