@@ -111,6 +111,12 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
         rate = _get(r, "render", "per_s")
         if rate is not None:
             add(db, "rendering >= 10,000 messages/s on one core", rate, rate >= 10_000, f"{rate:,.0f}/s")
+        for name, label in (("worker_dedup", "batches"), ("worker_single", "one message per call")):
+            rate = _get(r, name, "per_s")
+            if rate is not None:
+                limit = _get(r, name, "limit_per_s") or 0
+                add(db, f"one worker, no-I/O messenger ({label}) >= 5,000 deliveries/s save() to sent", rate,
+                    rate >= 5_000, f"{rate:,.0f}/s (insert-and-mark limit {limit:,.0f}/s)")
         ratio = _get(r, "smtp", "ratio")
         if ratio is not None:
             plain = _get(r, "smtp", "plain", "ratio")
@@ -183,6 +189,15 @@ def table(doc: dict[str, Any]) -> str:
                           f"{e['per_s']:,.0f} messages/s wall, {e.get('cpu_per_s', 0):,.0f}/s CPU "
                           f"({e['messages']:,} messages); full send path with locmem "
                           f"(claim, render, send, record): {e['drain_per_s']:,.0f}/s |"))
+        for name, label in (("worker_dedup", "deduplicating provider: batches of 100"),
+                            ("worker_single", "no idempotency key: one message per call, each recorded")):
+            e = r.get(name)
+            if e:
+                worker.append(f"| one worker, save() to sent, no-I/O messenger ({label}) | " + (
+                    f"error: {e['error']} |" if "error" in e else
+                    f"{e['per_s']:,.0f} deliveries/s ({e['deliveries']:,}, runs "
+                    f"{', '.join(f'{t:.2f}' for t in e['times'])} s); insert-and-mark limit "
+                    f"{e['limit_per_s']:,.0f}/s; {e['queries_per_batch_of_100']} queries per batch of 100 |"))
         e = r.get("smtp")
         if e and "error" in e:
             worker.append(f"| SMTP, aiosmtpd on loopback | error: {e['error']} |")

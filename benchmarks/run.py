@@ -26,7 +26,7 @@ from typing import Any
 from benchmarks import report
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("hot", "peer", "fanout", "render", "smtp", "rate")
+SECTIONS = ("hot", "peer", "fanout", "render", "worker", "smtp", "rate")
 
 
 @dataclass
@@ -302,6 +302,14 @@ def main(argv: list[str] | None = None) -> int:
                     "render", "benchmarks.settings_dsn",
                     {"kind": "render", "receivers": 2000 if quick else 10_000, "repeats": 3 if quick else 5},
                     db.env_for("render"), out_dir)
+            if "worker" in sections:
+                for name, dedup in (("worker_dedup", True), ("worker_single", False)):
+                    log(name)
+                    results[name] = run_once(
+                        name, "benchmarks.settings_dsn",
+                        {"kind": "worker", "events": 10, "receivers": 500 if quick else 1000,
+                         "repeats": 3, "dedup": dedup, "profile": not quick},
+                        db.env_for(name), out_dir)
             if "smtp" in sections and kind == "sqlite":  # the database plays no part
                 log("smtp")
                 results["smtp"] = run_once("smtp", "benchmarks.settings_dsn",

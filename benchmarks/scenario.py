@@ -609,6 +609,153 @@ def _rate_stats(stamps: list[float], limit: int, window: float) -> dict[str, Any
     return {"rate_per_s": rate, "max_in_window": busiest, "limit": limit, "fraction_of_limit": rate / limit}
 
 
+# -- one worker from save() to sent ---------------------------------------------------------
+
+
+def _noio_plugin(dedup: bool) -> Any:
+    """A plugin registering ``noio``: a messenger that does no I/O at all (accepts every message).
+
+    ``dedup`` declares a provider that deduplicates (whole batches per call); without it the
+    core hands over one message per call and records each at once (at most one repeat per crash).
+    """
+    from dsn_core import hookimpl
+    from dsn_core.messengers import Messenger, SendResult
+
+    class NoIO(Messenger):
+        key = "noio"
+        label = "No I/O (benchmarks)"
+        max_batch_size = 100
+        deduplicates = dedup
+
+        def addresses_for(self, users: Any) -> dict[Any, str]:
+            return {u.pk: f"n{u.pk}" for u in users}
+
+        def send_batch(self, messages: Any) -> list[Any]:
+            return [SendResult() for _ in messages]
+
+    class Plugin:
+        @hookimpl
+        def register_messengers(self, register: Callable[[type], None]) -> None:
+            register(NoIO)
+
+    return Plugin()
+
+
+def _insert_and_mark_limit(backend_id: int, count: int) -> float:
+    """Seconds to insert ``count`` delivery rows (fan-out's own multi-row INSERT) and mark them
+    sent with one UPDATE: what the database needs for the same work, in the same run."""
+    from dsn_core.fanout import insert_deliveries
+    from dsn_core.models import Backend, Delivery, Notification
+
+    notification = Notification.objects.create(trigger_name="limit", verb="limit", context={})
+    backend = Backend.objects.get(pk=backend_id)
+    rows = [(None, f"limit{i}", "pending", "") for i in range(count)]
+    start = time.perf_counter()
+    insert_deliveries(notification, None, backend, rows)
+    Delivery.objects.filter(notification=notification).update(status="sent", sent_at=time_now())
+    took = time.perf_counter() - start
+    notification.delete()
+    return took
+
+
+def time_now() -> Any:
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def _run_db_worker_until(done: Callable[[], bool], timeout: float = 600) -> None:
+    """django-tasks-db's own worker loop, in this process, until ``done()``."""
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    worker = Worker(queue_names=["default"], interval=0, batch=True, backend_name="default", startup_delay=False,
+                    max_tasks=None, worker_id="bench", excluded_queue_names=[])
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the worker did not finish in time")
+        worker.run()  # runs every ready task, then returns
+        time.sleep(0.001)
+
+
+def worker(spec: Spec) -> dict[str, Any]:
+    """Deliveries/s from ``save()`` to ``sent``: ``events`` saves matching one subscription of
+    ``receivers`` users, then django-tasks-db's worker loop in this process (one worker) fans
+    out and sends through a no-I/O messenger. Side by side: the database's own limit for the
+    same rows, queries per batch, and a profile of where the time goes."""
+    import cProfile
+    import io
+    import pstats
+
+    from django.conf import settings
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from benchmarks.benchapp.models import Item
+    from dsn_core.models import Delivery, Notification
+    from dsn_core.plugins import add_plugin
+
+    _migrate()
+    settings.DSN = {**settings.DSN, "FANOUT_DELAY": 0, "TASK_BACKEND": "default"}  # one fan-out task per event
+    add_plugin("bench-noio", _noio_plugin(spec["dedup"]))
+    info = _dsn_config(0, spec["receivers"], messenger="noio")
+    actor = _actor()
+    expected = spec["events"] * spec["receivers"]
+    limit_s = _insert_and_mark_limit(info["backend_id"], expected)
+
+    def done() -> bool:
+        mine = Delivery.objects.filter(notification__trigger_name="item created")
+        return (not Notification.objects.filter(fanned_out_at__isnull=True).exists()
+                and not mine.exclude(status="sent").exists() and mine.count() == expected)
+
+    # Warm-up (templates compiled, plugin registry built), then the measured runs.
+    runs: list[float] = []
+    profile_text = ""
+    queries_per_batch = None
+    for run in range(spec["repeats"]):
+        Delivery.objects.all().delete()
+        Notification.objects.all().delete()
+        profiler = cProfile.Profile() if run == spec["repeats"] - 1 and spec.get("profile") else None
+        gc.collect()
+        start = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        for i in range(spec["events"]):
+            Item.objects.create(title=f"Item {run}-{i}", owner=actor)
+        _run_db_worker_until(done)
+        if profiler:
+            profiler.disable()
+        runs.append(time.perf_counter() - start)
+        if profiler:
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats(r"dsn_core|db_worker|benchmarks", 30)
+            stats.sort_stats("tottime").print_stats(15)
+            profile_text = out.getvalue()
+    # Queries for one claimed batch (claim, render, send, record, announce), measured apart.
+    from dsn_core.sending import claim, send_claimed
+
+    Delivery.objects.filter(notification__trigger_name="item created").update(status="pending", claim="")
+    with CaptureQueriesContext(connection) as ctx:
+        batch = claim(info["backend_id"], None, 100)
+        send_claimed(batch)
+    queries_per_batch = len(ctx.captured_queries)
+    seconds = statistics.median(runs)
+    return {
+        "deliveries": expected,
+        "dedup": spec["dedup"],
+        "seconds": seconds,
+        "times": runs,
+        "per_s": expected / seconds,
+        "limit_s": limit_s,
+        "limit_per_s": expected / limit_s,
+        "ratio_to_limit": limit_s / seconds,
+        "queries_per_batch_of_100": queries_per_batch,
+        "batch_queries": [f"{q['time']}s {_short_sql(q['sql'])}" for q in ctx.captured_queries],
+        "profile": profile_text,
+    }
+
+
 KINDS: dict[str, Callable[[Spec], dict[str, Any]]] = {
     "create": create,
     "fanout_setup": fanout_setup,
@@ -617,6 +764,7 @@ KINDS: dict[str, Callable[[Spec], dict[str, Any]]] = {
     "smtp": smtp,
     "ratelimit": ratelimit,
     "telegram_rate": telegram_rate,
+    "worker": worker,
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -49,7 +50,7 @@ from .forms import (
     render_for,
     send_by_hand,
 )
-from .messengers import Message
+from .messengers import Message, Messenger
 from .models import Address, Backend, Delivery, MessageTemplate, Notification, OptOut, Subscription, Trigger
 from .plugins import messenger_choices, registry
 from .readiness import readiness
@@ -195,26 +196,45 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         form = PreviewForm(request.GET if "verb" in request.GET else self._preview_defaults(obj, request.user),
                            user=request.user)
         rendered = error = None
+        notes: list[dict[str, Any]] = []
+        chosen = request.GET.get("backend", "")
         if form.is_valid():
             try:
                 rendered = render_for(obj, form.event(request.user), request.user)
             except TemplateError as exc:
                 error = str(exc)
+            else:
+                notes = self._notes(request, obj, form, chosen)
         can_send = self.has_change_permission(request, obj)
+        send_initial = {k: form.data.get(k) for k in PreviewForm.base_fields}
+        if chosen.isdigit():
+            send_initial["backend"] = chosen
         context = {
             **self.admin_site.each_context(request),
             "title": _("Preview of %(name)s") % {"name": obj},
             "opts": self.opts,
             "original": obj,
             "form": form,
-            "send_form": SendTestForm(initial={k: form.data.get(k) for k in PreviewForm.base_fields}, template=obj,
-                                      user=request.user) if can_send else None,
+            "send_form": SendTestForm(initial=send_initial, template=obj, user=request.user) if can_send else None,
             "object_note": form.cleaned_data.get("object_note") if form.is_valid() else "",
             "rendered": rendered,
             "error": error,
+            "notes": notes,
             "can_send": can_send,
         }
         return TemplateResponse(request, self.preview_template, context)
+
+    def _notes(self, request: HttpRequest, template: MessageTemplate, form: PreviewForm,
+               chosen: str) -> list[dict[str, Any]]:
+        """The notes of this template's backends (and of ``chosen``, the last test send's), for a
+        user who may view backends."""
+        backend_admin = self.admin_site._registry.get(Backend)
+        if backend_admin is None or not backend_admin.has_view_or_change_permission(request):
+            return []
+        backends = Backend.objects.filter(template=template)
+        if chosen.isdigit():
+            backends = backends | Backend.objects.filter(pk=chosen)
+        return backend_notes(template, backends.order_by("name"), form.event(request.user), request.user)
 
     def _preview_defaults(self, template: MessageTemplate, user: Any) -> dict[str, Any]:
         """The first trigger using ``template``: its verb, and its model if ``user`` may view it."""
@@ -240,9 +260,9 @@ class MessageTemplateAdmin(admin.ModelAdmin):
                                  for k, v in form.errors.items())
             self.message_user(request, _("Nothing sent: %(problems)s") % {"problems": problems}, messages.ERROR)
             return HttpResponseRedirect(preview_url)
-        query = {k: form.data.get(k, "") for k in ("verb", "content_type", "object_id", "target")}
-        preview_url += "?" + urlencode(query)
         backend: Backend = form.cleaned_data["backend"]
+        query = {k: form.data.get(k, "") for k in ("verb", "content_type", "object_id", "target")}
+        preview_url += "?" + urlencode({**query, "backend": backend.pk})  # the preview then shows its notes
         level, text = self._send_test(request, obj, backend, form)
         self.message_user(request, text, level)
         return HttpResponseRedirect(preview_url)
@@ -280,10 +300,46 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         message = Message(address=address, subject=subject, text=text, html=html, recipient=user,
                           metadata={"test": True, "template": template.pk})
         sent, outcome = describe_outcome(send_by_hand(messenger, message))
-        params = {**name, "address": address, "outcome": outcome}
+        notes = " ".join(safe_notes(messenger, message))
+        params = {**name, "address": address, "outcome": f"{outcome} — {notes}" if notes else outcome}
         if sent:
             return messages.SUCCESS, _("Test sent through %(backend)s to %(address)s: %(outcome)s.") % params
         return messages.ERROR, _("Test through %(backend)s to %(address)s failed: %(outcome)s.") % params
+
+
+def safe_notes(messenger: Messenger, message: Message) -> list[str]:
+    """``messenger.preview_notes(message)``; a plugin's exception there becomes a note, never a 500."""
+    try:
+        return [str(note) for note in messenger.preview_notes(message)]
+    except Exception as exc:
+        return [_("The channel could not describe this message (%(error)s).") % {"error": type(exc).__name__}]
+
+
+def backend_notes(template: MessageTemplate, backends: Iterable[Backend], event: Any,
+                  user: Any) -> list[dict[str, Any]]:
+    """What each backend's messenger says about sending ``template`` rendered for ``user``
+    (``Messenger.preview_notes``: SMS segments, X's weighted length ...), for the preview page.
+
+    Each backend renders with its own messenger (escaping differs by channel); only backends
+    with something to say are listed: ``[{"backend", "label", "notes"}]``.
+    """
+    rows: list[dict[str, Any]] = []
+    for backend in backends:
+        cls = backend.messenger_class
+        if cls is None:
+            continue
+        try:
+            messenger = cls(backend.options)
+        except Exception:  # bad stored options: the backend's own page says what is wrong
+            continue
+        try:
+            subject, text, html = render_for(template, event, user, messenger=messenger)
+        except TemplateError:
+            continue  # the preview above already shows the error
+        notes = safe_notes(messenger, Message(address="", subject=subject, text=text, html=html, recipient=user))
+        if notes:
+            rows.append({"backend": backend, "label": messenger_label(backend.messenger), "notes": notes})
+    return rows
 
 
 def _exc_text(exc: Exception) -> str:

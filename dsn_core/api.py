@@ -115,10 +115,10 @@ _LAZY: dict[str, str] = {
 #: Whole modules offered as namespaces (``addresses.set_address(...)``).
 _LAZY_MODULES: dict[str, str] = {"addresses": "dsn_core.addresses"}
 
-__all__ = [
-    "DEFAULT_TIMEOUT",
+__all__ = [  # noqa: RUF022  (plain sorted order; tests/core/test_api.py checks it)
     "BadToken",
     "ConfigurationError",
+    "DEFAULT_TIMEOUT",
     "DSNError",
     "Delivery",
     "DeliveryError",

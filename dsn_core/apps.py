@@ -51,6 +51,7 @@ class DsnCoreConfig(AppConfig):
     def ready(self) -> None:
         from . import checks, index, plugins  # noqa: F401  (registers checks)
         from .models import Backend, MessageTemplate, Subscription, Trigger
+        from .redaction import install_log_redaction
 
         for model in (Trigger, Subscription, Backend, MessageTemplate):
             post_save.connect(_config_changed, sender=model, dispatch_uid=f"dsn_config_{model.__name__}")
@@ -60,6 +61,7 @@ class DsnCoreConfig(AppConfig):
         pre_migrate.connect(_migrate_started, dispatch_uid="dsn_pre_migrate")
         post_migrate.connect(_migrate_finished, dispatch_uid="dsn_post_migrate")
         index.install_bootstrap()
+        install_log_redaction()  # before any plugin builds a client that logs its URL
         plugins.call_observers("ready")
         if not _is_management_command_without_server():
             index.start_reloader()

@@ -110,3 +110,63 @@ def check_base_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                         "links that are not https.", id="dsn.W004")]
     return []
 
+
+
+@register("dsn")
+def check_plugin_apps(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A plugin whose URLs are mounted needs its Django app installed when it ships one.
+
+    Its pages render the app's templates and read its tables: without the app in
+    ``INSTALLED_APPS`` they answer 500 (``TemplateDoesNotExist``). Warns (dsn.W011) naming the
+    app to add, for any plugin whose ``urlpatterns`` hook returns patterns while the site
+    mounts ``dsn_core.urls`` and whose package has an app (``apps.py``, ``models.py``,
+    ``templates/`` or ``migrations/``).
+    """
+    from django.apps import apps
+
+    from .plugins import hook, registry
+    from .unsubscribe import url_pattern
+
+    try:
+        if not url_pattern():
+            return []  # dsn_core.urls is not mounted: no plugin page is reachable
+        impls = hook().urlpatterns.get_hookimpls()
+    except Exception:
+        return []  # a broken URLconf or plugin is reported by its own check
+    plugins = registry().plugins
+    messages: list[CheckMessage] = []
+    for impl in impls:
+        package = (getattr(impl.function, "__module__", "") or "").partition(".")[0]
+        if not package or package == "dsn_core" or apps.is_installed(package) or not _ships_app(package):
+            continue
+        try:
+            if not impl.function():
+                continue
+        except Exception:
+            continue  # dsn_core.urls logs it
+        info = plugins.get(impl.plugin_name)
+        distribution = info.distribution if info else package
+        messages.append(Warning(
+            f"DSN plugin {impl.plugin_name!r} (distribution {distribution!r}) has its pages mounted under "
+            f"dsn_core.urls, but its app {package!r} is not in INSTALLED_APPS: those pages fail "
+            "(TemplateDoesNotExist, missing tables).",
+            hint=f"Add {package!r} to INSTALLED_APPS.",
+            id="dsn.W011",
+        ))
+    return messages
+
+
+def _ships_app(package: str) -> bool:
+    """Whether ``package`` is a Django app (an AppConfig, models, templates or migrations)."""
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return False
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        root = Path(location)
+        if any((root / name).exists() for name in ("apps.py", "models.py", "templates", "migrations")):
+            return True
+    return False

@@ -26,6 +26,15 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_BASE": 10.0,
     "RETRY_CAP": 3600.0,
     "MAX_ATTEMPTS": 8,
+    # ... and a time budget: a delivery that keeps failing is given up only once it has had
+    # MAX_ATTEMPTS attempts *and* is older than this many seconds (24 h), so an outage of
+    # minutes or hours never kills deliveries. 0: attempts alone decide.
+    "RETRY_FOR": 86400.0,
+    # Seconds one provider call (``open``, one ``send_batch``, ``close``) may take before the core
+    # gives up on it and records a transient error; a messenger's ``send_timeout`` overrides it.
+    # The call runs on a helper thread, so a provider that never answers cannot hang a worker.
+    # 0 or None: calls run inline, unbounded.
+    "SEND_TIMEOUT": 60.0,
     # A delivery stuck in "sending" longer than this is re-queued by the sweeper.
     "LEASE_SECONDS": 300.0,
     # Rate-limit slots are this much wider than per/count (absorbs scheduling jitter).
@@ -47,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     # Days to keep finished notifications and their deliveries (None: forever). The sweeper
     # prunes older ones; ``manage.py dsn_prune`` does it on demand.
     "RETENTION_DAYS": None,
+    # More words that make a field secret to templates and snapshots (see dsn_core.redaction).
+    "SECRET_FIELD_WORDS": (),
 }
 
 _MISSING = object()

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import optionforms
 from .conditionforms import ConditionsWidget, offered_content_types
-from .errors import DeliveryError, TransientError
+from .errors import ConfigurationError, DeliveryError, TransientError
 from .messengers import Message, Messenger, SendResult
 from .models import Address, Backend, MessageTemplate, OptOut, Subscription, Trigger
 from .plugins import engine_choices, get_messenger_class, messenger_choices, registry
@@ -497,6 +497,10 @@ def send_by_hand(messenger: Messenger, message: Message) -> SendResult | Deliver
     except DeliveryError as exc:
         return exc
     except Exception as exc:
+        from .sending import open_error
+
+        if isinstance(error := open_error(messenger.key, exc), ConfigurationError):  # a settings problem
+            return ConfigurationError(redact(str(error)))
         logger.warning("DSN test send through %s failed: %s", messenger.key, type(exc).__name__)
         return TransientError(redact(f"{type(exc).__name__}: {exc}"))
     if len(outcomes) != 1:
@@ -515,6 +519,8 @@ def describe_outcome(outcome: SendResult | DeliveryError) -> tuple[bool, str]:
         return True, text
     if isinstance(outcome, DeliveryError):
         kind = "temporary failure" if outcome.retryable else "permanent failure"
+        if isinstance(outcome, ConfigurationError):  # a missing token is not "temporary"
+            kind = "configuration error"
         text = f"{kind}: {redact(str(outcome))}"
         if outcome.retry_after:
             text += f" (retry after {outcome.retry_after:g}s)"

@@ -244,6 +244,14 @@ class Messenger:
     #: Overrides of the retry policy for this channel: any of ``base``, ``cap`` (seconds)
     #: and ``max_attempts``. A backend's ``retry_*`` options override these in turn.
     retry_policy: ClassVar[Mapping[str, float]] = {}
+    #: Seconds one call (``open``, one ``send_batch``, ``close``) may take before the core stops
+    #: waiting and records a transient error; ``None``: ``DSN["SEND_TIMEOUT"]`` (60). Set it a
+    #: little above the client library's own timeouts for one call.
+    send_timeout: ClassVar[float | None] = None
+    #: Whether the provider honours :attr:`Message.idempotency_key` (a message sent again after a
+    #: crash is not delivered twice). Then the core hands over whole batches; otherwise one
+    #: message per ``send_batch`` call, each recorded before the next, so a crash repeats at most one.
+    deduplicates: ClassVar[bool] = False
     #: Whether fixed addresses (an ops chat, a list address) make sense for this channel.
     supports_fixed_addresses: ClassVar[bool] = True
     #: Whether every message needs ``Message.unsubscribe_url`` (email's List-Unsubscribe

@@ -7,12 +7,16 @@ keyword argument by name and all of them as ``kwargs``, ``recipient`` (the user,
 ``None`` for a fixed address), ``address``, ``site`` (the current Site when
 ``django.contrib.sites`` is installed, else ``None``), ``notification`` and
 ``unsubscribe_url``.
+
+Every value reaches the template through a read-only view (:mod:`dsn_core.readonly`):
+no secret-named field, nothing that writes, nothing of DSN's own tables. :func:`render`
+guarantees it for every caller, whatever mapping it is given.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import ChainMap, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +25,7 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 
 from .errors import TemplateError
+from .readonly import ReadOnlyContext
 from .receivers import Event
 
 FIELDS = ("subject", "text", "html")
@@ -100,9 +105,9 @@ def current_site() -> Any:
         return None
 
 
-def base_context(event: Event, notification: Any = None, site: Any = None) -> dict[str, Any]:
-    """The part of the context shared by every recipient of one notification."""
-    context: dict[str, Any] = dict(event.kwargs)
+def base_context(event: Event, notification: Any = None, site: Any = None) -> ReadOnlyContext:
+    """The part of the context shared by every recipient of one notification (read-only views)."""
+    context = ReadOnlyContext(event.kwargs)
     context.update(
         verb=event.verb,
         instance=event.action_object,
@@ -113,6 +118,10 @@ def base_context(event: Event, notification: Any = None, site: Any = None) -> di
         notification=notification,
         site=site,
     )
+    # preferences_url: the end users' preferences page, linked beside unsubscribe_url (issue 9 item 8).
+    from .unsubscribe import preferences_url
+
+    context["preferences_url"] = preferences_url()
     return context
 
 
@@ -121,11 +130,30 @@ def render(
     context: Mapping[str, Any],
     escape: Callable[[str], str] | None = None,
 ) -> tuple[str, str, str]:
-    """Render (subject, text, html). HTML always escapes substituted values for HTML."""
+    """Render (subject, text, html). HTML always escapes substituted values for HTML.
+
+    Each layer of ``context`` (a mapping, or a ``ChainMap`` of them) that is not a
+    :class:`~dsn_core.readonly.ReadOnlyContext` is copied into one first, so the template sees
+    read-only views only, whoever calls.
+    """
     from django.utils.html import escape as html_escape
 
+    context = read_only(context)
     engine = template.engine
     subject = engine.render(template.subject, context).strip() if template.subject else ""
     text = engine.render(template.text, context, escape=escape) if template.text else ""
     html = engine.render(template.html, context, escape=html_escape) if template.html else ""
     return " ".join(subject.split()), text, html
+
+
+def read_only(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``context`` with every layer a :class:`~dsn_core.readonly.ReadOnlyContext` (cheap when they are)."""
+    if type(context) is ReadOnlyContext:
+        return context
+    if not isinstance(context, ChainMap):
+        return ReadOnlyContext(context)
+    maps = context.maps
+    if len(maps) == 2 and type(maps[1]) is ReadOnlyContext:  # the sending loop: one message's own layer
+        first = maps[0]
+        return context if type(first) is ReadOnlyContext else ChainMap(ReadOnlyContext(first), maps[1])
+    return ChainMap(*(layer if type(layer) is ReadOnlyContext else ReadOnlyContext(layer) for layer in maps))

@@ -1,9 +1,15 @@
-"""Sending: claim pending deliveries atomically, render per recipient, call the messenger,
+"""Sending: claim due deliveries atomically, render per recipient, call the messenger,
 record each outcome, and schedule retries with exponential backoff and full jitter.
 
 Claims set ``status=sending``, a lease and a random claim token with one conditional
 UPDATE, so two workers never send the same delivery; a worker that dies leaves a lease
-that expires, and the sweeper puts the delivery back.
+that expires, and the next claim of any worker takes those deliveries back.
+
+Every call to a messenger (``open``, ``send_batch``, ``close``) runs on a helper thread
+with a deadline (:func:`send_timeout`): a provider that never answers costs one deadline,
+not a worker. Messengers whose provider does not deduplicate (``deduplicates = False``)
+get one message per call and each outcome is recorded before the next is handed over, so
+a crash leaves at most one message "sent but not recorded".
 """
 
 from __future__ import annotations
@@ -11,16 +17,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import random
 import threading
 import time
 import uuid
 from collections import ChainMap
-from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import OperationalError, connection, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 
@@ -43,6 +52,10 @@ from .rendering import base_context, compiled, current_site, render
 logger = logging.getLogger("dsn_core.sending")
 S = Delivery.Status
 CLAIMABLE = (S.PENDING, S.FAILED)
+#: Every status a claim may take a delivery from (``sending``: once its lease ran out).
+CLAIM_STATES = (*CLAIMABLE, S.SENDING)
+#: Appended to the error of a delivery whose messenger is not installed: it waits, never dies.
+WAITING = "waiting: sent once the plugin is back"
 
 
 def backoff(
@@ -58,48 +71,125 @@ def backoff(
 
 
 def retry_policy(backend: Backend | None, messenger_cls: type | None) -> dict[str, float]:
-    """Base, cap and max attempts: settings, then the messenger's, then the backend's options."""
+    """Base, cap, max attempts and the time budget (``for``, seconds): settings, then the
+    messenger's ``retry_policy``, then the backend's ``retry_*`` options (a backend that sets
+    ``retry_max_attempts`` gets exactly that many attempts, with no time budget)."""
     policy = {
         "base": float(conf.get("RETRY_BASE")),
         "cap": float(conf.get("RETRY_CAP")),
         "max_attempts": int(conf.get("MAX_ATTEMPTS")),
+        "for": float(conf.get("RETRY_FOR") or 0),
     }
     if messenger_cls is not None:
         policy.update(messenger_cls.retry_policy)
     if backend is not None:
-        for key in policy:
+        for key in ("base", "cap", "max_attempts"):
             value = (backend.options or {}).get(f"retry_{key}")
             if value is not None:
                 policy[key] = float(value)
+        if (backend.options or {}).get("retry_max_attempts") is not None:
+            policy["for"] = 0.0  # an admin who set this backend's attempts means them: no time budget
     return policy
 
 
-def claim(backend_id: int | None, notification_id: int | None, limit: int) -> list[Delivery]:
-    """Atomically take up to ``limit`` due deliveries; return them with relations loaded."""
+def send_timeout(messenger_cls: type | None) -> float | None:
+    """Seconds one call to this messenger may take: its ``send_timeout``, else
+    ``DSN["SEND_TIMEOUT"]``; ``None`` when unbounded (the call then runs inline)."""
+    value = getattr(messenger_cls, "send_timeout", None)
+    if value is None:
+        value = conf.get("SEND_TIMEOUT")
+    return float(value) if value else None
+
+
+def deduplicates(messenger_cls: type | None) -> bool:
+    """Whether the messenger's provider honours ``Message.idempotency_key`` (a batch sent
+    again after a crash then delivers nothing twice, so whole batches may be in flight)."""
+    return bool(getattr(messenger_cls, "deduplicates", False))
+
+
+def due_filter(now: datetime) -> Q:
+    """Deliveries a worker may claim now: pending or failed and due, or ``sending`` under a
+    lease that ran out (its worker died), so a lost worker costs one lease, not a sweep."""
+    due = Q(status__in=CLAIMABLE) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    return due | Q(status=S.SENDING, lease_until__lt=now)
+
+
+def is_locked(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" (another process holds the write lock)."""
+    return isinstance(exc, OperationalError) and "is locked" in str(exc).lower()
+
+
+def retry_locked(fn: Callable[..., Any], *args: Any, tries: int = 10, **kwargs: Any) -> Any:
+    """Call ``fn``, trying again (with growing, jittered pauses: about 10 s in all) while SQLite
+    says the database is locked. Outside a transaction only (inside one, the error stands)."""
+    pause = 0.01
+    for attempt in range(tries):
+        try:
+            return fn(*args, **kwargs)
+        except OperationalError as exc:
+            if not is_locked(exc) or attempt == tries - 1 or connection.in_atomic_block:
+                raise
+            time.sleep(pause * (1 + random.random()))
+            pause = min(pause * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
+def claim(backend_id: int | None, notification_id: int | None, limit: int,
+          exclude_backends: set[Any] | frozenset[Any] = frozenset()) -> list[Delivery]:
+    """Atomically take up to ``limit`` due deliveries; return them with relations loaded.
+
+    A locked SQLite database makes the claim wait and try again, never fail."""
+    return retry_locked(_claim, backend_id, notification_id, limit, exclude_backends)
+
+
+def _claim(backend_id: int | None, notification_id: int | None, limit: int,
+           exclude_backends: set[Any] | frozenset[Any]) -> list[Delivery]:
     now = timezone.now()
     token = uuid.uuid4().hex
-    due = Q(status__in=CLAIMABLE) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-    qs = Delivery.objects.filter(due)
+    due = due_filter(now)
+    # The redundant status term lets PostgreSQL use the (status, next_attempt_at) index instead
+    # of walking the primary key through every sent row (measured: 10-22 ms -> 1.6-4 ms per
+    # claim of one backend with 19,000 sent rows).
+    qs = Delivery.objects.filter(due, status__in=CLAIM_STATES)
     if backend_id is not None:
         qs = qs.filter(backend_id=backend_id)
     if notification_id is not None:
         qs = qs.filter(notification_id=notification_id)
+    if exclude_backends:
+        qs = qs.exclude(backend_id__in=exclude_backends)
     lease = now + timedelta(seconds=float(conf.get("LEASE_SECONDS")))
-    with transaction.atomic():
-        candidates = qs.order_by("pk")
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
-        ids = list(candidates.values_list("pk", flat=True)[:limit])
-        if not ids:
+    fields = dict(status=S.SENDING, claim=token, lease_until=lease, attempts=F("attempts") + 1, updated_at=now)
+    if connection.vendor == "sqlite":
+        # One statement, atomic by itself (UPDATE ... WHERE id IN (SELECT id ... LIMIT n)):
+        # one write lock and one commit per claim.
+        if not Delivery.objects.filter(pk__in=qs.order_by("pk").values("pk")[:limit]).update(**fields):
             return []
-        Delivery.objects.filter(due, pk__in=ids).update(
-            status=S.SENDING, claim=token, lease_until=lease, attempts=F("attempts") + 1, updated_at=now
-        )
-    return list(
-        Delivery.objects.filter(claim=token, status=S.SENDING)
-        .select_related("notification", "backend__template", "recipient")
-        .order_by("pk")
-    )
+    else:
+        with transaction.atomic():
+            candidates = qs.order_by("pk")
+            if connection.features.has_select_for_update_skip_locked:
+                candidates = candidates.select_for_update(skip_locked=True)
+            ids = list(candidates.values_list("pk", flat=True)[:limit])
+            if not ids:
+                return []
+            Delivery.objects.filter(due, pk__in=ids).update(**fields)
+    claimed = list(Delivery.objects.filter(claim=token, status=S.SENDING).select_related("recipient").order_by("pk"))
+    _attach(claimed)
+    return claimed
+
+
+def _attach(deliveries: list[Delivery]) -> None:
+    """Load each distinct notification and backend (with its template) of a batch once, not
+    once per row: a batch usually has one of each, and a notification holds its whole context."""
+    notifications = Notification.objects.in_bulk({d.notification_id for d in deliveries})
+    backends = Backend.objects.select_related("template").in_bulk(
+        {d.backend_id for d in deliveries if d.backend_id is not None})
+    stamp = time.monotonic()
+    for delivery in deliveries:
+        delivery.notification = notifications[delivery.notification_id]
+        if delivery.backend_id is not None:
+            delivery.backend = backends.get(delivery.backend_id)
+        delivery._dsn_claimed_at = stamp  # type: ignore[attr-defined]
 
 
 def _language(user: Any, attribute: str) -> str | None:
@@ -158,14 +248,15 @@ def build_messages(deliveries: Sequence[Delivery], messenger: Messenger) -> list
 def _renew_lease(batch: list[tuple[Delivery, Message]]) -> list[tuple[Delivery, Message]]:
     """Extend the lease of the rows we still hold, right before sending them; drop the rest.
 
-    A slow batch (a rate limit, a slow provider) must not outlive its lease: the sweeper
-    would hand its rows to another worker and the message would go out twice.
+    A worker that stalled (stopped, swapped out) longer than its lease must not send rows
+    another worker has taken meanwhile: the message would go out twice.
     """
     now = timezone.now()
     lease = now + timedelta(seconds=float(conf.get("LEASE_SECONDS")))
     claims = {d.claim for d, _ in batch}
     pks = [d.pk for d, _ in batch]
-    renewed = Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).update(lease_until=lease)
+    renewed = retry_locked(Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).update,
+                           lease_until=lease)
     if renewed == len(batch):
         return batch
     held = set(Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).values_list("pk", flat=True))
@@ -178,9 +269,11 @@ def _renew_lease(batch: list[tuple[Delivery, Message]]) -> list[tuple[Delivery, 
 class _Heartbeat:
     """One daemon thread per process that keeps extending the leases of in-flight batches.
 
-    While a batch is with the provider its rows stay claimed; without this, a batch slower
-    than ``LEASE_SECONDS`` would be swept back to another worker while still being sent,
-    and its messages would go out twice. Registering a batch costs a lock, not a thread.
+    While a batch is being sent its rows stay claimed; without this, a batch slower than
+    ``LEASE_SECONDS`` would be taken back by another worker while still being sent, and its
+    messages would go out twice. A row stops being renewed once its outcome is recorded
+    (it is no longer ``sending``), and a provider call never outlives its deadline, so a
+    hung provider cannot keep rows leased for ever. Registering a batch costs a lock.
     """
 
     def __init__(self) -> None:
@@ -217,10 +310,10 @@ class _Heartbeat:
                         self.batches[key] = (pks, claims, now)
 
     @contextlib.contextmanager
-    def covering(self, batch: list[tuple[Delivery, Message]]) -> Iterator[None]:
-        key = id(batch)
+    def covering(self, deliveries: Sequence[Delivery]) -> Iterator[None]:
+        key = id(deliveries)
         with self.lock:
-            self.batches[key] = ([d.pk for d, _ in batch], {d.claim for d, _ in batch}, time.monotonic())
+            self.batches[key] = ([d.pk for d in deliveries], {d.claim for d in deliveries}, time.monotonic())
             self._ensure_thread()
         try:
             yield
@@ -232,12 +325,146 @@ class _Heartbeat:
 _heartbeat = _Heartbeat()
 
 
-def send_claimed(deliveries: list[Delivery], messenger: Messenger | None = None) -> dict[str, int]:
-    """Send deliveries already claimed (all of one backend); record every outcome.
+class CallTimedOut(Exception):
+    """A messenger call passed its deadline; the worker stopped waiting for it."""
 
-    ``messenger``: an instance the caller already opened for this backend (``drain`` keeps
-    one open across batches, so connections and event loops are set up once); by default
-    one is made and opened for these deliveries.
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no answer within {seconds:g} s")
+        self.seconds = seconds
+
+
+class _CallThread:
+    """A daemon thread that runs one messenger's calls, so the worker can stop waiting.
+
+    It uses the caller's database connections (the caller waits meanwhile), so a messenger
+    that touches the ORM sees the same transaction. A call past its deadline is abandoned
+    with its thread; being a daemon, a thread stuck for ever never blocks the process's exit.
+    """
+
+    def __init__(self) -> None:
+        self.shared = list(connections.all())
+        for conn in self.shared:
+            conn.inc_thread_sharing()
+        self.calls: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self.thread = threading.Thread(target=self._run, name="dsn-send", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for conn in self.shared:
+            connections[conn.alias] = conn
+        while (item := self.calls.get()) is not None:
+            future, fn, args = item
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def call(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Any:
+        future: Future[Any] = Future()
+        self.calls.put((future, fn, args))
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            if future.done():  # the messenger itself raised TimeoutError
+                raise
+            raise CallTimedOut(timeout) from None
+
+    def stop(self, *, abandoned: bool = False) -> None:
+        self.calls.put(None)
+        if not abandoned:
+            self.thread.join()
+            for conn in self.shared:
+                conn.dec_thread_sharing()
+
+
+def open_error(key: str, exc: BaseException) -> DeliveryError:
+    """The outcome, for each message of a batch, of a messenger whose ``open()`` raised.
+
+    Settings problems (``ConfigurationError``, ``ImproperlyConfigured``, ``ValidationError``)
+    are configuration errors: they name what to set and are never called temporary.
+    """
+    if isinstance(exc, DeliveryError):
+        return exc
+    if isinstance(exc, ValidationError):
+        return ConfigurationError(f"{key} is not configured: {'; '.join(exc.messages)}")
+    if isinstance(exc, ImproperlyConfigured):
+        return ConfigurationError(f"{key} is not configured: {exc}")
+    return TransientError(f"{type(exc).__name__}: {exc}")
+
+
+class Sender:
+    """One backend's messenger, opened once and reused across batches. Every call to it
+    (``open``, ``send_batch``, ``close``) has a deadline; a call past it is abandoned with the
+    messenger instance (a fresh one is opened for the next batch)."""
+
+    def __init__(self, cls: type[Messenger], backend: Backend | None) -> None:
+        self.cls = cls
+        self.backend = backend
+        self.key = cls.key
+        self.timeout = send_timeout(cls)
+        self.messenger: Messenger | None = None
+        self.thread: _CallThread | None = None
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if not self.timeout:
+            return fn(*args)
+        if self.thread is None:
+            self.thread = _CallThread()
+        try:
+            return self.thread.call(fn, args, self.timeout)
+        except CallTimedOut:
+            logger.error("DSN messenger %s did not answer within %g s; the call is abandoned", self.key, self.timeout)
+            self.thread.stop(abandoned=True)
+            self.thread, self.messenger = None, None
+            raise
+
+    def ready(self) -> DeliveryError | None:
+        """Open the messenger unless it is open; on failure, the outcome for every message."""
+        if self.messenger is not None:
+            return None
+        try:
+            messenger = self.cls(self.backend.options if self.backend is not None else {})
+        except Exception as exc:
+            return ConfigurationError(f"bad options for {self.key}: {exc}")
+        try:
+            self._call(messenger.open)
+        except CallTimedOut as exc:
+            return TransientError(f"{self.key}: opening the connection took longer than {exc.seconds:g} s")
+        except Exception as exc:
+            error = open_error(self.key, exc)
+            if not isinstance(error, ConfigurationError):
+                logger.warning("DSN messenger %s failed to open: %s", self.key, redact(str(error)))
+            return error
+        self.messenger = messenger
+        return None
+
+    def send(self, messages: list[Message]) -> Any:
+        assert self.messenger is not None
+        return self._call(self.messenger.send_batch, messages)
+
+    def close(self) -> None:
+        messenger, self.messenger = self.messenger, None
+        if messenger is not None:
+            try:
+                self._call(messenger.close)
+            except Exception:
+                logger.exception("DSN messenger %s failed to close", self.key)
+        if self.thread is not None:
+            self.thread.stop()
+            self.thread = None
+
+
+def send_claimed(deliveries: list[Delivery], senders: dict[Any, Sender] | None = None,
+                 missing: set[Any] | None = None) -> dict[str, int]:
+    """Send deliveries already claimed; record every outcome.
+
+    ``senders``: messengers already opened, by backend id (``drain`` keeps them open across
+    batches, so connections and event loops are set up once); by default each backend of
+    these deliveries gets its own, closed on return. Deliveries of several backends are
+    sent each with its own backend's messenger and options. Backends whose messenger is not
+    installed are added to ``missing`` (their deliveries wait; see :func:`_wait_for_plugin`).
 
     Returns counts by outcome: ``sent``, ``failed``, ``dead``, and ``lost`` (rows whose
     claim expired and went to another worker, so they were not sent here).
@@ -245,68 +472,140 @@ def send_claimed(deliveries: list[Delivery], messenger: Messenger | None = None)
     counts = {"sent": 0, "failed": 0, "dead": 0, "lost": 0}
     if not deliveries:
         return counts
+    own = senders is None
+    senders = {} if senders is None else senders
+    groups: dict[Any, list[Delivery]] = {}
+    for delivery in deliveries:
+        groups.setdefault(delivery.backend_id, []).append(delivery)
+    try:
+        with _heartbeat.covering(deliveries):
+            for group in groups.values():
+                _send_group(group, senders, counts, set() if missing is None else missing)
+    finally:
+        if own:
+            for sender in senders.values():
+                sender.close()
+    return counts
+
+
+def _send_group(deliveries: list[Delivery], senders: dict[Any, Sender], counts: dict[str, int],
+                missing: set[Any]) -> None:
+    """Send the claimed deliveries of one backend."""
     backend = deliveries[0].backend
     key = deliveries[0].messenger
     cls = get_messenger_class(key)
     policy = retry_policy(backend, cls)
+    if backend is None:
+        _record_each(deliveries, PermanentError("backend was deleted"), policy, counts)
+        return
     if cls is None:
-        error = MessengerNotInstalled(f"messenger {key!r} not installed")
-        for delivery in deliveries:
-            counts[_record(delivery, error, policy)] += 1
-        return counts
-    session: Any = contextlib.nullcontext()
-    if messenger is None:
-        try:
-            messenger = session = cls(backend.options if backend else {})
-        except Exception as exc:
-            error = ConfigurationError(f"bad options for {key}: {exc}")
-            for delivery in deliveries:
-                counts[_record(delivery, error, policy)] += 1
-            return counts
-    deliveries = _resolve_placeholders(deliveries, messenger)
+        _wait_for_plugin(deliveries, key, counts)
+        missing.add(deliveries[0].backend_id)
+        return
+    sender = senders.get(deliveries[0].backend_id)
+    if sender is None or sender.cls is not cls:
+        sender = senders[deliveries[0].backend_id] = Sender(cls, backend)
+    problem = sender.ready()
+    if problem is not None:
+        _record_each(deliveries, problem, policy, counts)
+        return
+    assert sender.messenger is not None
+    deliveries = _resolve_placeholders(deliveries, sender.messenger)
     if not deliveries:
-        return counts
-    prepared = build_messages(deliveries, messenger)
+        return
+    prepared = build_messages(deliveries, sender.messenger)
     to_send = [(d, m) for d, m in zip(deliveries, prepared, strict=True) if isinstance(m, Message)]
     for delivery, item in zip(deliveries, prepared, strict=True):
         if isinstance(item, DeliveryError):
             counts[_record(delivery, item, policy)] += 1
     if not to_send:
-        return counts
+        return
     from .ratelimit import wait_for_turn
 
     # A rate-limited messenger gets one message per call, each right after its slot comes:
     # waiting for a whole batch's slots and then sending it at once would burst past the limit.
-    limited = any(messenger.rate_limits_for(m.address) for _, m in to_send)
-    step = 1 if limited else max(1, cls.max_batch_size)
+    # A provider that does not deduplicate gets one message per call too, each recorded before
+    # the next is handed over: a crash then leaves at most one message sent but not recorded.
+    limited = any(sender.messenger.rate_limits_for(m.address) for _, m in to_send)
+    step = 1 if limited or not deduplicates(cls) else max(1, cls.max_batch_size)
+    lease = float(conf.get("LEASE_SECONDS"))
+    # Right after the claim its lease is fresh: the first check comes a third of a lease later.
+    checked = min(getattr(d, "_dsn_claimed_at", -lease) for d, _ in to_send)
+    for start in range(0, len(to_send), step):
+        chunk = to_send[start : start + step]
+        if time.monotonic() - checked >= lease / 3:
+            batch = _renew_lease(chunk)
+            checked = time.monotonic()
+            counts["lost"] += len(chunk) - len(batch)
+            if not batch:
+                continue
+        else:
+            batch = chunk
+        problem = sender.ready()  # a fresh messenger after a call that timed out
+        if problem is not None:
+            rest = [d for d, _ in batch] + [d for d, _ in to_send[start + step :]]
+            _record_each(rest, problem, policy, counts)
+            return
+        if limited:
+            wait_for_turn(sender.messenger, batch[0][1].address)
+        outcomes = _call_provider(sender, [m for _, m in batch])
+        for bucket in _record_batch([d for d, _ in batch], outcomes, policy):
+            counts[bucket] += 1
+
+
+def _call_provider(sender: Sender, messages: list[Message]) -> Sequence[Any]:
+    """One ``send_batch`` call, bounded by its deadline; one outcome per message, always."""
+    key = sender.key
     try:
-        with session:
-            for start in range(0, len(to_send), step):
-                chunk = to_send[start : start + step]
-                batch = _renew_lease(chunk)
-                counts["lost"] += len(chunk) - len(batch)
-                if not batch:
-                    continue
-                if limited:
-                    wait_for_turn(messenger, batch[0][1].address)
-                try:
-                    with _heartbeat.covering(batch):
-                        outcomes = messenger.send_batch([m for _, m in batch])
-                    if len(outcomes) != len(batch):
-                        raise TransientError(f"{key} returned {len(outcomes)} outcomes for {len(batch)} messages")
-                except DeliveryError as exc:
-                    outcomes = [exc] * len(batch)
-                except Exception as exc:
-                    logger.exception("DSN messenger %s failed a whole batch", key)
-                    outcomes = [TransientError(f"{type(exc).__name__}: {exc}")] * len(batch)
-                for bucket in _record_batch([d for d, _ in batch], outcomes, policy):
-                    counts[bucket] += 1
-    except Exception as exc:  # open()/close() failing
-        logger.exception("DSN messenger %s failed to open/close", key)
-        for delivery, _ in to_send:
-            if delivery.status == S.SENDING:
-                counts[_record(delivery, TransientError(f"{type(exc).__name__}: {exc}"), policy)] += 1
-    return counts
+        outcomes = sender.send(messages)
+        if len(outcomes) != len(messages):
+            raise TransientError(f"{key} returned {len(outcomes)} outcomes for {len(messages)} messages")
+        return outcomes
+    except CallTimedOut as exc:
+        error = TransientError(
+            f"{key}: no answer within {exc.seconds:g} s (DSN's deadline for one provider call; "
+            f"the messenger's own timeout, if any, should be shorter)"
+        )
+        return [error] * len(messages)
+    except DeliveryError as exc:
+        return [exc] * len(messages)
+    except Exception as exc:
+        logger.exception("DSN messenger %s failed a whole batch", key)
+        return [TransientError(f"{type(exc).__name__}: {exc}")] * len(messages)
+
+
+def _wait_for_plugin(deliveries: list[Delivery], key: str, counts: dict[str, int]) -> None:
+    """Park the deliveries of a backend whose messenger is not installed: ``failed`` with the
+    reason, no attempt counted, no time set (they never die of it). Every other due delivery of
+    that backend is parked with the same single UPDATE; the sweeper enqueues their sender once
+    the messenger is installed again."""
+    from . import signals
+
+    now = timezone.now()
+    error = (f"messenger {key!r} not installed (its plugin is missing, failed to load, or is in "
+             f"DSN['BLOCK_PLUGINS']); {WAITING}")
+    parked = dict(status=S.FAILED, next_attempt_at=None, last_error=error, lease_until=None, claim="", updated_at=now)
+    claims = {d.claim for d in deliveries}
+    pks = [d.pk for d in deliveries]
+    Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).update(
+        attempts=F("attempts") - 1, **parked)
+    backend_id = deliveries[0].backend_id
+    if backend_id is not None:
+        Delivery.objects.filter(due_filter(now), backend_id=backend_id).exclude(
+            status=S.FAILED, next_attempt_at__isnull=True).update(**parked)
+    logger.warning("DSN messenger %r is not installed: %s deliveries wait for it", key, len(deliveries))
+    for delivery in deliveries:
+        delivery.status, delivery.next_attempt_at, delivery.last_error = S.FAILED, None, error
+        delivery.attempts -= 1
+        call_observers("delivery_finished", delivery=delivery, status=S.FAILED, error=error)
+        signals.delivery_finished.send(Delivery, delivery=delivery, status=S.FAILED, error=error)
+    counts["failed"] += len(deliveries)
+
+
+def _record_each(deliveries: Sequence[Delivery], outcome: Any, policy: dict[str, float],
+                 counts: dict[str, int]) -> None:
+    for delivery in deliveries:
+        counts[_record(delivery, outcome, policy)] += 1
 
 
 def _resolve_placeholders(deliveries: list[Delivery], messenger: Messenger) -> list[Delivery]:
@@ -357,26 +656,28 @@ def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: d
     buckets = [_record(d, o, policy) for (d, o), ok in zip(pairs, simple, strict=True) if not ok]
     if not plain:
         return buckets
+    if len(plain) == 1:
+        return [*buckets, _record(*plain[0], policy)]
     now = timezone.now()
     by_claim: dict[str, list[tuple[Delivery, SendResult]]] = {}
     for delivery, outcome in plain:
         by_claim.setdefault(delivery.claim, []).append((delivery, outcome))
     for claim_token, group in by_claim.items():
-        provider_ids = Case(
-            *[When(pk=d.pk, then=Value(o.provider_id[:255])) for d, o in group],
-            default=Value(""),
-            output_field=CharField(),
-        )
         pks = [d.pk for d, _ in group]
-        with transaction.atomic():
-            mine = Delivery.objects.filter(pk__in=pks, claim=claim_token, status=S.SENDING)
-            if connection.features.has_select_for_update:
-                mine = mine.select_for_update()
-            recorded = set(mine.values_list("pk", flat=True))
-            Delivery.objects.filter(pk__in=recorded, claim=claim_token, status=S.SENDING).update(
-                status=S.SENT, provider_id=provider_ids, sent_at=now, last_error="", lease_until=None, claim="",
-                updated_at=now,
-            )
+        ids = {d.pk: o.provider_id[:255] for d, o in group}
+        if any(ids.values()):
+            provider_ids: Any = Case(*[When(pk=pk, then=Value(v)) for pk, v in ids.items()], default=Value(""),
+                                     output_field=CharField())
+        else:
+            provider_ids = ""
+        updated = retry_locked(Delivery.objects.filter(pk__in=pks, claim=claim_token, status=S.SENDING).update,
+            status=S.SENT, provider_id=provider_ids, sent_at=now, last_error="", lease_until=None, claim="",
+            updated_at=now,
+        )
+        if updated == len(pks):
+            recorded = set(pks)
+        else:  # another worker took some of them meanwhile: ours are the ones sent at ``now``
+            recorded = set(Delivery.objects.filter(pk__in=pks, status=S.SENT, sent_at=now).values_list("pk", flat=True))
         for delivery, outcome in group:
             buckets.append("sent")
             if delivery.pk not in recorded:
@@ -388,35 +689,76 @@ def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: d
     return buckets
 
 
-def _record(delivery: Delivery, outcome: Any, policy: dict[str, float]) -> str:
-    """Store one outcome with a conditional UPDATE (only if we still hold the claim)."""
-    now = timezone.now()
+def _age(delivery: Delivery, now: datetime) -> float:
+    created = delivery.created_at or now
+    return max(0.0, (now - created).total_seconds())
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 5400:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 90:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
+def outcome_fields(delivery: Delivery, outcome: Any, policy: dict[str, float], now: datetime) -> tuple[dict[str, Any],
+                                                                                                       str, bool]:
+    """What to store for one outcome: ``(fields, bucket, refund)``; ``refund`` gives the
+    claim's attempt back (the provider only asked us to slow down, or the plugin is missing).
+
+    A retryable error is given up (``dead``) only once both budgets are spent: ``max_attempts``
+    attempts *and* ``for`` seconds since the delivery was created (``DSN["RETRY_FOR"]``); a
+    provider that only ever said "slow down" ends it once the time budget is spent.
+    """
     if isinstance(outcome, SendResult):
         fields: dict[str, Any] = dict(status=S.SENT, provider_id=outcome.provider_id[:255], sent_at=now, last_error="")
         if outcome.new_address:
             fields["address"] = outcome.new_address
-        bucket = "sent"
-    elif isinstance(outcome, DeliveryError) and outcome.retryable and delivery.attempts < policy["max_attempts"]:
-        delay = backoff(delivery.attempts, base=policy["base"], cap=policy["cap"], retry_after=outcome.retry_after)
-        fields = dict(status=S.FAILED, next_attempt_at=now + timedelta(seconds=delay), last_error=str(outcome)[:2000])
-        bucket = "failed"
-    else:
-        reason = str(outcome) if isinstance(outcome, Exception) else f"unexpected outcome {outcome!r}"
-        if isinstance(outcome, DeliveryError) and outcome.retryable:
-            reason = f"gave up after {delivery.attempts} attempts: {reason}"
-        fields = dict(status=S.DEAD, last_error=reason[:2000])
-        bucket = "dead"
+        return fields, "sent", False
+    if isinstance(outcome, MessengerNotInstalled):
+        # Waits for the plugin, however long: ``next_attempt_at`` empty marks it for the sweeper,
+        # which enqueues its sender once the messenger is installed again.
+        error = f"{outcome}; {WAITING}"
+        return dict(status=S.FAILED, next_attempt_at=None, last_error=error), "failed", True
+    if isinstance(outcome, DeliveryError) and outcome.retryable:
+        throttled = outcome.retry_after is not None  # "slow down" (429, Retry-After): not a failed attempt
+        counted = delivery.attempts - (1 if throttled else 0)
+        reason = str(outcome)
+        if isinstance(outcome, ConfigurationError) and not reason.startswith("configuration error"):
+            reason = f"configuration error: {reason}"
+        age = _age(delivery, now)
+        budget = policy.get("for", 0.0)
+        # A provider still only saying "slow down" once the time budget is spent ends it too.
+        if age < budget or (counted < policy["max_attempts"] and not (throttled and budget)):
+            delay = backoff(max(counted, 1), base=policy["base"], cap=policy["cap"], retry_after=outcome.retry_after)
+            fields = dict(status=S.FAILED, next_attempt_at=now + timedelta(seconds=delay), last_error=reason)
+            return fields, "failed", throttled
+        reason = f"gave up after {counted} attempts in {_duration(age)}: {reason}"
+        return dict(status=S.DEAD, last_error=reason), "dead", throttled
+    reason = str(outcome) if isinstance(outcome, Exception) else f"unexpected outcome {outcome!r}"
+    return dict(status=S.DEAD, last_error=reason), "dead", False
+
+
+def _record(delivery: Delivery, outcome: Any, policy: dict[str, float]) -> str:
+    """Store one outcome with a conditional UPDATE (only if we still hold the claim)."""
+    now = timezone.now()
+    fields, bucket, refund = outcome_fields(delivery, outcome, policy, now)
     if fields.get("last_error"):
-        fields["last_error"] = redact(fields["last_error"])
+        fields["last_error"] = redact(fields["last_error"])[:2000]
     if isinstance(outcome, ConfigurationError):
         logger.error("DSN %s configuration error: %s", delivery.messenger, fields["last_error"])
     fields.update(lease_until=None, claim="", updated_at=now)
-    updated = Delivery.objects.filter(pk=delivery.pk, claim=delivery.claim, status=S.SENDING).update(**fields)
+    update = dict(fields, attempts=F("attempts") - 1) if refund else fields
+    updated = retry_locked(Delivery.objects.filter(pk=delivery.pk, claim=delivery.claim, status=S.SENDING).update,
+                           **update)
     if not updated:
         logger.warning("DSN lost the claim on delivery %s before recording it", delivery.pk)
         return bucket
     for name, value in fields.items():
         setattr(delivery, name, value)
+    if refund:
+        delivery.attempts -= 1
     error = fields.get("last_error", "")
     _announce(delivery, fields["status"], error)
     return bucket
@@ -424,46 +766,47 @@ def _record(delivery: Delivery, outcome: Any, policy: dict[str, float]) -> str:
 
 def drain(backend_id: int | None, notification_id: int | None = None, *, max_batches: int = 1000) -> dict[str, int]:
     """Claim and send due deliveries until none are left (or ``max_batches`` is reached)."""
+    return drain_for(backend_id, notification_id, max_batches=max_batches)[0]
+
+
+def drain_for(backend_id: int | None, notification_id: int | None = None, *, max_batches: int = 1000,
+              max_seconds: float | None = None, between: Callable[[], None] | None = None,
+              ) -> tuple[dict[str, int], bool]:
+    """:func:`drain`, for at most ``max_seconds``, calling ``between()`` after each claim that
+    took something (before sending it).
+
+    Returns the counts and whether it stopped with work maybe left (a budget ran out).
+    """
     totals = {"sent": 0, "failed": 0, "dead": 0, "lost": 0}
     size = 100
-    backend, cls = None, None
     if backend_id is not None:
         backend = Backend.objects.filter(pk=backend_id).first()
         cls = get_messenger_class(backend.messenger) if backend else None
         size = max(1, getattr(cls, "max_batch_size", 100))
-    messenger = _open_messenger(cls, backend)
+    senders: dict[Any, Sender] = {}
+    missing: set[Any] = set()  # backends whose messenger is not installed: their deliveries wait
+    started = time.monotonic()
     try:
         for _ in range(max_batches):
-            batch = claim(backend_id, notification_id, size)
+            batch = claim(backend_id, notification_id, size, exclude_backends=missing)
             if not batch:
-                break
-            for key, value in send_claimed(batch, messenger).items():
+                return totals, False
+            if between is not None:
+                between()
+            for key, value in send_claimed(batch, senders, missing).items():
                 totals[key] += value
+            if max_seconds is not None and time.monotonic() - started > max_seconds:
+                break
     finally:
-        if messenger is not None:
-            try:
-                messenger.close()
-            except Exception:
-                logger.exception("DSN messenger %s failed to close", messenger.key)
-    return totals
-
-
-def _open_messenger(cls: type | None, backend: Backend | None) -> Messenger | None:
-    """One opened messenger for a whole drain, or ``None`` to let each batch open its own
-    (and record the error per delivery when that fails)."""
-    if cls is None or backend is None:
-        return None
-    try:
-        messenger = cls(backend.options)
-        messenger.open()
-    except Exception:
-        return None
-    return messenger
+        for sender in senders.values():
+            sender.close()
+    return totals, True
 
 
 def next_retry_at(backend_id: int | None, notification_id: int | None = None) -> Any:
-    """When the earliest failed delivery of this backend (and notification) is due again."""
-    qs = Delivery.objects.filter(status=S.FAILED)
+    """When the earliest failed delivery of this backend (and notification) is due again
+    (deliveries waiting for a missing plugin have no time: the sweeper finds them)."""
+    qs = Delivery.objects.filter(status=S.FAILED, next_attempt_at__isnull=False)
     if backend_id is not None:
         qs = qs.filter(backend_id=backend_id)
     if notification_id is not None:

@@ -17,14 +17,16 @@ from typing import Any
 from django.apps import apps
 from django.db import models
 
+from .redaction import is_secret_name
+
 _PRIMITIVES = (str, int, float, bool, type(None))
-#: Field names never copied into a snapshot (a user's password hash, API secrets).
-_SECRET_WORDS = ("password", "secret", "token")
 
 
 def _is_secret(field: models.Field) -> bool:
-    name = field.name.lower()
-    return any(word in name for word in _SECRET_WORDS)
+    """Secret-named fields (a user's password hash, API keys) are never copied into a snapshot."""
+    return is_secret_name(field.name)
+
+
 MODEL_KEY = "$model"
 
 

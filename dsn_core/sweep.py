@@ -5,11 +5,13 @@ or an enqueue of work that claims its rows atomically.
 
 1. notifications never fanned out (older than ``grace``) -> fan-out enqueued again;
 2. deliveries stuck in ``sending`` past their lease -> back to ``pending``;
-3. deliveries ``pending`` for longer than ``grace``, or ``failed`` and due -> senders enqueued;
+3. deliveries ``pending`` for longer than ``grace``, or ``failed`` and due, or waiting for a
+   messenger that is installed again -> senders enqueued (none for a messenger still missing);
 4. rate-limiter rows idle for a minute are deleted;
-5. with ``DSN["RETENTION_DAYS"]``, finished notifications older than that are deleted
+5. django-tasks-db rows of DSN tasks whose worker died are closed (no ``RUNNING`` for ever);
+6. with ``DSN["RETENTION_DAYS"]``, finished notifications older than that are deleted
    (:mod:`dsn_core.retention`);
-6. plugins' ``sweep`` hooks run (pruning their own tables); their counts join the report.
+7. plugins' ``sweep`` hooks run (pruning their own tables); their counts join the report.
 """
 
 from __future__ import annotations
@@ -55,14 +57,21 @@ def sweep(*, grace: float = 30.0, now: datetime | None = None, enqueue: bool = T
         | Q(status=S.FAILED, next_attempt_at__lte=now)
         | Q(status=S.FAILED, next_attempt_at__isnull=True)
     )
-    per_backend = due.values("backend_id").annotate(n=Count("pk")).order_by("backend_id")
+    from .plugins import get_messenger_class
+
+    per_backend = due.values("backend_id", "messenger").annotate(n=Count("pk")).order_by("backend_id")
     for row in per_backend:
+        if row["backend_id"] is not None and get_messenger_class(row["messenger"]) is None:
+            continue  # its deliveries wait for the plugin; a sender now would only park them again
         if enqueue:
             enqueue_send(row["backend_id"], None, row["n"])
         report["senders"] += 1
     from .ratelimit import forget_idle
 
     report["rate_rows_forgotten"] = forget_idle()
+    from .tasks import release_abandoned_tasks
+
+    report["abandoned_tasks"] = release_abandoned_tasks(now)
     from .retention import prune_from_settings
 
     # A bounded share per sweep (10 batches), so a first prune of a large backlog never makes

@@ -1,14 +1,24 @@
 """DSN's background tasks, on Django's Tasks API.
 
 Tasks carry ids only; the database is the source of truth, so a task that runs twice or
-never is harmless (the sweeper re-enqueues what is left). The backend alias and queue
-come from ``DSN["TASK_BACKEND"]`` and ``DSN["QUEUE"]``.
+never is harmless. The backend alias and queue come from ``DSN["TASK_BACKEND"]`` and
+``DSN["QUEUE"]``.
+
+A worker killed in the middle of a send task takes that task with it. So that its work is
+picked up within about one lease, not at the next sweep, every sender keeps a *watch*
+scheduled (on backends that can defer work): a send task due when the leases it holds would
+run out. If the worker dies, the watch runs on another worker and claims the expired rows
+and everything still pending; if it lives, the watch finds nothing to do and stops (or, while
+deliveries are still ``sending``, looks again when their lease runs out).
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from datetime import datetime
+import threading
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import conf
@@ -19,12 +29,30 @@ from .compat import task, task_backends
 _OPTIONS = {"backend": conf.get("TASK_BACKEND"), "queue_name": conf.get("QUEUE")}
 
 
+logger = logging.getLogger("dsn_core.tasks")
+
+
+def _again_later(task_obj: Any, *args: Any) -> None:
+    """Enqueue ``task_obj`` again in a second (at once where the backend cannot defer)."""
+    from django.utils import timezone
+
+    _using(task_obj, timezone.now() + timedelta(seconds=1)).enqueue(*args)
+
+
 @task(**_OPTIONS)
 def fan_out_task(notification_id: int) -> int:
-    """Create the deliveries of one notification."""
+    """Create the deliveries of one notification (a locked SQLite database: again later)."""
     from .fanout import fan_out
+    from .sending import is_locked
 
-    return fan_out(notification_id)
+    try:
+        return fan_out(notification_id)
+    except Exception as exc:
+        if not is_locked(exc):
+            raise
+        logger.warning("DSN fan-out of notification %s met a locked database; trying again", notification_id)
+        _again_later(fan_out_task, notification_id)
+        return 0
 
 
 @task(**_OPTIONS)
@@ -32,12 +60,20 @@ def fan_out_pending_task(limit: int = 1000) -> int:
     """The pump: fan out every committed notification still waiting (oldest first)."""
     from .fanout import fan_out
     from .models import Notification
+    from .sending import is_locked
 
-    pending = list(
-        Notification.objects.filter(fanned_out_at__isnull=True).order_by("pk").values_list("pk", flat=True)[:limit]
-    )
-    for notification_id in pending:
-        fan_out(notification_id)
+    try:
+        pending = list(
+            Notification.objects.filter(fanned_out_at__isnull=True).order_by("pk").values_list("pk", flat=True)[:limit]
+        )
+        for notification_id in pending:
+            fan_out(notification_id)
+    except Exception as exc:
+        if not is_locked(exc):
+            raise
+        logger.warning("DSN fan-out pump met a locked database; trying again")
+        _again_later(fan_out_pending_task, limit)
+        return 0
     if len(pending) == limit:  # more waiting: keep going in a fresh task
         _using(fan_out_pending_task).enqueue(limit)
     return len(pending)
@@ -45,17 +81,138 @@ def fan_out_pending_task(limit: int = 1000) -> int:
 
 @task(**_OPTIONS)
 def send_task(backend_id: int, notification_id: int | None = None) -> dict[str, int]:
-    """Send the due deliveries of one backend (optionally of one notification)."""
-    from .sending import drain, next_retry_at
+    """Send the due deliveries of one backend (optionally of one notification).
 
-    result = drain(backend_id, notification_id)
+    Drains for at most one lease (``DSN["LEASE_SECONDS"]``), then continues in a fresh task,
+    so a task still ``RUNNING`` long after that belongs to a worker that died
+    (:func:`release_abandoned_tasks`).
+    """
+    from .sending import drain_for, is_locked, next_retry_at
+
+    lease = float(conf.get("LEASE_SECONDS"))
+    defer = task_backends[conf.get("TASK_BACKEND")].supports_defer
+    watch = _Watch(backend_id, lease) if defer else None
+    try:
+        result, more = drain_for(backend_id, notification_id, max_seconds=lease,
+                                 between=watch.tick if watch is not None else None)
+    except Exception as exc:
+        if not is_locked(exc):
+            raise
+        # SQLite stayed locked through the claim's own retries: a retry of the task, not a
+        # failed one (what it held comes back when its lease runs out; its watch is scheduled).
+        logger.warning("DSN sender of backend %s met a locked database; trying again", backend_id)
+        _again_later(send_task, backend_id, notification_id)
+        return {"sent": 0, "failed": 0, "dead": 0, "lost": 0}
+    if more:
+        enqueue_send(backend_id, notification_id, 1)
     # Always look: this run may have sent only the due retries while later ones still wait.
     # Only a backend that can defer work can wait for them; elsewhere the sweeper does.
-    if task_backends[conf.get("TASK_BACKEND")].supports_defer:
+    if watch is not None:
         when = next_retry_at(backend_id, notification_id)
         if when is not None:
             enqueue_send(backend_id, notification_id, 1, run_after=when)
+        watch.after()
+    _release_now_and_then(lease)
     return result
+
+
+_released_at = -math.inf
+
+
+def _release_now_and_then(lease: float) -> None:
+    """:func:`release_abandoned_tasks`, at most once per half lease per process."""
+    global _released_at
+    now = time.monotonic()
+    if now - _released_at >= lease / 2:
+        _released_at = now
+        release_abandoned_tasks()
+
+
+class _Watch:
+    """Keeps one deferred send task scheduled for when this sender's leases would run out."""
+
+    #: Backend id -> epoch time of the last watch this process scheduled.
+    scheduled: dict[Any, float] = {}
+    lock = threading.Lock()
+
+    def __init__(self, backend_id: Any, lease: float) -> None:
+        self.backend_id = backend_id
+        self.lease = lease
+        self.margin = min(1.0, lease / 4)
+        self.last = -math.inf
+
+    def tick(self) -> None:
+        """Called after each claim: a watch due just after the lease that claim took runs out."""
+        now = time.monotonic()
+        if now - self.last < self.lease / 2:
+            return
+        self.last = now
+        from django.utils import timezone
+
+        watch(self.backend_id, timezone.now() + timedelta(seconds=self.lease + self.margin))
+
+    def after(self) -> None:
+        """After draining: deliveries still ``sending`` belong to another worker; if it dies,
+        someone must look when their lease runs out."""
+        from django.db.models import Min
+
+        from .models import Delivery
+
+        qs = Delivery.objects.filter(status=Delivery.Status.SENDING)
+        if self.backend_id is not None:
+            qs = qs.filter(backend_id=self.backend_id)
+        until = qs.aggregate(until=Min("lease_until"))["until"]
+        if until is not None:
+            watch(self.backend_id, until + timedelta(seconds=self.margin))
+
+
+def watch(backend_id: Any, at: datetime) -> None:
+    """Make sure a sender of this backend runs at ``at``: skipped when this process already
+    scheduled one that is still to come and no later than ``at`` (it looks again itself)."""
+    stamp = at.timestamp()
+    with _Watch.lock:
+        previous = _Watch.scheduled.get(backend_id)
+        if previous is not None and time.time() <= previous <= stamp:
+            return
+        _Watch.scheduled[backend_id] = stamp
+    try:
+        _using(send_task, at).enqueue(backend_id, None)
+    except Exception:
+        logger.exception("DSN could not schedule a watch for backend %s; the sweeper covers it", backend_id)
+
+
+#: Written into a task row that :func:`release_abandoned_tasks` closes.
+ABANDONED = "dsn_core.tasks.WorkerLost"
+
+
+def release_abandoned_tasks(now: datetime | None = None) -> int:
+    """Mark DSN's django-tasks-db tasks that stayed ``RUNNING`` long after any live run could
+    (their worker was killed) as ``FAILED``, with the reason; returns how many.
+
+    A send task stops claiming after one lease and each provider call has a deadline, so a
+    live task is done within about ``LEASE_SECONDS`` + ``SEND_TIMEOUT``; this waits twice the
+    lease plus the timeout. Harmless if wrong: a task that does finish records its own result.
+    Other task backends keep no such rows; there it does nothing.
+    """
+    alias = conf.get("TASK_BACKEND")
+    if type(task_backends[alias]).__module__.split(".")[0] != "django_tasks_db":
+        return 0
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    now = now or timezone.now()
+    lease = float(conf.get("LEASE_SECONDS"))
+    limit = 2 * lease + float(conf.get("SEND_TIMEOUT") or 0)
+    try:
+        return DBTaskResult.objects.filter(
+            status="RUNNING", backend_name=alias, task_path__startswith=f"{__name__}.",
+            started_at__lt=now - timedelta(seconds=limit),
+        ).update(status="FAILED", finished_at=now, exception_class_path=ABANDONED,
+                 traceback=f"The worker running this DSN task stopped (killed?) more than {limit:g} s ago; "
+                           "DSN picked its deliveries up again.")
+    except Exception:
+        logger.exception("DSN could not close abandoned task rows")
+        return 0
 
 
 def _using(task_obj: Any, run_after: datetime | None = None) -> Any:

@@ -17,6 +17,7 @@ COMMON = (
     ("address", "the address the message goes to"),
     ("site", "the current site (with django.contrib.sites)"),
     ("unsubscribe_url", "a link that stops these messages (needs dsn_core.urls)"),
+    ("preferences_url", "a link to the person's notification preferences page (needs dsn_core.urls)"),
 )
 
 

@@ -9,7 +9,7 @@ Fixtures:
     ``dsn_plugin(name, module_or_object)`` registers a plugin for this test only.
 ``dsn_flush``
     ``dsn_flush()`` runs every pending fan-out and send in this process, whatever the task
-    backend; returns ``{"sent": n, "failed": n, "dead": n}``.
+    backend; returns ``{"sent": n, "failed": n, "dead": n, "lost": n}``.
 
 The trigger index is reset after every test, so no test sees another's triggers.
 
@@ -84,7 +84,12 @@ def dsn_plugin() -> Iterator[Callable[[str, object], None]]:
 
 
 def flush() -> dict[str, int]:
-    """Fan out every pending notification and send every due delivery, here and now."""
+    """Fan out every pending notification and send every due delivery, here and now.
+
+    Each delivery is sent with its own backend's messenger options (two backends of one
+    messenger stay apart). Returns ``{"sent", "failed", "dead", "lost"}`` counts; ``lost``
+    counts deliveries another worker took meanwhile (always 0 in a single test process).
+    """
     from dsn_core.fanout import fan_out
     from dsn_core.models import Notification
     from dsn_core.sending import drain

@@ -54,3 +54,23 @@ def unsubscribe_url(delivery: Any, pattern: str | None = None) -> str:
         return ""
     token = unsubscribe_token(delivery.recipient_id, delivery.messenger, delivery.subscription_id)
     return pattern.replace(_MARK, token)
+
+
+@lru_cache(maxsize=8)
+def _preferences_url(urlconf: Any, base: str) -> str:
+    if urlconf is None:
+        return ""
+    try:
+        return base.rstrip("/") + reverse("dsn_core:preferences", urlconf=urlconf)
+    except NoReverseMatch:
+        return ""
+
+
+def preferences_url() -> str:
+    """The end users' preferences page, absolute when ``DSN["BASE_URL"]`` is set; ``""`` when the
+    site does not mount ``dsn_core.urls``.
+
+    The same for every recipient and not signed: the page asks the person to log in
+    (``settings.LOGIN_URL``), so a forwarded message never lets someone else change their settings.
+    """
+    return _preferences_url(get_urlconf() or getattr(settings, "ROOT_URLCONF", None), conf.get("BASE_URL"))

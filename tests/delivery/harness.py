@@ -85,6 +85,7 @@ class Provider:
     server: FakeServer = field(default_factory=FakeServer)
     lock: threading.Lock = field(default_factory=threading.Lock)
     answered: dict[str, str] = field(default_factory=dict)  # accepted Idempotency-Key -> message id
+    asking: dict[int, int] = field(default_factory=dict)  # requests of a delivery still being answered
 
     def __post_init__(self) -> None:
         self.server.route("POST", r"/deliver", self._deliver)
@@ -99,9 +100,13 @@ class Provider:
             if key and key in self.answered:
                 self.hits.append(Hit(at, delivery_id, address, 200, None, pid, replay=True))
                 return 200, {}, {"id": self.answered[key]}
-            attempt = 1 + sum(1 for h in self.hits if h.delivery_id == delivery_id)
-            status, headers = self.policy(delivery_id, attempt)
-            retry_after = float(headers["Retry-After"]) if "Retry-After" in headers else None
+            attempt = 1 + sum(1 for h in self.hits if h.delivery_id == delivery_id) + self.asking.get(delivery_id, 0)
+            self.asking[delivery_id] = self.asking.get(delivery_id, 0) + 1
+        # Outside the lock: a policy that hangs (a hung provider) must not block other requests.
+        status, headers = self.policy(delivery_id, attempt)
+        retry_after = float(headers["Retry-After"]) if "Retry-After" in headers else None
+        with self.lock:
+            self.asking[delivery_id] -= 1
             self.hits.append(Hit(at, delivery_id, address, status, retry_after, pid))
             if status < 300 and key:
                 self.answered[key] = f"fake-{delivery_id}-{attempt}"
@@ -233,7 +238,8 @@ def _base_env() -> dict[str, str]:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.delivery.settings", PYTHONPATH=str(ROOT),
                NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     for name in ("DSN_TEST_DB", "DSN_PG_NAME", "DSN_SQLITE_NAME", "DSN_TEST_TASKS", "DSN_HTTP_RATE",
-                 "DSN_HTTP_BATCH", "DSN_HTTP_UNINSTALLED"):
+                 "DSN_HTTP_BATCH", "DSN_HTTP_UNINSTALLED", "DSN_HTTP_DEDUP",
+                 "DSN_SQLITE_OPTIONS"):
         env.pop(name, None)
     return env
 

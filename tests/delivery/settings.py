@@ -4,6 +4,7 @@ Environment:
 
 ``DSN_TEST_TASKS``  ``db`` (django-tasks-db, default) or ``rq`` (django-tasks-rq on Redis).
 ``DSN_RQ_QUEUE``    the RQ queue name (unique per test run, so runs never share a queue).
+``DSN_SQLITE_OPTIONS=plain``  Django's default SQLite options instead of the recommended ones.
 ``DSN_SQLITE_NAME`` / ``DSN_TEST_DB=postgres`` + ``DSN_PG_NAME``: the database (see tests.settings,
 which also sets the multi-process SQLite options).
 """
@@ -11,7 +12,12 @@ which also sets the multi-process SQLite options).
 import os
 
 from tests.settings import *  # noqa: F403
-from tests.settings import DSN, INSTALLED_APPS
+from tests.settings import DATABASES, DSN, INSTALLED_APPS
+
+if os.environ.get("DSN_SQLITE_OPTIONS") == "plain":
+    # Django's SQLite defaults (5 s lock timeout, deferred transactions, rollback journal): the
+    # worst case for several writers, which must still finish every delivery.
+    DATABASES["default"].pop("OPTIONS", None)
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.delivery.httpapp"]
 
@@ -37,4 +43,6 @@ DSN = {
     # Fast retries for 5xx answers (429s still wait their Retry-After).
     "RETRY_BASE": float(os.environ.get("DSN_RETRY_BASE", "0.2")),
     "RETRY_CAP": 2.0,
+    # A short deadline per provider call, so abandoned task rows are closed within seconds.
+    "SEND_TIMEOUT": float(os.environ.get("DSN_SEND_TIMEOUT", "5")),
 }

@@ -27,3 +27,29 @@ class Article(models.Model):
 class Comment(models.Model):
     article = models.ForeignKey(Article, on_delete=models.CASCADE)
     body = models.TextField()
+
+
+class ApiAccount(models.Model):
+    """A model holding secrets under many names, for the template-secrets tests."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_accounts")
+    name = models.CharField(max_length=100)
+    api_key = models.CharField(max_length=100, blank=True)
+    otp_secret = models.CharField(max_length=100, blank=True)
+    auth_token = models.CharField(max_length=100, blank=True)
+    pw_hash = models.CharField(max_length=100, blank=True)
+    extra_data = models.JSONField(default=dict, blank=True)
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def deactivate(self) -> None:
+        """Writes: templates must never reach it."""
+        self.active = False
+        self.save(update_fields=["active"])
+
+    deactivate.alters_data = True  # type: ignore[attr-defined]
+
+    def greeting(self) -> str:
+        return f"hello from {self.name}"

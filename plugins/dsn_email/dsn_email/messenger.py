@@ -24,6 +24,7 @@ from dsn_core.api import (
     TransientError,
     get_address,
     get_addresses,
+    redact,
     require_address,
 )
 
@@ -237,7 +238,7 @@ class EmailMessenger(Messenger):
             self._backend = None
             self._open_error = classify(exc)
             logger.warning("DSN email: cannot open connection %r: %s", self.option_values.get("connection", ""),
-                           self._open_error)
+                           redact(str(self._open_error)))  # a server may echo the credentials
             return
         self._backend = backend
 
@@ -249,7 +250,7 @@ class EmailMessenger(Messenger):
         try:
             backend.close()
         except Exception as exc:
-            logger.warning("DSN email: error closing the connection: %s: %s", type(exc).__name__, exc)
+            logger.warning("DSN email: error closing the connection: %s: %s", type(exc).__name__, redact(str(exc)))
 
     def send(self, message: Message) -> SendResult:
         """Send one email (opening a connection if none is open)."""

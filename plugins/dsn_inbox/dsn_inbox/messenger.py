@@ -62,6 +62,9 @@ class InboxMessenger(Messenger):
                        "event's url value, else the action object's get_absolute_url())"),
     )
     max_batch_size = 500
+    #: One item per delivery (a unique constraint; the insert ignores conflicts): a batch sent again
+    #: after a crash adds nothing, so the core may hand over whole batches.
+    deduplicates = True
     supports_fixed_addresses = False
 
     @classmethod

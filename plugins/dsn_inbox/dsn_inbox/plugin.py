@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.urls import URLPattern
 
-from dsn_core import hookimpl
+from dsn_core.api import hookimpl
 
 from .messenger import InboxMessenger
 

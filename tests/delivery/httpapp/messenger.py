@@ -68,9 +68,15 @@ class HttpMessenger(Messenger):
             raise TransientError(f"provider unreachable: {exc}") from None
 
 
-def make_messenger(*, batch: int = 100, rate: tuple[int, float] | None = None) -> type[HttpMessenger]:
-    """An ``HttpMessenger`` variant with this batch size and messenger-wide rate limit."""
-    attrs: dict[str, Any] = {"max_batch_size": batch, "__doc__": HttpMessenger.__doc__}
+def make_messenger(*, batch: int = 100, rate: tuple[int, float] | None = None,
+                   dedup: bool = False) -> type[HttpMessenger]:
+    """An ``HttpMessenger`` variant with this batch size and messenger-wide rate limit.
+
+    ``dedup=True`` declares that the provider deduplicates by ``Idempotency-Key`` (the fake
+    one does), so the core hands it whole batches; by default the core treats it like a
+    provider without idempotency keys (one message per call, each recorded at once).
+    """
+    attrs: dict[str, Any] = {"max_batch_size": batch, "deduplicates": dedup, "__doc__": HttpMessenger.__doc__}
     if rate is not None:
         attrs["rate_limits"] = (RateLimit(rate[0], rate[1]),)
     return type("HttpMessenger", (HttpMessenger,), attrs)

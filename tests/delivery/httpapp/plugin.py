@@ -1,7 +1,8 @@
 """The plugin object that registers the test messenger (variant chosen by environment).
 
 ``DSN_HTTP_BATCH`` sets ``max_batch_size``; ``DSN_HTTP_RATE="10/1"`` sets a messenger-wide
-rate limit. Worker processes read them at start-up.
+rate limit; ``DSN_HTTP_DEDUP=1`` declares that the provider deduplicates (whole batches per
+call). Worker processes read them at start-up.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ def messenger_from_env() -> type:
     if os.environ.get("DSN_HTTP_RATE"):
         count, per = os.environ["DSN_HTTP_RATE"].split("/")
         rate = (int(count), float(per))
-    return make_messenger(batch=int(os.environ.get("DSN_HTTP_BATCH", "100")), rate=rate)
+    return make_messenger(batch=int(os.environ.get("DSN_HTTP_BATCH", "100")), rate=rate,
+                          dedup=os.environ.get("DSN_HTTP_DEDUP") == "1")
 
 
 class HttpPlugin:

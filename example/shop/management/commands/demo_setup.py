@@ -8,6 +8,19 @@ from dsn_core.models import Backend, MessageTemplate, Subscription, Trigger
 from dsn_core.plugins import get_messenger_class
 from shop.models import Order
 
+#: The "New order" message: the unsubscribe link, and beside it the person's preferences page.
+NEW_ORDER_TEXT = (
+    "Hello {{ recipient }}, {{ instance.customer|default:'someone' }} ordered {{ instance.item }} for "
+    "{{ instance.total }}.\n\n"
+    "{% if unsubscribe_url %}Stop these messages: {{ unsubscribe_url }}\n"
+    "Choose what you receive: {{ preferences_url }}{% endif %}"
+)
+#: The text demo databases made before preferences_url existed hold (updated if unedited).
+OLD_NEW_ORDER_TEXT = (
+    "Hello {{ recipient }}, {{ instance.customer|default:'someone' }} ordered {{ instance.item }} for "
+    "{{ instance.total }}.\n\n{% if unsubscribe_url %}Stop these messages: {{ unsubscribe_url }}{% endif %}"
+)
+
 
 class Command(BaseCommand):
     help = "Create admin/admin and sample triggers, templates, backends and subscriptions."
@@ -37,15 +50,17 @@ class Command(BaseCommand):
             return
         if Trigger.objects.exists():
             self.stdout.write("Demo configuration already present.")
-            return
+        else:
+            self.create_configuration(admin)
+        self.add_inbox(admin)  # also into a demo database made before the inbox existed
+        for template in MessageTemplate.objects.filter(name="New order", text=OLD_NEW_ORDER_TEXT):
+            template.text = NEW_ORDER_TEXT
+            template.save()
+
+    def create_configuration(self, admin):
         order_ct = ContentType.objects.get_for_model(Order)
-        created_tpl = MessageTemplate.objects.create(
-            name="New order",
-            subject="New order #{{ instance.pk }}",
-            text="Hello {{ recipient }}, {{ instance.customer|default:'someone' }} ordered "
-            "{{ instance.item }} for {{ instance.total }}.\n\n"
-            "{% if unsubscribe_url %}Stop these messages: {{ unsubscribe_url }}{% endif %}",
-        )
+        created_tpl = MessageTemplate.objects.create(name="New order", subject="New order #{{ instance.pk }}",
+                                                     text=NEW_ORDER_TEXT)
         paid_tpl = MessageTemplate.objects.create(
             name="Order paid",
             subject="Order #{{ instance.pk }} paid",
@@ -77,3 +92,22 @@ class Command(BaseCommand):
             sub.backends.add(*backends)
             sub.receiver_users.add(admin)
         self.stdout.write(self.style.SUCCESS("Demo configuration created (3 triggers, admin/admin)."))
+
+    def add_inbox(self, admin):
+        """New orders also reach the admin's in-site inbox: the badge in the admin's user links."""
+        new_order = Trigger.objects.filter(name="Order created").first()
+        if not get_messenger_class("inbox") or new_order is None or Backend.objects.filter(messenger="inbox").exists():
+            return
+        template = MessageTemplate.objects.create(
+            name="New order (inbox)",
+            subject="New order #{{ instance.pk }}: {{ instance.item }}",
+            text="{{ instance.customer|default:'Someone' }} ordered {{ instance.item }} for {{ instance.total }}.",
+        )
+        inbox = Backend.objects.create(
+            name="Staff inbox", messenger="inbox", template=template,
+            options={"level": "info", "category": "orders", "link": "/admin/shop/order/{{ instance.pk }}/change/"},
+        )
+        sub = Subscription.objects.create(name="Staff inbox", trigger=new_order)
+        sub.backends.add(inbox)
+        sub.receiver_users.add(admin)
+        self.stdout.write(self.style.SUCCESS("Staff inbox added: new orders count up admin's Notifications badge."))
