@@ -13,15 +13,13 @@ from dsn_telegram.messenger import TelegramMessenger
 
 from dsn_core.testing import HttpMessengerContract, ProviderRequest, Reply
 
-from .conftest import TOKEN
+from .conftest import TOKEN, api_error, sent_message
 
 
 def failure(status: int, description: str, **parameters: Any) -> Reply:
-    """A Bot API error answer."""
-    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
-    if parameters:
-        body["parameters"] = parameters
-    return Reply(status, body)
+    """A Bot API error answer, as the fake Bot API gives it."""
+    status, headers, body = api_error(status, description, **parameters)
+    return Reply(status, body, headers)
 
 
 class TestTelegramProviderContract(HttpMessengerContract):
@@ -50,12 +48,8 @@ class TestTelegramProviderContract(HttpMessengerContract):
         # path, which holds the bot token, to prove the token is scrubbed from every error.
         echo = f"(request: {request.method} {request.path})"
         if case == "ok":
-            sent = request.json() if "json" in request.headers.get("Content-Type", "") else request.form()
-            chat_id = int(sent["chat_id"])
-            result = {"message_id": 1000 + len(request.body), "date": 1700000000,
-                      "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
-                      "text": sent.get("text", "")}
-            return Reply(200, {"ok": True, "result": result})
+            params = request.json() if "json" in request.headers.get("Content-Type", "") else request.form()
+            return Reply(200, {"ok": True, "result": sent_message(params, 1000 + len(request.body))})
         if case == "rate_limited":
             seconds = int(float(retry_after))
             return failure(429, f"Too Many Requests: retry after {seconds} {echo}", retry_after=seconds)

@@ -13,7 +13,7 @@ from dsn_twitter.messenger import TwitterMessenger
 
 from dsn_core.testing import HttpMessengerContract, ProviderRequest, Reply
 
-from .conftest import CREDENTIALS
+from .conftest import CREDENTIALS, dm_created, tweet_created
 
 
 def problem(status: int, title: str, detail: str, kind: str = "about:blank") -> dict[str, Any]:
@@ -44,9 +44,8 @@ class XContract(HttpMessengerContract):
         echo = f"(request: {request.headers} {request.body.decode('utf-8', 'replace')})"
         if case == "ok":
             if "/dm_conversations/" in request.path:
-                return Reply(201, {"data": {"dm_conversation_id": "1-2", "dm_event_id": "1790000000000000001"}})
-            return Reply(201, {"data": {"id": "1790000000000000002", "text": request.json().get("text", ""),
-                                        "edit_history_tweet_ids": []}})
+                return Reply(201, dm_created(1790000000000000001, request.path.split("/")[-2]))
+            return Reply(201, tweet_created(1790000000000000002, request.json().get("text", "")))
         if case == "rate_limited":
             reset = str(int(time.time() + float(retry_after)))
             return Reply(429, problem(429, "Too Many Requests", f"Too Many Requests {echo}"),
