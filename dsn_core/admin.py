@@ -13,12 +13,13 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, QuerySet
@@ -55,6 +56,9 @@ from .orchestration.admin import FallbackStepInline, SubscriptionPolicyInline
 from .plugins import messenger_choices, registry
 from .readiness import readiness
 from .templatehelp import is_secret_name, template_variables
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldOpts, _FieldsetSpec
 
 S = Delivery.Status
 #: Deliveries "retry now" puts back in the queue.
@@ -175,8 +179,10 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
     def _template_or_404(self, request: HttpRequest, object_id: str) -> MessageTemplate | HttpResponse:
         obj = self.get_object(request, unquote(object_id))
-        if obj is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if obj is None:  # deleted meanwhile: back to the list, saying so
+            self.message_user(request, _("There is no message template with id %(id)s any more.") % {
+                "id": unquote(object_id)}, messages.WARNING)
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:dsn_core_messagetemplate_changelist"))
         return obj
 
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -251,7 +257,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         form = SendTestForm(request.POST, template=obj, user=request.user)
         preview_url = reverse(f"{self.admin_site.name}:dsn_core_messagetemplate_preview", args=[obj.pk])
         if not form.is_valid():
-            problems = "; ".join(f"{form.fields[k].label if k in form.fields else k}: {' '.join(v)}"
+            problems = "; ".join(f"{form.fields[k].label if k in form.fields else k}: {' '.join(str(e) for e in v)}"
                                  for k, v in form.errors.items())
             self.message_user(request, _("Nothing sent: %(problems)s") % {"problems": problems}, messages.ERROR)
             return HttpResponseRedirect(preview_url)
@@ -264,6 +270,9 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
     def _send_test(self, request: HttpRequest, template: MessageTemplate, backend: Backend,
                    form: SendTestForm) -> tuple[int, str]:
+        user = request.user
+        if not isinstance(user, AbstractBaseUser):  # the admin lets only logged-in staff this far
+            raise PermissionDenied
         cls = backend.messenger_class
         name = {"backend": backend.name, "messenger": messenger_label(backend.messenger)}
         if cls is None:
@@ -276,7 +285,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             ) % {**name, "problem": state.problem, "hint": state.hint}
         try:
             messenger = cls(backend.options)
-            address = messenger.address_for(request.user)
+            address = messenger.address_for(user)
         except Exception as exc:  # bad options, missing settings (messages never hold the secret)
             return messages.ERROR, _("Nothing sent: %(messenger)s is not usable: %(error)s") % {
                 **name, "error": redact(_exc_text(exc))}
@@ -285,11 +294,11 @@ class MessageTemplateAdmin(admin.ModelAdmin):
                 "Nothing sent: you have no address on %(messenger)s. Add one in the address book."
             ) % name
         try:
-            subject, text, html = render_for(template, form.event(request.user), request.user,
+            subject, text, html = render_for(template, form.event(user), user,
                                              address=address, messenger=messenger)
         except TemplateError as exc:
             return messages.ERROR, _("Nothing sent: the template does not render: %(error)s") % {"error": exc}
-        message = Message(address=address, subject=subject, text=text, html=html, recipient=request.user,
+        message = Message(address=address, subject=subject, text=text, html=html, recipient=user,
                           metadata={"test": True, "template": template.pk})
         sent, outcome = describe_outcome(send_by_hand(messenger, message))
         notes = " ".join(safe_notes(messenger, message))
@@ -367,12 +376,12 @@ class BackendAdmin(admin.ModelAdmin):
         kwargs["form"] = type("BackendForm", (self.form,), dict(fields))
         return super().get_form(request, obj, change, **kwargs)
 
-    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[tuple[Any, dict[str, Any]]]:
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> _FieldsetSpec:
         chosen = request.POST.get("messenger") or request.GET.get("messenger") or (obj.messenger if obj else "")
         messengers = registry().messengers
         if not chosen:
             chosen = next(iter(messenger_choices()), ("",))[0]
-        fieldsets: list[tuple[Any, dict[str, Any]]] = [(None, {
+        fieldsets: list[tuple[Any, _FieldOpts]] = [(None, {
             "fields": ("name", "messenger", "save_anyway", "template", "options", "typed_options"),
             "description": _("A backend is one channel (email, Telegram, SMS ...) with the template it sends and "
                              "that channel's settings. Subscriptions pick backends to reach people."),
@@ -380,7 +389,7 @@ class BackendAdmin(admin.ModelAdmin):
         for key, cls, names in optionforms.groups(messengers):
             if cls is None:
                 fieldsets.append((_("Retries (every channel; empty means the site's defaults)"),
-                                  {"fields": names, "classes": ("collapse",)}))
+                                  {"fields": tuple(names), "classes": ("collapse",)}))
                 continue
             classes = ["dsn-options", f"dsn-options-{optionforms.css_key(key)}"]
             if key != chosen:
@@ -389,7 +398,7 @@ class BackendAdmin(admin.ModelAdmin):
             description = "" if state.ready else format_html(
                 '<span class="dsn-not-ready">{}</span>', _("Not configured: %(problem)s") % {"problem": state.problem})
             fieldsets.append((_("%(channel)s settings") % {"channel": cls.label},
-                              {"fields": names, "classes": tuple(classes), "description": description}))
+                              {"fields": tuple(names), "classes": tuple(classes), "description": description}))
         return fieldsets
 
 

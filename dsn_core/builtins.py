@@ -28,8 +28,7 @@ class ConsoleMessenger(Messenger):
     key = "console"
     label = "Console (print)"
     internal = True
-    # Annotated Any: on an instance, ``options`` holds the cleaned values (a dict), see Messenger.options.
-    options: Any = (Option("stream", "stdout or stderr", default="stdout", choices=("stdout", "stderr")),)
+    options = (Option("stream", "stdout or stderr", default="stdout", choices=("stdout", "stderr")),)
 
     def address_for(self, user: Any) -> str | None:
         return user.get_username()
@@ -38,7 +37,7 @@ class ConsoleMessenger(Messenger):
         return {u.pk: u.get_username() for u in users}
 
     def send(self, message: Message) -> SendResult:
-        stream = sys.stderr if self.options.get("stream") == "stderr" else sys.stdout
+        stream = sys.stderr if self.option_values.get("stream") == "stderr" else sys.stdout
         lines = [f"[DSN console] to {message.address}"]
         if message.subject:
             lines.append(f"Subject: {message.subject}")
@@ -59,7 +58,7 @@ class LocmemMessenger(Messenger):
     key = "locmem"
     label = "Local memory (tests)"
     internal = True
-    options: Any = (Option("fail", "make sends fail: 'transient' or 'permanent'", choices=("transient", "permanent")),)
+    options = (Option("fail", "make sends fail: 'transient' or 'permanent'", choices=("transient", "permanent")),)
 
     def address_for(self, user: Any) -> str | None:
         return user.get_username()
@@ -70,7 +69,7 @@ class LocmemMessenger(Messenger):
     def send(self, message: Message) -> SendResult:
         from .errors import PermanentError, TransientError
 
-        failure = self.options.get("fail")
+        failure = self.option_values.get("fail")
         if failure == "transient":
             raise TransientError("locmem: asked to fail (transient)")
         if failure == "permanent":

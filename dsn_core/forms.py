@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
-from django.db.models import Case, Value, When
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db.models import Case, Model, Value, When
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -34,6 +34,17 @@ from .redaction import redact, secret_values  # noqa: F401  (re-exported for the
 from .verbs import verb_choices
 
 logger = logging.getLogger("dsn_core.admin")
+
+
+F = TypeVar("F", bound=forms.Field)
+
+
+def field_of(form: forms.BaseForm, name: str, kind: type[F]) -> F:
+    """``form.fields[name]``, known to be a ``kind`` (``TypeError`` if a subclass replaced it)."""
+    field = form.fields[name]
+    if not isinstance(field, kind):
+        raise TypeError(f"{type(form).__name__}.{name} is a {type(field).__name__}, not a {kind.__name__}")
+    return field
 
 NOT_INSTALLED = _("%(key)s (not installed)")
 NOT_REGISTERED = _("%(key)s (not registered)")
@@ -106,10 +117,12 @@ class TriggerForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["verb"].choices = with_current(verb_choices(), self.instance.verb, NOT_REGISTERED, blank=True)
+        field_of(self, "verb", forms.ChoiceField).choices = with_current(
+            verb_choices(), self.instance.verb, NOT_REGISTERED, blank=True)
         action_types = offered_content_types(self.instance.action_object_type_id)
-        self.fields["action_object_type"].queryset = action_types
-        self.fields["actor_type"].queryset = offered_content_types(self.instance.actor_type_id)
+        field_of(self, "action_object_type", forms.ModelChoiceField).queryset = action_types
+        field_of(self, "actor_type", forms.ModelChoiceField).queryset = offered_content_types(
+            self.instance.actor_type_id)
         self.fields["conditions"].widget.content_types = action_types
 
 
@@ -125,7 +138,7 @@ class MessageTemplateForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["engine"]
+        field = field_of(self, "engine", forms.ChoiceField)
         field.choices = with_current(engine_choices(), self.instance.engine, NOT_INSTALLED)
         if not self.instance.pk:
             field.initial = "django"
@@ -209,7 +222,8 @@ class BackendForm(MessengerChoiceMixin, forms.ModelForm):
                 self.initial.setdefault(name, value)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         key = data.get("messenger") or ""
         cls = get_messenger_class(key) if key else None
         if self.data.get(REFRESH):
@@ -218,6 +232,7 @@ class BackendForm(MessengerChoiceMixin, forms.ModelForm):
                                     "save."), params={"channel": label}, code="refresh")
         if cls is None:
             return data
+        options: Any
         if data.get("typed_options"):
             options, missing = optionforms.collect(cls, data)
             for name, message in missing.items():
@@ -278,7 +293,7 @@ class SubscriptionForm(forms.ModelForm):
         choices = receiver_choices(model, [ct.model_class() for ct in offered_types])
         stored = [e for e in (self.instance.dynamic_receivers or []) if isinstance(e, str)]
         known = flat_values(choices)
-        field = self.fields["dynamic_receivers"]
+        field = field_of(self, "dynamic_receivers", forms.MultipleChoiceField)
         field.choices = choices
         # On a trigger's page the script shows only the group of the model chosen there.
         field.widget.group_models = {group_label(ct.model_class()): ct.pk for ct in offered_types}
@@ -288,7 +303,8 @@ class SubscriptionForm(forms.ModelForm):
         self.fields["fixed_addresses"].initial = self.instance.fixed_addresses or {}
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         other = [line.strip() for line in (data.get("other_receivers") or "").splitlines() if line.strip()]
         receivers = list(data.get("dynamic_receivers") or []) + [e for e in other if e not in (data.get(
             "dynamic_receivers") or [])]
@@ -378,13 +394,14 @@ class PreviewForm(forms.Form):
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["verb"].choices = verb_choices()
+        field_of(self, "verb", forms.ChoiceField).choices = verb_choices()
         allowed = viewable_content_types(user)
-        self.fields["content_type"].queryset = ContentType.objects.filter(pk__in=allowed).order_by(
-            "app_label", "model")
+        field_of(self, "content_type", forms.ModelChoiceField).queryset = ContentType.objects.filter(
+            pk__in=allowed).order_by("app_label", "model")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         ct, object_id = data.get("content_type"), (data.get("object_id") or "").strip()
         data["object"] = None
         data["object_note"] = ""
@@ -399,12 +416,13 @@ class PreviewForm(forms.Form):
         model = ct.model_class()
         if object_id:
             try:
-                data["object"] = find_object(model, object_id)
+                found = find_object(model, object_id)
             except ValidationError as exc:
                 self.add_error("object_id", exc)
                 return data
+            data["object"] = found
             data["object_note"] = _("Rendered with %(model)s %(object)s (id %(id)s).") % {
-                "model": model._meta.verbose_name, "object": data["object"], "id": data["object"].pk}
+                "model": found._meta.verbose_name, "object": found, "id": found.pk}
             return data
         latest = model._default_manager.order_by("-pk").first() if model is not None else None
         if latest is None:
@@ -413,7 +431,7 @@ class PreviewForm(forms.Form):
         else:
             data["object"] = latest
             data["object_note"] = _("Rendered with the most recent %(model)s: %(object)s (id %(id)s).") % {
-                "model": model._meta.verbose_name, "object": latest, "id": latest.pk}
+                "model": latest._meta.verbose_name, "object": latest, "id": latest.pk}
         return data
 
     def event(self, actor: Any) -> Event:
@@ -423,10 +441,17 @@ class PreviewForm(forms.Form):
                      target=data.get("target") or None)
 
 
+class BackendChoiceField(forms.ModelChoiceField):
+    """A backend, shown with the channel it sends on."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.name} — {messenger_label(obj.messenger)}"
+
+
 class SendTestForm(PreviewForm):
     """A preview plus the backend whose messenger sends the test."""
 
-    backend = forms.ModelChoiceField(Backend.objects.all(), label=_("Backend"))
+    backend = BackendChoiceField(Backend.objects.all(), label=_("Backend"))
 
     def __init__(self, *args: Any, template: MessageTemplate | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -434,17 +459,16 @@ class SendTestForm(PreviewForm):
         if template is not None:  # this template's backends first, then the others
             mine = Case(When(template_id=template.pk, then=Value(0)), default=Value(1))
             queryset = Backend.objects.annotate(dsn_mine=mine).order_by("dsn_mine", "name")
-        self.fields["backend"].queryset = queryset
-        self.fields["backend"].label_from_instance = lambda b: f"{b.name} — {messenger_label(b.messenger)}"
+        field_of(self, "backend", forms.ModelChoiceField).queryset = queryset
 
 
-def find_object(model: type | None, pk: str) -> Any:
+def find_object(model: type[Model] | None, pk: str) -> Any:
     """``model``'s row with primary key ``pk``; ``ValidationError`` saying what is missing."""
     if model is None:
         raise ValidationError(_("This model is no longer installed."))
     try:
         return model._default_manager.get(pk=pk)
-    except (model.DoesNotExist, ValueError, TypeError, ValidationError):
+    except (ObjectDoesNotExist, ValueError, TypeError, ValidationError):
         raise ValidationError(
             _("No %(model)s with id %(id)s."), params={"model": model._meta.verbose_name, "id": pk}
         ) from None

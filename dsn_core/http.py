@@ -164,6 +164,7 @@ def _from_httpx(exc: BaseException, provider: str) -> DeliveryError | None:
 
 @cache
 def _adapter_class() -> type:
+    from requests import PreparedRequest, Response
     from requests.adapters import HTTPAdapter
 
     class RoutedAdapter(HTTPAdapter):
@@ -176,13 +177,15 @@ def _adapter_class() -> type:
             #: Headers of the last answer (empty before the first, and after a failed request).
             self.last_headers: Mapping[str, str] = {}
 
-        def send(self, request: Any, **kwargs: Any) -> Any:
+        def send(self, request: PreparedRequest, stream: bool = False, timeout: Any = None,
+                 verify: bool | str = True, cert: Any = None, proxies: Mapping[str, str] | None = None) -> Response:
             if self.base_url and request.url:
                 request.url = rebase_url(request.url, self.base_url)
-            if kwargs.get("timeout") is None:
-                kwargs["timeout"] = self.timeout
+            if timeout is None:
+                timeout = self.timeout
             self.last_headers = {}
-            response = super().send(request, **kwargs)
+            response = super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
+                                    proxies=dict(proxies) if proxies is not None else None)
             self.last_headers = dict(response.headers or {})
             return response
 

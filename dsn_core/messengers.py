@@ -9,7 +9,8 @@ asyncio client library runs its own event loop inside ``send_batch``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -51,7 +52,7 @@ class Option:
     """One backend option a messenger accepts (shown as a help line in the admin).
 
     ``type`` is ``str``, ``bool``, ``int`` or ``float``; values arrive in the messenger's
-    ``self.options`` already converted by :meth:`convert` (``"false"``, ``"0"``, ``"off"``,
+    ``self.option_values`` already converted by :meth:`convert` (``"false"``, ``"0"``, ``"off"``,
     ``"no"`` are ``False``), checked against ``choices``, with ``default`` filled in when the
     admin left the option out.
     """
@@ -168,6 +169,50 @@ class SendResult:
 Outcome = SendResult | DeliveryError
 
 
+class DeprecatedOptionValues(dict[str, Any]):
+    """A messenger's option values read through the old name, ``messenger.options`` on an instance.
+
+    Every read warns (``DeprecationWarning``): read :attr:`Messenger.option_values` instead;
+    ``Messenger.options`` is the :class:`Option` declarations. Removed in 0.4.
+    """
+
+    def _warn(self) -> None:
+        warnings.warn(
+            "Reading option values from messenger.options is deprecated and stops working in DSN 0.4: "
+            "read self.option_values (messenger.options is the class's Option declarations).",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+    def __getitem__(self, key: str) -> Any:
+        self._warn()
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._warn()
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._warn()
+        return super().__contains__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self._warn()
+        return super().__iter__()
+
+    def items(self) -> Any:
+        self._warn()
+        return super().items()
+
+    def keys(self) -> Any:
+        self._warn()
+        return super().keys()
+
+    def values(self) -> Any:
+        self._warn()
+        return super().values()
+
+
 class Messenger:
     """Base class for messengers. Subclass it, set ``key`` and ``label``, implement ``send``.
 
@@ -178,7 +223,9 @@ class Messenger:
     ``label``
         Human name shown in the admin dropdown (``"Telegram"``).
     ``options``
-        The backend options this messenger accepts; unknown options are rejected.
+        The backend options this messenger accepts (:class:`Option` declarations); unknown
+        options are rejected. An instance reads the backend's cleaned values from
+        :attr:`option_values`.
     ``rate_limits``
         Limits the core's limiter enforces across all worker processes.
     ``max_batch_size``
@@ -190,9 +237,8 @@ class Messenger:
 
     key: ClassVar[str] = ""
     label: ClassVar[str] = ""
-    #: On the class: the :class:`Option` declarations (a sequence). On an instance: the backend's
-    #: cleaned, typed values (a ``dict``), set by ``__init__``. Typed ``Any`` for that reason.
-    options: Any = ()
+    #: The :class:`Option` declarations: the backend options this messenger accepts.
+    options: ClassVar[Sequence[Option]] = ()
     rate_limits: ClassVar[Sequence[RateLimit]] = ()
     max_batch_size: ClassVar[int] = 100
     #: Overrides of the retry policy for this channel: any of ``base``, ``cap`` (seconds)
@@ -216,7 +262,12 @@ class Messenger:
     internal: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        self.options = self.clean_options(dict(options or {}))
+        #: This backend's option values: cleaned, converted to their declared types, defaults
+        #: filled in (see :meth:`clean_options`).
+        self.option_values: dict[str, Any] = self.clean_options(dict(options or {}))
+        # Deprecated (0.3), removed in 0.4: the values were once read from ``self.options`` on the
+        # instance. Kept readable there, warning, for plugins written that way.
+        vars(self)["options"] = DeprecatedOptionValues(self.option_values)
 
     # -- configuration ---------------------------------------------------------------
 
@@ -315,7 +366,8 @@ class Messenger:
 
     # -- rendering -------------------------------------------------------------------
 
-    text_format: ClassVar[str] = "plain"
+    #: May differ per instance (a Telegram backend in HTML parse mode is ``"html"``).
+    text_format: str = "plain"
 
     def escape(self, value: str) -> str:
         """Escape a value substituted into a template, for this channel's markup."""

@@ -18,7 +18,7 @@ from django import forms
 from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
 
-from .messengers import CORE_OPTIONS, Option
+from .messengers import CORE_OPTIONS, Messenger, Option
 
 PREFIX = "options__"
 #: The group of options every messenger accepts (``options____retry_base`` ...).
@@ -74,7 +74,7 @@ def fields_for(messenger_classes: Mapping[str, type]) -> dict[str, forms.Field]:
     return out
 
 
-def groups(messenger_classes: Mapping[str, type]) -> Iterator[tuple[str, type | None, list[str]]]:
+def groups(messenger_classes: Mapping[str, type[Messenger]]) -> Iterator[tuple[str, type[Messenger] | None, list[str]]]:
     """``(key, class, field names)`` per messenger with options, then ``(CORE, None, ...)``."""
     for key, cls in messenger_classes.items():
         names = [field_name(key, o.name) for o in getattr(cls, "options", ())]

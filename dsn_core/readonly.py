@@ -88,6 +88,7 @@ class _View:
     """What every view shares: the wrapped object, and comparisons through it."""
 
     __slots__ = ("_dsn_wrapped",)
+    _dsn_wrapped: Any
 
     def __init__(self, wrapped: Any) -> None:
         object.__setattr__(self, "_dsn_wrapped", wrapped)
@@ -294,7 +295,7 @@ class _CallableView(_View):
 _SAFE = (*PLAIN, _View)
 
 
-class ReadOnlyContext(dict):  # type: ignore[type-arg]
+class ReadOnlyContext(dict[str, Any]):
     """A template context whose every value is put behind a view when it is stored.
 
     :func:`dsn_core.rendering.render` uses a layer of this type as it is and wraps any other
@@ -312,21 +313,21 @@ class ReadOnlyContext(dict):  # type: ignore[type-arg]
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, view(value))
 
-    def update(self, values: Any = (), **more: Any) -> None:  # type: ignore[override]
+    def update(self, values: Any = (), /, **more: Any) -> None:
         items = values.items() if hasattr(values, "items") else values
         for key, value in items:
             self[key] = value
         for key, value in more.items():
             self[key] = value
 
-    def setdefault(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def setdefault(self, key: str, default: Any = None) -> Any:
         if key not in self:
             self[key] = default
         return self[key]
 
-    def __ior__(self, other: Any) -> ReadOnlyContext:  # type: ignore[override]
+    def __ior__(self, other: Any) -> ReadOnlyContext:  # type: ignore[override,misc]  # as typeshed's dict.__ior__
         self.update(other)
         return self
 
-    def copy(self) -> ReadOnlyContext:  # type: ignore[override]
+    def copy(self) -> ReadOnlyContext:
         return ReadOnlyContext(self)

@@ -215,7 +215,7 @@ def release_abandoned_tasks(now: datetime | None = None) -> int:
         return 0
 
 
-def _using(task_obj, run_after: datetime | None = None):  # type: ignore[no-untyped-def]
+def _using(task_obj: Any, run_after: datetime | None = None) -> Any:
     alias = conf.get("TASK_BACKEND")
     configured = task_obj.using(backend=alias, queue_name=conf.get("QUEUE"))
     if run_after is not None and task_backends[alias].supports_defer:

@@ -32,10 +32,10 @@ def template_variables(template: MessageTemplate | None) -> list[dict[str, Any]]
             "action_object_type").distinct()
     for trigger in triggers:
         ct = trigger.action_object_type
-        if ct is None or ct.pk in seen or ct.model_class() is None:
+        model = ct.model_class() if ct is not None else None
+        if ct is None or model is None or ct.pk in seen:
             continue
         seen.add(ct.pk)
-        model = ct.model_class()
         items = [("instance", str(model._meta.verbose_name))]
         items += [(f"instance.{f.name}", str(f.verbose_name)) for f in model._meta.concrete_fields
                   if not is_secret_name(f.name)]

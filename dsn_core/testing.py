@@ -21,7 +21,9 @@ Contracts: subclass :class:`MessengerContract` in your plugin's tests and implem
 three fixtures; its tests then check your messenger the way the core will use it. A messenger
 that speaks HTTP also subclasses :class:`HttpMessengerContract`, which plays what providers do
 (429 with ``Retry-After``, 5xx, refused connections, timeouts, 401, echoed secrets, one bad
-address in a batch) through the fake provider.
+address in a batch) through the fake provider; override its ``provider_reply`` to answer in
+your provider's wire format. A messenger over another protocol subclasses
+:class:`ProviderContract` (the same cases) and says how its own fake plays each case.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote_plus
 
 import pytest
@@ -306,35 +308,215 @@ def http_date(seconds_from_now: float) -> str:
     return format_datetime(datetime.now(UTC) + timedelta(seconds=seconds_from_now), usegmt=True)
 
 
-class HttpMessengerContract:
-    """What a provider will do to an HTTP messenger, played by :class:`FakeProvider`.
+class ProviderContract:
+    """What a provider will do to a messenger, whatever its protocol: the cases, written once.
 
-    Subclass it in your plugin's tests and provide:
+    A subclass says how its fake provider plays each case (:meth:`answer`), where the fake
+    lives (the ``contract_provider`` fixture, with ``url`` and ``refused_url``) and what the fake
+    received (:meth:`received_text`). :class:`HttpMessengerContract` does this for HTTP providers
+    with :class:`FakeProvider`; a messenger over another protocol (SMTP, say) subclasses this
+    class directly with a fake server of its own. Fixtures a subclass provides:
 
-    ``messenger_at`` (fixture)
-        ``messenger_at(base_url) -> Messenger``: a messenger whose provider lives at
-        ``base_url``, with a network timeout shorter than :attr:`hang_for` (1-2 s is plenty).
-    ``address`` (fixture)
+    ``contract_provider``
+        The running fake: ``.url`` (handed to ``messenger_at``) and ``.refused_url`` (a URL of
+        the same kind where nothing listens).
+    ``messenger_at``
+        ``messenger_at(url) -> Messenger``: a messenger whose provider lives at ``url``, with a
+        network timeout shorter than :attr:`hang_for` (1-2 s is plenty).
+    ``address``
         An address your messenger sends to.
-    ``provider_secrets`` (fixture)
+    ``provider_secrets``
         The secrets your messenger sends to the provider (API key, token, password): none may
         appear in any error text.
-    :meth:`provider_reply`
-        Override it when your provider's wire format differs from the generic one (JSON bodies,
-        ``Retry-After`` header): return the :class:`Reply` your provider gives for each case.
 
-    The cases: 429 with ``Retry-After`` in seconds and as an HTTP-date, 5xx, connection refused,
-    a provider that never answers, 401, secrets echoed back by the provider, and a batch in which
-    one address is refused while the others are sent. Each expects an outcome, never an
-    exception escaping ``send_batch``.
+    The cases (:data:`CASES`): ``ok``; ``rate_limited`` (with a ``retry_after`` in seconds, or
+    as an HTTP-date); ``server_error`` (a temporary failure: HTTP 5xx, SMTP 4xx);
+    ``unauthorized`` (the credentials are wrong); ``bad_address`` (the provider refuses this
+    address for good: HTTP 400/404, SMTP 550); ``hang`` (the provider never answers); plus a
+    refused connection. Set :attr:`cases` to the ones your provider has: the others skip,
+    saying why. Each case expects an outcome, never an exception escaping ``send_batch``.
     """
 
+    #: Every case the contract knows.
+    CASES: ClassVar[frozenset[str]] = frozenset(
+        {"ok", "rate_limited", "server_error", "unauthorized", "bad_address", "hang", "refused"})
+    #: The cases this provider has (drop those without a meaning for it).
+    cases: ClassVar[frozenset[str]] = CASES
     #: Seconds the fake waits before giving up on a hanging reply; the messenger must time out sooner.
     hang_for: float = 15.0
-    #: An address the fake refuses as unknown (matched in the request's path or body).
+    #: An address the fake refuses as unknown (matched in what the messenger sends).
     bad_address: str = "nobody-at-all"
     #: Whether the provider can say ``Retry-After`` as an HTTP-date (set False if it cannot).
     retry_after_http_date: bool = True
+
+    # -- what a subclass implements ------------------------------------------------------------
+
+    def answer(self, provider: Any, case: str, *, retry_after: str = "", only_for: str | None = None) -> None:
+        """Make ``provider`` answer every later request as ``case`` says.
+
+        ``retry_after`` is the ``Retry-After`` value for ``rate_limited`` (delta-seconds or an
+        HTTP-date); with ``only_for``, only requests for that address get ``case`` and the
+        others are answered ``ok``."""
+        raise NotImplementedError(f"{type(self).__name__} must say how its fake answers (answer())")
+
+    def received_text(self, provider: Any) -> str:
+        """Everything ``provider`` received so far, as text (to find the messages sent)."""
+        raise NotImplementedError(f"{type(self).__name__} must say what its fake received (received_text())")
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _needs(self, *cases: str) -> None:
+        missing = [case for case in cases if case not in self.cases]
+        if missing:
+            pytest.skip(f"{type(self).__name__} has no {', '.join(missing)} case (not in its `cases`)")
+
+    def _contract_message(self, address: str, text: str = "Hello from the contract", delivery_id: int = 1) -> Any:
+        from dsn_core.messengers import Message
+
+        return Message(address=address, subject="Contract", text=text, delivery_id=delivery_id)
+
+    def _send(self, messenger: Any, messages: list[Any]) -> list[Any]:
+        try:
+            with messenger:
+                outcomes = messenger.send_batch(messages)
+        except Exception as exc:  # the core would fail the whole batch as transient
+            pytest.fail(f"{type(exc).__name__} escaped send_batch (return a DeliveryError outcome instead): {exc}")
+        assert len(outcomes) == len(messages), "send_batch must return one outcome per message"
+        return outcomes
+
+    def _one(self, provider: Any, messenger_at: Callable[[str], Any], address: str, case: str,
+             **kwargs: Any) -> Any:
+        self.answer(provider, case, **kwargs)
+        [outcome] = self._send(messenger_at(provider.url), [self._contract_message(address)])
+        return outcome
+
+    def _assert_no_secret(self, outcome: Any, secrets: Any) -> None:
+        text = f"{outcome} {getattr(outcome, 'message', '')} {outcome!r}"
+        for secret in secrets:
+            assert str(secret) not in text, f"a secret reached the error text: {text!r}"
+
+    # -- the cases -----------------------------------------------------------------------------
+
+    def test_contract_ok_is_a_send_result(self, contract_provider: Any, messenger_at: Any, address: str) -> None:
+        from dsn_core.messengers import SendResult
+
+        self._needs("ok")
+        outcome = self._one(contract_provider, messenger_at, address, "ok")
+        assert isinstance(outcome, SendResult), outcome
+        assert "Hello from the contract" in self.received_text(contract_provider), "the fake provider received nothing"
+
+    def test_contract_429_retry_after_seconds(self, contract_provider: Any, messenger_at: Any,
+                                              address: str, provider_secrets: Any) -> None:
+        from dsn_core.errors import TransientError
+
+        self._needs("rate_limited")
+        outcome = self._one(contract_provider, messenger_at, address, "rate_limited", retry_after="7")
+        assert isinstance(outcome, TransientError), f"a 429 must be a TransientError, got {outcome!r}"
+        assert outcome.retry_after is not None and 6 <= outcome.retry_after <= 8, (
+            f"Retry-After: 7 must become retry_after=7, got {outcome.retry_after!r}")
+        self._assert_no_secret(outcome, provider_secrets)
+
+    def test_contract_429_retry_after_http_date(self, contract_provider: Any, messenger_at: Any,
+                                                address: str) -> None:
+        from dsn_core.errors import TransientError
+
+        self._needs("rate_limited")
+        if not self.retry_after_http_date:
+            pytest.skip("this provider never sends Retry-After as an HTTP-date")
+        outcome = self._one(contract_provider, messenger_at, address, "rate_limited", retry_after=http_date(120))
+        assert isinstance(outcome, TransientError), f"a 429 must be a TransientError, got {outcome!r}"
+        assert outcome.retry_after is not None and 100 <= outcome.retry_after <= 121, (
+            f"Retry-After as an HTTP-date 120 s ahead must become retry_after≈120, got {outcome.retry_after!r}")
+
+    def test_contract_5xx_is_transient(self, contract_provider: Any, messenger_at: Any, address: str,
+                                       provider_secrets: Any) -> None:
+        from dsn_core.errors import TransientError
+
+        self._needs("server_error")
+        outcome = self._one(contract_provider, messenger_at, address, "server_error")
+        assert isinstance(outcome, TransientError), f"a temporary failure must be a TransientError, got {outcome!r}"
+        self._assert_no_secret(outcome, provider_secrets)
+
+    def test_contract_refused_address_is_permanent(self, contract_provider: Any, messenger_at: Any, address: str,
+                                                   provider_secrets: Any) -> None:
+        from dsn_core.errors import PermanentError
+
+        self._needs("bad_address")
+        outcome = self._one(contract_provider, messenger_at, address, "bad_address")
+        assert isinstance(outcome, PermanentError), f"an address refused for good must be permanent, got {outcome!r}"
+        self._assert_no_secret(outcome, provider_secrets)
+
+    def test_contract_connection_refused_is_transient(self, contract_provider: Any, messenger_at: Any,
+                                                      address: str) -> None:
+        from dsn_core.errors import TransientError
+
+        self._needs("refused")
+        [outcome] = self._send(messenger_at(contract_provider.refused_url), [self._contract_message(address)])
+        assert isinstance(outcome, TransientError), f"connection refused must be a TransientError, got {outcome!r}"
+
+    def test_contract_timeout_is_transient(self, contract_provider: Any, messenger_at: Any, address: str) -> None:
+        from dsn_core.errors import TransientError
+
+        self._needs("hang")
+        self.answer(contract_provider, "hang")
+        started = time.monotonic()
+        [outcome] = self._send(messenger_at(contract_provider.url), [self._contract_message(address)])
+        waited = time.monotonic() - started
+        assert waited < self.hang_for - 1, (
+            f"send waited {waited:.1f} s for a provider that never answers: give every call a timeout")
+        assert isinstance(outcome, TransientError), f"a timeout must be a TransientError, got {outcome!r}"
+
+    def test_contract_401_is_a_configuration_error(self, contract_provider: Any, messenger_at: Any,
+                                                   address: str, provider_secrets: Any) -> None:
+        from dsn_core.errors import ConfigurationError
+
+        self._needs("unauthorized")
+        outcome = self._one(contract_provider, messenger_at, address, "unauthorized")
+        assert isinstance(outcome, ConfigurationError), (
+            f"rejected credentials must be a ConfigurationError, got {outcome!r}")
+        self._assert_no_secret(outcome, provider_secrets)
+
+    def test_contract_no_secret_in_any_error_text(self, contract_provider: Any, messenger_at: Any,
+                                                  address: str, provider_secrets: Any) -> None:
+        secrets = [s for s in provider_secrets if s]
+        assert secrets, "provider_secrets must name at least one secret the messenger sends"
+        for case in ("rate_limited", "server_error", "unauthorized", "bad_address"):
+            if case not in self.cases:
+                continue
+            outcome = self._one(contract_provider, messenger_at, address, case, **(
+                {"retry_after": "5"} if case == "rate_limited" else {}))
+            self._assert_no_secret(outcome, secrets)
+
+    def test_contract_batch_with_one_bad_address(self, contract_provider: Any, messenger_at: Any,
+                                                 address: str) -> None:
+        from dsn_core.errors import PermanentError
+        from dsn_core.messengers import SendResult
+
+        self._needs("ok", "bad_address")
+        bad = self.bad_address
+        self.answer(contract_provider, "bad_address", only_for=bad)
+        messages = [self._contract_message(address, "first", 1), self._contract_message(bad, "second", 2),
+                    self._contract_message(address, "third", 3)]
+        outcomes = self._send(messenger_at(contract_provider.url), messages)
+        assert isinstance(outcomes[0], SendResult) and isinstance(outcomes[2], SendResult), outcomes
+        assert isinstance(outcomes[1], PermanentError), f"an unknown address must be permanent, got {outcomes[1]!r}"
+        texts = self.received_text(contract_provider)
+        assert "first" in texts and "third" in texts, "the messages after the bad one must still be sent"
+
+
+class HttpMessengerContract(ProviderContract):
+    """:class:`ProviderContract` for messengers that speak HTTP, played by :class:`FakeProvider`.
+
+    Subclass it in your plugin's tests and provide the ``messenger_at``, ``address`` and
+    ``provider_secrets`` fixtures (``contract_provider`` is the ``dsn_fake_provider``).
+    Override :meth:`provider_reply` when your provider's wire format differs from the generic
+    one (JSON bodies, a ``Retry-After`` header): return the :class:`Reply` your provider gives
+    for each case, e.g. a Telegram-shaped ``{"ok": false, "parameters": {"retry_after": 7}}``.
+    """
+
+    @pytest.fixture
+    def contract_provider(self, dsn_fake_provider: FakeProvider) -> FakeProvider:
+        return dsn_fake_provider
 
     def provider_reply(self, case: str, request: ProviderRequest, *, retry_after: str = "") -> Reply:
         """The provider's answer for ``case``: ``ok``, ``rate_limited`` (with ``retry_after``, the
@@ -353,121 +535,18 @@ class HttpMessengerContract:
             return Reply(404, {"error": "no such recipient", **echo})
         raise ValueError(f"unknown case {case!r}")
 
-    # -- helpers -------------------------------------------------------------------------------
+    def answer(self, provider: FakeProvider, case: str, *, retry_after: str = "",
+               only_for: str | None = None) -> None:
+        if case == "hang":
+            provider.hang_limit = self.hang_for
+            provider.reply(hang=True)
+            return
 
-    def _contract_message(self, address: str, text: str = "Hello from the contract", delivery_id: int = 1) -> Any:
-        from dsn_core.messengers import Message
+        def respond(request: ProviderRequest) -> Reply:
+            applies = only_for is None or only_for in request.text
+            return self.provider_reply(case if applies else "ok", request, retry_after=retry_after)
 
-        return Message(address=address, subject="Contract", text=text, delivery_id=delivery_id)
+        provider.respond(respond)
 
-    def _send(self, messenger: Any, messages: list[Any]) -> list[Any]:
-        try:
-            with messenger:
-                outcomes = messenger.send_batch(messages)
-        except Exception as exc:  # the core would fail the whole batch as transient
-            pytest.fail(f"{type(exc).__name__} escaped send_batch (return a DeliveryError outcome instead): {exc}")
-        assert len(outcomes) == len(messages), "send_batch must return one outcome per message"
-        return outcomes
-
-    def _one(self, provider: FakeProvider, messenger_at: Callable[[str], Any], address: str, case: str,
-             **kwargs: Any) -> Any:
-        provider.respond(lambda request: self.provider_reply(case, request, **kwargs))
-        [outcome] = self._send(messenger_at(provider.url), [self._contract_message(address)])
-        return outcome
-
-    def _assert_no_secret(self, outcome: Any, secrets: Any) -> None:
-        text = f"{outcome} {getattr(outcome, 'message', '')} {outcome!r}"
-        for secret in secrets:
-            assert str(secret) not in text, f"a secret reached the error text: {text!r}"
-
-    # -- the cases -----------------------------------------------------------------------------
-
-    def test_contract_ok_is_a_send_result(self, dsn_fake_provider: FakeProvider, messenger_at: Any,
-                                          address: str) -> None:
-        from dsn_core.messengers import SendResult
-
-        outcome = self._one(dsn_fake_provider, messenger_at, address, "ok")
-        assert isinstance(outcome, SendResult), outcome
-        assert dsn_fake_provider.requests, "the fake provider received nothing"
-
-    def test_contract_429_retry_after_seconds(self, dsn_fake_provider: FakeProvider, messenger_at: Any,
-                                              address: str, provider_secrets: Any) -> None:
-        from dsn_core.errors import TransientError
-
-        outcome = self._one(dsn_fake_provider, messenger_at, address, "rate_limited", retry_after="7")
-        assert isinstance(outcome, TransientError), f"a 429 must be a TransientError, got {outcome!r}"
-        assert outcome.retry_after is not None and 6 <= outcome.retry_after <= 8, (
-            f"Retry-After: 7 must become retry_after=7, got {outcome.retry_after!r}")
-        self._assert_no_secret(outcome, provider_secrets)
-
-    def test_contract_429_retry_after_http_date(self, dsn_fake_provider: FakeProvider, messenger_at: Any,
-                                                address: str) -> None:
-        from dsn_core.errors import TransientError
-
-        if not self.retry_after_http_date:
-            pytest.skip("this provider never sends Retry-After as an HTTP-date")
-        outcome = self._one(dsn_fake_provider, messenger_at, address, "rate_limited", retry_after=http_date(120))
-        assert isinstance(outcome, TransientError), f"a 429 must be a TransientError, got {outcome!r}"
-        assert outcome.retry_after is not None and 100 <= outcome.retry_after <= 121, (
-            f"Retry-After as an HTTP-date 120 s ahead must become retry_after≈120, got {outcome.retry_after!r}")
-
-    def test_contract_5xx_is_transient(self, dsn_fake_provider: FakeProvider, messenger_at: Any, address: str,
-                                       provider_secrets: Any) -> None:
-        from dsn_core.errors import TransientError
-
-        outcome = self._one(dsn_fake_provider, messenger_at, address, "server_error")
-        assert isinstance(outcome, TransientError), f"a 503 must be a TransientError, got {outcome!r}"
-        self._assert_no_secret(outcome, provider_secrets)
-
-    def test_contract_connection_refused_is_transient(self, dsn_fake_provider: FakeProvider, messenger_at: Any,
-                                                      address: str) -> None:
-        from dsn_core.errors import TransientError
-
-        [outcome] = self._send(messenger_at(dsn_fake_provider.refused_url), [self._contract_message(address)])
-        assert isinstance(outcome, TransientError), f"connection refused must be a TransientError, got {outcome!r}"
-
-    def test_contract_timeout_is_transient(self, dsn_fake_provider: FakeProvider, messenger_at: Any,
-                                           address: str) -> None:
-        from dsn_core.errors import TransientError
-
-        dsn_fake_provider.hang_limit = self.hang_for
-        dsn_fake_provider.reply(hang=True)
-        started = time.monotonic()
-        [outcome] = self._send(messenger_at(dsn_fake_provider.url), [self._contract_message(address)])
-        waited = time.monotonic() - started
-        assert waited < self.hang_for - 1, (
-            f"send waited {waited:.1f} s for a provider that never answers: give every call a timeout")
-        assert isinstance(outcome, TransientError), f"a timeout must be a TransientError, got {outcome!r}"
-
-    def test_contract_401_is_a_configuration_error(self, dsn_fake_provider: FakeProvider, messenger_at: Any,
-                                                   address: str, provider_secrets: Any) -> None:
-        from dsn_core.errors import ConfigurationError
-
-        outcome = self._one(dsn_fake_provider, messenger_at, address, "unauthorized")
-        assert isinstance(outcome, ConfigurationError), f"a 401 must be a ConfigurationError, got {outcome!r}"
-        self._assert_no_secret(outcome, provider_secrets)
-
-    def test_contract_no_secret_in_any_error_text(self, dsn_fake_provider: FakeProvider, messenger_at: Any,
-                                                  address: str, provider_secrets: Any) -> None:
-        secrets = [s for s in provider_secrets if s]
-        assert secrets, "provider_secrets must name at least one secret the messenger sends"
-        for case in ("rate_limited", "server_error", "unauthorized", "bad_address"):
-            outcome = self._one(dsn_fake_provider, messenger_at, address, case, **(
-                {"retry_after": "5"} if case == "rate_limited" else {}))
-            self._assert_no_secret(outcome, secrets)
-
-    def test_contract_batch_with_one_bad_address(self, dsn_fake_provider: FakeProvider, messenger_at: Any,
-                                                 address: str) -> None:
-        from dsn_core.errors import PermanentError
-        from dsn_core.messengers import SendResult
-
-        bad = self.bad_address
-        dsn_fake_provider.respond(
-            lambda request: self.provider_reply("bad_address" if bad in request.text else "ok", request))
-        messages = [self._contract_message(address, "first", 1), self._contract_message(bad, "second", 2),
-                    self._contract_message(address, "third", 3)]
-        outcomes = self._send(messenger_at(dsn_fake_provider.url), messages)
-        assert isinstance(outcomes[0], SendResult) and isinstance(outcomes[2], SendResult), outcomes
-        assert isinstance(outcomes[1], PermanentError), f"an unknown address must be permanent, got {outcomes[1]!r}"
-        texts = " ".join(r.text for r in dsn_fake_provider.requests)
-        assert "first" in texts and "third" in texts, "the messages after the bad one must still be sent"
+    def received_text(self, provider: FakeProvider) -> str:
+        return "\n".join(request.text for request in provider.requests)

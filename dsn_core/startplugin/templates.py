@@ -149,8 +149,8 @@ class ${Class}Messenger(Messenger):
 
     def send(self, message: Message) -> SendResult:
         body: dict[str, Any] = {"to": message.address, "text": message.text}
-        if self.options.get("sender"):
-            body["sender"] = self.options["sender"]
+        if self.option_values.get("sender"):
+            body["sender"] = self.option_values["sender"]
         request = urllib.request.Request(
             self.url, data=json.dumps(body).encode(), method="POST",
             headers={**self.headers, "Idempotency-Key": message.idempotency_key},

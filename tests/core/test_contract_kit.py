@@ -183,7 +183,7 @@ def test_the_contract_catches(
     contract.hang_for = 4.0
     method = getattr(contract, case)
     given = {
-        "dsn_fake_provider": dsn_fake_provider,
+        "contract_provider": dsn_fake_provider,
         "messenger_at": _factory(settings, make_class(kit, monkeypatch)),
         "address": "alice",
         "provider_secrets": [KEY],

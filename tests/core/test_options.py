@@ -1,4 +1,4 @@
-"""Backend options arrive in ``Messenger.options`` validated, typed and with defaults filled."""
+"""Backend options arrive in ``Messenger.option_values`` validated, typed and with defaults filled."""
 
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ class Typed(Messenger):
 
 @pytest.mark.parametrize("text", ["false", "False", " OFF ", "0", "no", "n", 0, False])
 def test_false_words_are_false(text: Any) -> None:
-    assert Typed({"room": "r", "loud": text}).options["loud"] is False
+    assert Typed({"room": "r", "loud": text}).option_values["loud"] is False
 
 
 @pytest.mark.parametrize("text", ["true", "TRUE", "1", "on", "yes", 1, True])
 def test_true_words_are_true(text: Any) -> None:
-    assert Typed({"room": "r", "loud": text}).options["loud"] is True
+    assert Typed({"room": "r", "loud": text}).option_values["loud"] is True
 
 
 @pytest.mark.parametrize("value", ["maybe", 2, [], "tru"])
@@ -44,10 +44,10 @@ def test_anything_else_is_not_a_boolean(value: Any) -> None:
 
 
 def test_numbers_are_converted() -> None:
-    options = Typed({"room": "r", "tries": " 5 ", "ratio": "0.25", "level": "2"}).options
+    options = Typed({"room": "r", "tries": " 5 ", "ratio": "0.25", "level": "2"}).option_values
     assert options == {"room": "r", "loud": False, "tries": 5, "ratio": 0.25, "mode": "fast", "level": 2}
     assert type(options["tries"]) is int and type(options["ratio"]) is float
-    assert Typed({"room": "r", "tries": 4.0, "ratio": 1}).options["tries"] == 4
+    assert Typed({"room": "r", "tries": 4.0, "ratio": 1}).option_values["tries"] == 4
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_bad_values_are_refused_with_a_sentence(name: str, value: Any, message: 
 
 
 def test_defaults_filled_required_enforced_unknown_refused_all_at_once() -> None:
-    assert Typed({"room": "r"}).options == {"room": "r", "loud": False, "tries": 3, "mode": "fast"}
+    assert Typed({"room": "r"}).option_values == {"room": "r", "loud": False, "tries": 3, "mode": "fast"}
     with pytest.raises(ValidationError) as info:
         Typed.clean_options({"colour": "red", "tries": "x", "room": ""})
     messages = info.value.messages
@@ -113,3 +113,23 @@ def test_the_official_channels_read_false_as_false() -> None:
         assert bools, cls
         cleaned = cls.clean_options({name: "false" for name in bools})
         assert all(cleaned[name] is False for name in bools), cleaned
+
+
+# -- declarations on the class, values on the instance (``options`` read on an instance: deprecated) ---
+
+
+def test_options_are_the_declarations_and_option_values_the_values() -> None:
+    messenger = Typed({"room": "r", "tries": "5"})
+    assert Typed.options[0] == Option("loud", "ring", default=False, type=bool)
+    assert messenger.option_values == {"room": "r", "loud": False, "tries": 5, "mode": "fast"}
+
+
+def test_reading_values_from_options_on_an_instance_still_works_but_warns() -> None:
+    messenger = Typed({"room": "r", "tries": "5"})
+    for read in (lambda o: o["tries"], lambda o: o.get("tries"), lambda o: dict(o)["tries"]):
+        with pytest.warns(DeprecationWarning, match="option_values") as caught:
+            assert read(messenger.options) == 5
+        assert caught[0].filename == __file__, "the warning must point at the plugin's line, not the core's"
+    with pytest.warns(DeprecationWarning):
+        assert "room" in messenger.options
+

@@ -52,8 +52,8 @@ def test_the_starter_writes_a_distribution_that_passes_its_tests(tmp_path: Path)
     (info / "entry_points.txt").write_text("[dsn]\nrocket_mail = dsn_rocket_mail.plugin\n")
     tests = _run("-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=dist, pythonpath=[site, dist, ROOT])
     assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
-    # 6 MessengerContract cases + 9 HttpMessengerContract cases + 3 of its own, none skipped
-    assert "18 passed" in tests.stdout, tests.stdout[-2000:]
+    # 6 MessengerContract cases + 10 HttpMessengerContract cases + 3 of its own, none skipped
+    assert "19 passed" in tests.stdout, tests.stdout[-2000:]
 
 
 def test_the_generated_code_is_ruff_clean(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ DATA can be programmed per recipient, and ``drop_on`` makes the server hang up m
 
 from __future__ import annotations
 
+import asyncio
 import email
 import threading
 from dataclasses import dataclass, field
@@ -51,6 +52,14 @@ class FakeSMTP:
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     #: Recipients at whose RCPT TO the server closes the connection without a reply.
     drop_on: set[str] = field(default_factory=set)
+    #: Reply to every RCPT TO not in ``rcpt_replies`` (e.g. ``"550 5.1.1 No such user"``) instead of 250.
+    rcpt_reply: str = ""
+    #: Reply to DATA instead of accepting the message (e.g. ``"451 4.3.0 Try again later"``).
+    data_reply: str = ""
+    #: Refuse every AUTH, whatever the credentials.
+    refuse_auth: bool = False
+    #: Seconds to wait before answering RCPT TO (a server that stalls).
+    stall: float = 0.0
     auth_failures: int = 0
 
     def __post_init__(self) -> None:
@@ -62,6 +71,7 @@ class FakeSMTP:
 
     def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         ok = isinstance(data, LoginPassword) and (data.login.decode(), data.password.decode()) == self.credentials
+        ok = ok and not self.refuse_auth
         if not ok:
             self.auth_failures += 1
         return AuthResult(success=ok, handled=False)
@@ -103,16 +113,20 @@ class _Handler:
         return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.server.stall:
+            await asyncio.sleep(self.server.stall)
         if address in self.server.drop_on:
             server.transport.close()
             return "421 4.4.2 gone"  # never reaches the client: the transport is closed
-        reply = self.server.rcpt_replies.get(address)
+        reply = self.server.rcpt_replies.get(address) or self.server.rcpt_reply
         if reply:
             return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.server.data_reply:
+            return self.server.data_reply
         message = email.message_from_bytes(envelope.original_content or envelope.content, policy=default_policy)
         index = self.server.session_index(session)
         with self.server.lock:

@@ -18,6 +18,28 @@ SERVICE_SID = "MG" + "fedcba9876543210" * 2
 MESSAGES_PATH = rf"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages\.json"
 
 
+def message_resource(sid: str, form: dict[str, str]) -> dict[str, Any]:
+    """The Message resource Twilio answers a created message with (201)."""
+    return {
+        "sid": sid,
+        "account_sid": ACCOUNT_SID,
+        "status": "queued",
+        "to": form.get("To"),
+        "from": form.get("From"),
+        "messaging_service_sid": form.get("MessagingServiceSid"),
+        "body": form.get("Body"),
+        "num_segments": "1",
+        "date_created": "Thu, 01 May 2025 12:00:00 +0000",
+        "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json",
+    }
+
+
+def twilio_error(status: int, code: int, message: str) -> dict[str, Any]:
+    """An error body as Twilio's REST API writes it."""
+    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status}
+
+
 class FakeTwilio:
     """Answers ``POST .../Messages.json`` like Twilio: 201 with a message resource."""
 
@@ -29,20 +51,7 @@ class FakeTwilio:
         server.route("POST", MESSAGES_PATH, self.created)
 
     def created(self, request: Request) -> Response:
-        sid = f"SM{next(self.counter):032x}"
-        form = request.form
-        return 201, {}, {
-            "sid": sid,
-            "account_sid": ACCOUNT_SID,
-            "status": "queued",
-            "to": form.get("To"),
-            "from": form.get("From"),
-            "messaging_service_sid": form.get("MessagingServiceSid"),
-            "body": form.get("Body"),
-            "num_segments": "1",
-            "date_created": "Thu, 01 May 2025 12:00:00 +0000",
-            "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json",
-        }
+        return 201, {}, message_resource(f"SM{next(self.counter):032x}", request.form)
 
     def answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         """Make every following send get this answer."""

@@ -24,6 +24,14 @@ def api_error(status: int, description: str, **parameters: Any) -> tuple[int, di
     return status, {}, body
 
 
+def sent_message(params: dict[str, Any], message_id: int) -> dict[str, Any]:
+    """The Message object sendMessage answers with, for the parameters it was called with."""
+    chat_id = int(params["chat_id"]) if str(params["chat_id"]).lstrip("-").isdigit() else 0
+    return {"message_id": message_id, "date": 1700000000,
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+            "text": params.get("text", "")}
+
+
 class FakeBotAPI:
     """The Bot API methods DSN uses: sendMessage and getUpdates (getMe for good measure)."""
 
@@ -45,12 +53,7 @@ class FakeBotAPI:
         return req.json if isinstance(req.json, dict) else req.form
 
     def send_message(self, req: Request) -> tuple[int, dict[str, str], dict[str, Any]]:
-        params = self.params(req)
-        chat_id = int(params["chat_id"]) if str(params["chat_id"]).lstrip("-").isdigit() else 0
-        result = {"message_id": next(self.ids), "date": 1700000000,
-                  "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
-                  "text": params.get("text", "")}
-        return 200, {}, {"ok": True, "result": result}
+        return 200, {}, {"ok": True, "result": sent_message(self.params(req), next(self.ids))}
 
     def get_updates(self, req: Request) -> tuple[int, dict[str, str], dict[str, Any]]:
         params = self.params(req)

@@ -21,6 +21,16 @@ TWEETS = r"/2/tweets"
 DMS = r"/2/dm_conversations/with/([^/]+)/messages"
 
 
+def tweet_created(tweet_id: int, text: str) -> dict[str, Any]:
+    """X's answer to ``POST /2/tweets`` (201)."""
+    return {"data": {"id": str(tweet_id), "text": text, "edit_history_tweet_ids": []}}
+
+
+def dm_created(event_id: int, participant: str) -> dict[str, Any]:
+    """X's answer to ``POST /2/dm_conversations/with/<participant>/messages`` (201)."""
+    return {"data": {"dm_conversation_id": f"{participant}-99", "dm_event_id": str(event_id)}}
+
+
 class FakeX:
     """Answers ``POST /2/tweets`` and ``POST /2/dm_conversations/with/<id>/messages`` like X."""
 
@@ -33,12 +43,10 @@ class FakeX:
         server.route("POST", DMS, self.dm)
 
     def tweet(self, request: Request) -> Response:
-        return 201, {}, {"data": {"id": str(next(self.ids)), "text": request.json["text"],
-                                  "edit_history_tweet_ids": []}}
+        return 201, {}, tweet_created(next(self.ids), request.json["text"])
 
     def dm(self, request: Request) -> Response:
-        participant = request.path.split("/")[-2]
-        return 201, {}, {"data": {"dm_conversation_id": f"{participant}-99", "dm_event_id": str(next(self.ids))}}
+        return 201, {}, dm_created(next(self.ids), request.path.split("/")[-2])
 
     def answer(self, status: int, body: Any, headers: dict[str, str] | None = None, path: str = TWEETS) -> None:
         """Make every following request to ``path`` get this answer."""

@@ -54,7 +54,7 @@ def _anymail_errors() -> Any:
     return sys.modules.get("anymail.exceptions")
 
 
-def _is_anymail_error(exc: Exception) -> bool:
+def _is_anymail_error(exc: BaseException) -> bool:
     errors = _anymail_errors()
     return errors is not None and isinstance(exc, errors.AnymailError)
 

@@ -38,6 +38,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("dsn_email")
 
+
+class EmailWithMetadata(EmailMultiAlternatives):
+    """An email carrying django-anymail's ``metadata`` (sent to the ESP; other backends ignore it)."""
+
+    metadata: dict[str, str]
+
 #: Statuses django-anymail reports for a recipient the ESP will not deliver to.
 ESP_REFUSED = frozenset({"rejected", "invalid"})
 
@@ -140,13 +146,13 @@ class EmailMessenger(Messenger):
     @property
     def from_email(self) -> str:
         """The From header of this backend's emails."""
-        return self.options.get("from_email") or config.default_from()
+        return self.option_values.get("from_email") or config.default_from()
 
     @property
     def reply_to(self) -> list[str]:
         """The Reply-To addresses of this backend's emails."""
-        if self.options.get("reply_to"):
-            return config.split_addresses(self.options["reply_to"])
+        if self.option_values.get("reply_to"):
+            return config.split_addresses(self.option_values["reply_to"])
         return config.default_reply_to()
 
     def rate_limits_for(self, address: str) -> Sequence[RateLimit]:
@@ -203,8 +209,8 @@ class EmailMessenger(Messenger):
         if message.unsubscribe_url:
             headers["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        subject = _one_line(f"{self.options.get('subject_prefix', '')}{message.subject}")
-        email = EmailMultiAlternatives(
+        subject = _one_line(f"{self.option_values.get('subject_prefix', '')}{message.subject}")
+        email = EmailWithMetadata(
             subject=subject,
             body=message.text,
             from_email=from_email,
@@ -226,12 +232,12 @@ class EmailMessenger(Messenger):
         """Build and open the connection; a failure is kept and reported per message."""
         self._open_error = None
         try:
-            backend = get_mailer(self.options.get("connection", ""))
+            backend = get_mailer(self.option_values.get("connection", ""))
             backend.open()
         except Exception as exc:
             self._backend = None
             self._open_error = classify(exc)
-            logger.warning("DSN email: cannot open connection %r: %s", self.options.get("connection", ""),
+            logger.warning("DSN email: cannot open connection %r: %s", self.option_values.get("connection", ""),
                            redact(str(self._open_error)))  # a server may echo the credentials
             return
         self._backend = backend

@@ -71,7 +71,8 @@ def unread(request: HttpRequest) -> HttpResponse:
 
 
 def _own_item(request: HttpRequest, pk: int) -> bool:
-    return InboxItem.objects.filter(pk=pk, user_id=request.user.pk).exists()
+    user_id = request.user.pk
+    return user_id is not None and InboxItem.objects.filter(pk=pk, user_id=user_id).exists()
 
 
 def _change(action: Callable[[Any, list[int]], int]) -> Callable[..., HttpResponse]:

@@ -62,7 +62,8 @@ class InboxMessenger(Messenger):
                        "event's url value, else the action object's get_absolute_url())"),
     )
     max_batch_size = 500
-    # A retried message is a no-op (one item per delivery, unique), so whole batches may be in flight.
+    #: One item per delivery (a unique constraint; the insert ignores conflicts): a batch sent again
+    #: after a crash adds nothing, so the core may hand over whole batches.
     deduplicates = True
     supports_fixed_addresses = False
 
@@ -118,7 +119,7 @@ class InboxMessenger(Messenger):
         ids = {m.metadata.get("notification") for m in messages} - {None}
         if not ids:
             return {}
-        source = self.options.get("link") or ""
+        source = self.option_values.get("link") or ""
         out: dict[int, str] = {}
         for pk, event in events_for(ids).items():
             try:
@@ -141,17 +142,18 @@ class InboxMessenger(Messenger):
         from .models import InboxItem
 
         links = self.links(messages)
-        level, category = self.options.get("level", Level.INFO), self.options.get("category") or ""
+        level, category = self.option_values.get("level", Level.INFO), self.option_values.get("category") or ""
         items: list[Any] = []
         outcomes: list[Outcome | None] = []
         for message in messages:
             if message.recipient is None:
                 outcomes.append(PermanentError("the inbox delivers to users only, not to fixed addresses"))
                 continue
-            notification = message.metadata.get("notification")
+            notification = message.notification_id
             items.append(InboxItem(
                 user_id=message.recipient.pk, subject=message.subject[:255], text=message.text, html=message.html,
-                link=links.get(notification, ""), level=level, category=category[:100],
+                link=links.get(notification, "") if notification is not None else "", level=level,
+                category=category[:100],
                 verb=str(message.metadata.get("verb", ""))[:100], notification_id=notification,
                 delivery_id=message.delivery_id,
             ))
@@ -167,7 +169,7 @@ class InboxMessenger(Messenger):
         results: list[Outcome] = []
         for message, outcome in zip(messages, outcomes, strict=True):
             if outcome is None:
-                pk = ids.get(message.delivery_id)
+                pk = ids.get(message.delivery_id) if message.delivery_id is not None else None
                 outcome = SendResult(provider_id=f"inbox-{pk}" if pk else "")
             results.append(outcome)
         return results

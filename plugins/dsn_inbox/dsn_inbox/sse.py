@@ -20,6 +20,7 @@ from typing import Any
 
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from . import conf, reading
 from .hub import hub, run_db
@@ -73,7 +74,7 @@ async def _events(user_id: int, after: int | None) -> AsyncIterator[str]:
         the_hub.unsubscribe(user_id, changed)
 
 
-async def stream(request: HttpRequest) -> HttpResponse:
+async def stream(request: HttpRequest) -> HttpResponseBase:
     """The live stream of the logged-in user's unread count and new items."""
     if not isinstance(request, ASGIRequest):
         user = await request.auser()

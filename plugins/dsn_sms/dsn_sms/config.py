@@ -6,6 +6,7 @@ appear in a message, a log line or ``repr``.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,13 @@ class SmsConfig:
     phone_attribute: str = ""
     messages_per_second: float = DEFAULT_MESSAGES_PER_SECOND
     webhook_signing_key: str = field(default="", repr=False)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never appear in an error text: the auth token, and the HTTP Basic credential
+        built from it (``base64(sid:token)``, which an echoing proxy or provider may quote)."""
+        basic = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return (self.auth_token, basic)
 
 
 def _optional(name: str, default: Any = "") -> Any:

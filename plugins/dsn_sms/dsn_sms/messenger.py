@@ -190,14 +190,14 @@ class SmsMessenger(Messenger):
     def full_text(self, message: Message) -> str:
         """The SMS text before any cut: optional subject line, then the text."""
         text = message.text.strip()
-        if self.options.get("include_subject") and message.subject.strip():
+        if self.option_values.get("include_subject") and message.subject.strip():
             text = f"{message.subject.strip()}\n{text}"
         return text
 
     def body(self, message: Message) -> str:
         """The SMS text as sent: :meth:`full_text` cut to ``max_length`` characters and ``max_segments``."""
-        text = fit(self.full_text(message), int(self.options.get("max_length", MAX_BODY)))
-        return segments.fit(text, int(self.options.get("max_segments", DEFAULT_MAX_SEGMENTS)))
+        text = fit(self.full_text(message), int(self.option_values.get("max_length", MAX_BODY)))
+        return segments.fit(text, int(self.option_values.get("max_segments", DEFAULT_MAX_SEGMENTS)))
 
     def preview_notes(self, message: Message) -> list[str]:
         """The segments the text costs (GSM-7 or UCS-2, and why), and whether this backend cuts it."""
@@ -205,9 +205,10 @@ class SmsMessenger(Messenger):
         notes = [segments.count(full).describe()]
         sent = self.body(message)
         if sent != full:
+            limits = self.option_values
             notes.append(
-                f"Over this backend's limits (max_segments {self.options.get('max_segments', DEFAULT_MAX_SEGMENTS)}, "
-                f"max_length {self.options.get('max_length', MAX_BODY)}): cut to {len(sent)} characters, "
+                f"Over this backend's limits (max_segments {limits.get('max_segments', DEFAULT_MAX_SEGMENTS)}, "
+                f"max_length {limits.get('max_length', MAX_BODY)}): cut to {len(sent)} characters, "
                 f"{segments.count(sent).count} segment(s)."
             )
         return notes
@@ -223,19 +224,19 @@ class SmsMessenger(Messenger):
             raise self.config_error
         assert self.connection is not None and self.config is not None
         params: dict[str, Any] = {"to": number, "body": self.body(message)}
-        service = self.options.get("messaging_service_sid") or (
-            "" if self.options.get("from_number") else self.config.messaging_service_sid
+        service = self.option_values.get("messaging_service_sid") or (
+            "" if self.option_values.get("from_number") else self.config.messaging_service_sid
         )
         if service:
             params["messaging_service_sid"] = service
         else:
-            params["from_"] = self.options.get("from_number") or self.config.from_number
+            params["from_"] = self.option_values.get("from_number") or self.config.from_number
         if self.config.status_callback_url:
             params["status_callback"] = self.config.status_callback_url
         try:
             created = self.connection.client.messages.create(**params)
         except Exception as exc:
-            error = translate(exc, self.connection.last_headers, secrets=(self.config.auth_token,))
+            error = translate(exc, self.connection.last_headers, secrets=self.config.secrets)
             if error_code(exc) in DEACTIVATE_CODES:
                 count = deactivate(self.key, number)
                 logger.info("DSN SMS: %s opted out (STOP); %s address book entries deactivated", number, count)

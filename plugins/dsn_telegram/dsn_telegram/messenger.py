@@ -83,7 +83,7 @@ class TelegramMessenger(Messenger):
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        self.parse_mode: str = self.options.get("parse_mode", markup.PLAIN)
+        self.parse_mode: str = self.option_values.get("parse_mode", markup.PLAIN)
         self.text_format = "html" if self.parse_mode == markup.HTML else "plain"
         self._session: transport.Session | None = None
 
@@ -170,7 +170,7 @@ class TelegramMessenger(Messenger):
 
     def backend_addresses(self) -> list[str]:
         """The backend's ``chat_id`` (an ops group or channel), which replaces the users' chats."""
-        chat_id = self.options.get("chat_id")
+        chat_id = self.option_values.get("chat_id")
         return [str(chat_id)] if chat_id else []
 
     def rate_limits_for(self, address: str) -> Sequence[RateLimit]:
@@ -186,7 +186,7 @@ class TelegramMessenger(Messenger):
     def compose(self, message: Message) -> list[str]:
         """The text parts to send for ``message``: optional bold subject, split to fit."""
         text = message.text
-        if self.options.get("show_subject") and message.subject:
+        if self.option_values.get("show_subject") and message.subject:
             heading = markup.bold(markup.escape(message.subject, self.parse_mode), self.parse_mode)
             text = f"{heading}\n\n{text}" if text else heading
         if not text.strip():
@@ -315,7 +315,7 @@ class TelegramMessenger(Messenger):
                 chat_id=chat_id,
                 text=part,
                 parse_mode=markup.api_parse_mode(self.parse_mode),
-                disable_notification=bool(self.options.get("silent")),
+                disable_notification=bool(self.option_values.get("silent")),
             )
             ids.append(str(sent.message_id))
         return ids

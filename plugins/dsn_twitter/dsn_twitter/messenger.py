@@ -54,7 +54,7 @@ class TwitterMessenger(Messenger):
     @property
     def mode(self) -> str:
         """``"tweet"`` or ``"dm"``."""
-        return str(self.options.get("mode") or TWEET)
+        return str(self.option_values.get("mode") or TWEET)
 
     @classmethod
     def check(cls) -> list[CheckMessage]:
@@ -135,7 +135,7 @@ class TwitterMessenger(Messenger):
     def full_text(self, message: Message) -> str:
         """The text before any cut: optional subject line, then the text."""
         text = message.text.strip()
-        if self.options.get("include_subject") and message.subject.strip():
+        if self.option_values.get("include_subject") and message.subject.strip():
             text = f"{message.subject.strip()}\n{text}"
         return text
 

@@ -42,7 +42,7 @@ class HttpMessenger(Messenger):
             {"delivery_id": message.delivery_id, "address": message.address, "text": message.text}
         ).encode()
         request = urllib.request.Request(
-            self.options["url"].rstrip("/") + "/deliver",
+            self.option_values["url"].rstrip("/") + "/deliver",
             data=body,
             method="POST",
             headers={
@@ -52,7 +52,7 @@ class HttpMessenger(Messenger):
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=float(self.options["timeout"])) as response:
+            with urllib.request.urlopen(request, timeout=float(self.option_values["timeout"])) as response:
                 answer = json.loads(response.read() or b"{}")
                 return SendResult(provider_id=str(answer.get("id", "")))
         except urllib.error.HTTPError as exc:
