@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -89,9 +90,8 @@ class _Plan:
                 ignore_conflicts=True,
             )
             for backend_id in {backend.pk for backend, *_ in entries}:
-                transaction.on_commit(
-                    lambda b=backend_id, u=until: enqueue_send(b, self.notification.pk, 1, run_after=u), robust=True
-                )
+                transaction.on_commit(partial(enqueue_send, backend_id, self.notification.pk, 1, run_after=until),
+                                      robust=True)
         self.held.clear()
 
 

@@ -54,14 +54,16 @@ class PreferenceForm(forms.Form):
         for rank in range(1, min(RANKS, len(channels)) + 1):
             self.fields[f"channel_{rank}"] = forms.ChoiceField(label=_("Choice %(n)s") % {"n": rank},
                                                                choices=choices, required=False)
-        self.fields["time_zone"].choices = [("", _("the site's (%(zone)s)") % {"zone": settings.TIME_ZONE})] + [
+        time_zone = self.fields["time_zone"]
+        assert isinstance(time_zone, forms.ChoiceField)
+        time_zone.choices = [("", _("the site's (%(zone)s)") % {"zone": settings.TIME_ZONE})] + [
             (z, z) for z in sorted(zoneinfo.available_timezones())]
 
     def ranked_fields(self) -> list[Any]:
         return [self[name] for name in self.fields if name.startswith("channel_")]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if bool(data.get("quiet_start")) != bool(data.get("quiet_end")):
             raise forms.ValidationError(_("Give both ends of the quiet hours, or neither."))
         ranked = [data.get(name) for name in self.fields if name.startswith("channel_")]
@@ -76,8 +78,10 @@ class PreferenceForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def delivery_preferences(request: HttpRequest) -> HttpResponse:
     """Let a logged-in user rank their channels and set quiet hours in their time zone."""
-    channels = reachable_channels(request.user)
-    current = DeliveryPreference.objects.filter(user=request.user).first()
+    user = request.user
+    assert user.is_authenticated  # login_required
+    channels = reachable_channels(user)
+    current = DeliveryPreference.objects.filter(user=user).first()
     initial: dict[str, Any] = {}
     if current is not None:
         initial = {"quiet_start": current.quiet_start, "quiet_end": current.quiet_end, "time_zone": current.time_zone}
@@ -86,7 +90,7 @@ def delivery_preferences(request: HttpRequest) -> HttpResponse:
     saved = False
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        DeliveryPreference.objects.update_or_create(user=request.user, defaults={
+        DeliveryPreference.objects.update_or_create(user=user, defaults={
             "channel_order": data["channel_order"], "quiet_start": data.get("quiet_start"),
             "quiet_end": data.get("quiet_end"), "time_zone": data.get("time_zone") or "",
         })
