@@ -52,8 +52,15 @@ def sync(groups: list[str], python: str | None = None, inexact: bool = False) ->
     ``inexact``: keep packages VENV already has beyond those (uv removes them otherwise).
     """
     env = dict(os.environ, UV_PROJECT_ENVIRONMENT=str(VENV))
-    args: list[str | Path] = [uv(), "sync", "--all-packages", "--compile-bytecode", "--quiet",
-                              "--python", python or sys.executable]
+    args: list[str | Path] = [
+        uv(),
+        "sync",
+        "--all-packages",
+        "--compile-bytecode",
+        "--quiet",
+        "--python",
+        python or sys.executable,
+    ]
     for group in groups:
         args += ["--group", group]
     if inexact:
@@ -101,10 +108,24 @@ def demo_commands(python: Path, port: str) -> dict[str, list[str]]:
     example = ROOT / "example"
     return {
         "worker": [str(python), str(example / "manage.py"), "db_worker", "--interval", "0.2", "--no-reload"],
-        "web": [str(python), "-m", "uvicorn", "demo_site.asgi:application", "--app-dir", str(example),
-                "--host", "127.0.0.1", "--port", port, "--lifespan", "off", "--no-access-log",
-                # open live streams never end by themselves: give them 2 s, then close them
-                "--timeout-graceful-shutdown", "2"],
+        "web": [
+            str(python),
+            "-m",
+            "uvicorn",
+            "demo_site.asgi:application",
+            "--app-dir",
+            str(example),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            # open live streams never end by themselves: give them 2 s, then close them
+            "--timeout-graceful-shutdown",
+            "2",
+        ],
     }
 
 

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-TEXT = ("{% if events %}{{ count }} updates: {% for e in events %}{{ e.instance.title }}; {% endfor %}"
-        "{% else %}{{ instance.title }}{% endif %}")
+TEXT = (
+    "{% if events %}{{ count }} updates: {% for e in events %}{{ e.instance.title }}; {% endfor %}"
+    "{% else %}{{ instance.title }}{% endif %}"
+)
 
 
 class _Counter:
@@ -46,8 +48,11 @@ def _phase(name: str, op: Any, out: dict[str, Any]) -> Any:
     start = time.perf_counter()
     with connection.execute_wrapper(counter):
         result = op()
-    out[name] = {"seconds": round(time.perf_counter() - start, 3), "queries": counter.n,
-                 "rss_growth_mib": round((_rss_kib("VmHWM") - before) / 1024, 1)}
+    out[name] = {
+        "seconds": round(time.perf_counter() - start, 3),
+        "queries": counter.n,
+        "rss_growth_mib": round((_rss_kib("VmHWM") - before) / 1024, 1),
+    }
     return result
 
 
@@ -74,21 +79,22 @@ def scenario(mode: str, recipients: int, events: int) -> dict[str, Any]:
     owners = _users(recipients)
     template = MessageTemplate.objects.create(name="digest", subject="Updates", text=TEXT)
     backend = Backend.objects.create(name="locmem", messenger="locmem", template=template)
-    trigger = Trigger.objects.create(name="item saved", verb="post_save",
-                                     action_object_type=ContentType.objects.get_for_model(Item))
+    trigger = Trigger.objects.create(
+        name="item saved", verb="post_save", action_object_type=ContentType.objects.get_for_model(Item)
+    )
     sub = Subscription.objects.create(trigger=trigger, dynamic_receivers=["instance.owner"])
     sub.backends.add(backend)
     if mode == "digest":
-        SubscriptionPolicy.objects.create(subscription=sub, digest="window", digest_minutes=60,
-                                          respect_quiet_hours=False)
+        SubscriptionPolicy.objects.create(
+            subscription=sub, digest="window", digest_minutes=60, respect_quiet_hours=False
+        )
     for start in range(0, events, 500):
         with transaction.atomic():
             for i in range(start, min(events, start + 500)):
                 Item.objects.create(title=f"item {i}", owner_id=owners[i % recipients])
     ids = list(Notification.objects.order_by("pk").values_list("pk", flat=True))
     assert len(ids) == events
-    out: dict[str, Any] = {"mode": mode, "recipients": recipients, "events": events,
-                           "peak_reset": _reset_peak_rss()}
+    out: dict[str, Any] = {"mode": mode, "recipients": recipients, "events": events, "peak_reset": _reset_peak_rss()}
     _phase("fan_out", lambda: [fan_out(pk) for pk in ids], out)
     if mode == "digest":
         later = timezone.now() + timedelta(hours=1, minutes=1)
@@ -98,8 +104,9 @@ def scenario(mode: str, recipients: int, events: int) -> dict[str, Any]:
     out["messages"] = len(outbox)
     if mode == "digest":
         out["events_in_messages"] = sum(int(m.text.split(" ", 1)[0]) for m in outbox)
-    total = {k: round(sum(out[p][k] for p in ("fan_out", "close", "send") if p in out), 3)
-             for k in ("seconds", "queries")}
+    total = {
+        k: round(sum(out[p][k] for p in ("fan_out", "close", "send") if p in out), 3) for k in ("seconds", "queries")
+    }
     out["total"] = total
     return out
 
@@ -109,9 +116,25 @@ def _run(mode: str, db: Any, recipients: int, events: int, tmp: Path) -> dict[st
 
     env = _env("benchmarks.settings_dsn", db.env_for(f"digest_{mode}"), {"BENCH_TASK_BACKEND": "dummy"})
     result_path = tmp / f"{mode}.json"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.digest", "--scenario", mode, "--recipients",
-                           str(recipients), "--events", str(events), "--out", str(result_path)],
-                          env=env, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.digest",
+            "--scenario",
+            mode,
+            "--recipients",
+            str(recipients),
+            "--events",
+            str(events),
+            "--out",
+            str(result_path),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode:
         return {"error": proc.stderr[-3000:]}
     return json.loads(result_path.read_text())
@@ -140,18 +163,24 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="dsn-digest-bench-", dir=args.sqlite_dir) as tmp:
             db = Database(kind, tmp if kind == "sqlite" else f"dsn_digest_bench_{int(time.time())}")
             try:
-                doc[kind] = {mode: _run(mode, db, args.recipients, args.events, Path(tmp))
-                             for mode in ("digest", "plain")}
+                doc[kind] = {
+                    mode: _run(mode, db, args.recipients, args.events, Path(tmp)) for mode in ("digest", "plain")
+                }
             finally:
                 db.cleanup()
         for mode, r in doc[kind].items():
             if "error" in r:
                 print(f"{kind} {mode}: ERROR\n{r['error']}")
                 continue
-            phases = ", ".join(f"{p} {r[p]['seconds']:.2f} s / {r[p]['queries']} q / +{r[p]['rss_growth_mib']} MiB"
-                               for p in ("fan_out", "close", "send") if p in r)
-            print(f"{kind} {mode}: {r['events']} events, {r['recipients']} recipients -> {r['messages']} messages; "
-                  f"{phases}; total {r['total']['seconds']:.2f} s, {r['total']['queries']} queries")
+            phases = ", ".join(
+                f"{p} {r[p]['seconds']:.2f} s / {r[p]['queries']} q / +{r[p]['rss_growth_mib']} MiB"
+                for p in ("fan_out", "close", "send")
+                if p in r
+            )
+            print(
+                f"{kind} {mode}: {r['events']} events, {r['recipients']} recipients -> {r['messages']} messages; "
+                f"{phases}; total {r['total']['seconds']:.2f} s, {r['total']['queries']} queries"
+            )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(doc, indent=1))
     return 0

@@ -78,8 +78,10 @@ def _seed(items: int) -> None:
 
     User.objects.bulk_create([User(username=f"user{i}", password="!") for i in range(1, USERS + 1)], batch_size=5000)
     pk_min = User.objects.order_by("pk").values_list("pk", flat=True).first()
-    columns = ("user_id, subject, text, html, link, level, category, verb, created_at, read_at, archived_at, "
-               "notification_id, delivery_id")
+    columns = (
+        "user_id, subject, text, html, link, level, category, verb, created_at, read_at, archived_at, "
+        "notification_id, delivery_id"
+    )
     heavy = min(HEAVY_ITEMS, items // 2)
     user_of = f"CASE WHEN g <= {heavy} THEN {pk_min} ELSE {pk_min} + 1 + (g % {USERS - 1}) END"
     with connection.cursor() as cursor:
@@ -141,7 +143,8 @@ def _reads() -> dict[str, Any]:
         with connection.cursor() as cursor:
             cursor.execute(
                 "EXPLAIN (ANALYZE, BUFFERS) SELECT COUNT(*) FROM dsn_inbox_inboxitem WHERE user_id = %s "
-                "AND read_at IS NULL AND archived_at IS NULL", [heavy]
+                "AND read_at IS NULL AND archived_at IS NULL",
+                [heavy],
             )
             out["count_plan_heavy"] = [row[0] for row in cursor.fetchall()]
     return out
@@ -155,8 +158,13 @@ def _sessions(user_ids: list[int]) -> list[str]:
     users = User.objects.in_bulk(user_ids)
     for user in (users[pk] for pk in user_ids):
         store = SessionStore()
-        store.update({"_auth_user_id": str(user.pk), "_auth_user_hash": user.get_session_auth_hash(),
-                      "_auth_user_backend": "django.contrib.auth.backends.ModelBackend"})
+        store.update(
+            {
+                "_auth_user_id": str(user.pk),
+                "_auth_user_hash": user.get_session_auth_hash(),
+                "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+            }
+        )
         store.create()
         keys.append(store.session_key)
     return keys
@@ -171,9 +179,24 @@ def _uvicorn(env: dict[str, str], log: Path) -> Iterator[tuple[int, int]]:
     port = sock.getsockname()[1]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "benchmarks.inbox_asgi:application", "--fd", str(sock.fileno()),
-             "--log-level", "warning", "--lifespan", "off", "--backlog", "2048"],
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "benchmarks.inbox_asgi:application",
+                "--fd",
+                str(sock.fileno()),
+                "--log-level",
+                "warning",
+                "--lifespan",
+                "off",
+                "--backlog",
+                "2048",
+            ],
+            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             pass_fds=(sock.fileno(),),
         )
     sock.close()
@@ -205,8 +228,10 @@ def _rss_mb(pid: int) -> float:
 async def _open_streams(port: int, sessions: list[str]) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
     async def one(session: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(f"GET /dsn/inbox/stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sessionid={session}\r\n"
-                     "Accept: text/event-stream\r\n\r\n".encode())
+        writer.write(
+            f"GET /dsn/inbox/stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sessionid={session}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode()
+        )
         await writer.drain()
         data = b""
         while b"event: count" not in data:
@@ -235,8 +260,12 @@ def _memory(port: int, pid: int, sessions: list[str]) -> dict[str, Any]:
         for _, writer in streams:
             writer.close()
         n = len(streams)
-        return {"connections": n, "rss_before_mb": round(before, 1), "rss_after_mb": round(after, 1),
-                "mb_per_1000_connections": round((after - before) * 1000 / n, 1)}
+        return {
+            "connections": n,
+            "rss_before_mb": round(before, 1),
+            "rss_after_mb": round(after, 1),
+            "mb_per_1000_connections": round((after - before) * 1000 / n, 1),
+        }
 
     return asyncio.run(run())
 
@@ -248,8 +277,9 @@ def _latency(port: int, session: str, user_id: int, runs: int) -> dict[str, Any]
     from benchmarks.benchapp.models import Item
     from dsn_core.models import Backend, MessageTemplate, Subscription, Trigger
 
-    trigger = Trigger.objects.create(name="inbox", verb="post_save",
-                                     action_object_type=ContentType.objects.get_for_model(Item))
+    trigger = Trigger.objects.create(
+        name="inbox", verb="post_save", action_object_type=ContentType.objects.get_for_model(Item)
+    )
     template = MessageTemplate.objects.create(name="inbox", subject="{{ instance.title }}", text="new item")
     sub = Subscription.objects.create(trigger=trigger)
     sub.backends.add(Backend.objects.create(name="inbox", messenger="inbox", template=template))
@@ -276,11 +306,15 @@ def _latency(port: int, session: str, user_id: int, runs: int) -> dict[str, Any]
             samples.append(((time.perf_counter() - start) * 1000, (saved - start) * 1000))
     conn.close()
     total = sorted(s[0] for s in samples)
-    return {"runs": runs, "median_ms": round(statistics.median(total), 1),
-            "p95_ms": round(total[int(len(total) * 0.95) - 1], 1), "max_ms": round(total[-1], 1),
-            "save_returns_median_ms": round(statistics.median(s[1] for s in samples), 1),
-            "after_save_returns_median_ms": round(statistics.median(s[0] - s[1] for s in samples), 1),
-            "after_save_returns_max_ms": round(max(s[0] - s[1] for s in samples), 1)}
+    return {
+        "runs": runs,
+        "median_ms": round(statistics.median(total), 1),
+        "p95_ms": round(total[int(len(total) * 0.95) - 1], 1),
+        "max_ms": round(total[-1], 1),
+        "save_returns_median_ms": round(statistics.median(s[1] for s in samples), 1),
+        "after_save_returns_median_ms": round(statistics.median(s[0] - s[1] for s in samples), 1),
+        "after_save_returns_max_ms": round(max(s[0] - s[1] for s in samples), 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

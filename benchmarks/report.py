@@ -78,8 +78,13 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
         if base and idle:
             ratio = idle / base
             extra_q = _get(r, "dsn_100_other_triggers", "queries_per_op") - _get(r, "no_dsn", "queries_per_op")
-            add(db, "no matching trigger: <= 2 % slower, 0 extra queries", ratio, ratio <= 1.02 and extra_q == 0,
-                f"{(ratio - 1) * 100:+.1f} % wall, {extra_q:+g} queries")
+            add(
+                db,
+                "no matching trigger: <= 2 % slower, 0 extra queries",
+                ratio,
+                ratio <= 1.02 and extra_q == 0,
+                f"{(ratio - 1) * 100:+.1f} % wall, {extra_q:+g} queries",
+            )
             cbase, cidle = _get(r, "no_dsn", "cpu_per_op_s"), _get(r, "dsn_100_other_triggers", "cpu_per_op_s")
             if cbase and cidle:
                 add(db, "  (same, CPU time of the process)", cidle / cbase, None, f"{(cidle / cbase - 1) * 100:+.1f} %")
@@ -88,23 +93,37 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 add(db, "  (signals of an Item save with any receiver, DSN installed)", heard, None, str(heard))
             control = _get(r, "no_dsn_control", "per_op_s")
             if control:
-                add(db, "  (A/A: a second, identical no-DSN process)", control / base, None,
-                    f"{(control / base - 1) * 100:+.1f} % wall")
+                add(
+                    db,
+                    "  (A/A: a second, identical no-DSN process)",
+                    control / base,
+                    None,
+                    f"{(control / base - 1) * 100:+.1f} % wall",
+                )
         limit = _get(r, "one_insert_limit", "per_op_s")
         matches = {n: _get(r, f"dsn_match_{n}", "per_op_s") for n in (1, 100, 10_000)}
         found = {n: v for n, v in matches.items() if v}
         if limit and found:
             worst = max(found.values()) / limit
-            add(db, "matching trigger: <= 1.5x the one-INSERT limit", worst, worst <= 1.5,
-                ", ".join(f"{n:,}: {v / limit:.2f}x" for n, v in found.items()))
+            add(
+                db,
+                "matching trigger: <= 1.5x the one-INSERT limit",
+                worst,
+                worst <= 1.5,
+                ", ".join(f"{n:,}: {v / limit:.2f}x" for n, v in found.items()),
+            )
         if len(found) == 3:
             spread = max(found.values()) / min(found.values())
-            add(db, "flat from 1 to 10,000 receivers (within 10 %)", spread, spread <= 1.10,
-                f"max/min {spread:.3f}")
+            add(db, "flat from 1 to 10,000 receivers (within 10 %)", spread, spread <= 1.10, f"max/min {spread:.3f}")
         fan = _get(r, "fanout_10000", "seconds")
         if fan is not None:
-            add(db, "fan-out 10,000 deliveries <= 1 s" + ("" if db == "sqlite" else " (target is for SQLite)"), fan,
-                fan <= 1.0, f"{fan:.2f} s")
+            add(
+                db,
+                "fan-out 10,000 deliveries <= 1 s" + ("" if db == "sqlite" else " (target is for SQLite)"),
+                fan,
+                fan <= 1.0,
+                f"{fan:.2f} s",
+            )
         mem = _get(r, "fanout_100000", "rss_growth_mib")
         if mem is not None:
             add(db, "fan-out 100,000: <= 100 MB peak memory growth", mem, mem <= 100, f"{mem:.0f} MiB RSS")
@@ -115,20 +134,33 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
             rate = _get(r, name, "per_s")
             if rate is not None:
                 limit = _get(r, name, "limit_per_s") or 0
-                add(db, f"one worker, no-I/O messenger ({label}) >= 5,000 deliveries/s save() to sent", rate,
-                    rate >= 5_000, f"{rate:,.0f}/s (insert-and-mark limit {limit:,.0f}/s)")
+                add(
+                    db,
+                    f"one worker, no-I/O messenger ({label}) >= 5,000 deliveries/s save() to sent",
+                    rate,
+                    rate >= 5_000,
+                    f"{rate:,.0f}/s (insert-and-mark limit {limit:,.0f}/s)",
+                )
         ratio = _get(r, "smtp", "ratio")
         if ratio is not None:
             plain = _get(r, "smtp", "plain", "ratio")
             shown = f"{ratio:.1f}x with STARTTLS+AUTH" + (f" ({plain:.1f}x plain loopback)" if plain else "")
             add(db, "one SMTP session >= 5x faster than one per message", ratio, ratio >= 5, shown)
-        for name, label in (("telegram_rate", "Telegram"), ("rate_batch_100", "locmem, max_batch_size=100"),
-                            ("rate_batch_1", "locmem, max_batch_size=1")):
+        for name, label in (
+            ("telegram_rate", "Telegram"),
+            ("rate_batch_100", "locmem, max_batch_size=100"),
+            ("rate_batch_1", "locmem, max_batch_size=1"),
+        ):
             per_s, busiest = _get(r, name, "rate_per_s"), _get(r, name, "max_in_window")
             if per_s is not None:
                 ok = per_s >= 0.95 * 30 and busiest <= 30
-                add(db, f"30 msg/s limit: >= 95 % and never above ({label})", per_s, ok,
-                    f"{per_s:.1f}/s, busiest second {busiest}")
+                add(
+                    db,
+                    f"30 msg/s limit: >= 95 % and never above ({label})",
+                    per_s,
+                    ok,
+                    f"{per_s:.1f}/s, busiest second {busiest}",
+                )
     return rows
 
 
@@ -140,8 +172,10 @@ def table(doc: dict[str, Any]) -> str:
     """The plain-text (Markdown) table of one run."""
     lines = [f"DSN benchmarks — `{doc['command']}`", ""]
     m = doc["machine"]
-    lines.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}, Python {m['python']}, "
-                 f"Django {m['django']}{' (--quick)' if doc['quick'] else ''}")
+    lines.append(
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}, Python {m['python']}, "
+        f"Django {m['django']}{' (--quick)' if doc['quick'] else ''}"
+    )
     for db, entry in doc["databases"].items():
         lines += ["", f"### {db}: {entry.get('where', '')} {entry.get('server', '')}".rstrip()]
         if entry.get("skipped"):
@@ -150,13 +184,17 @@ def table(doc: dict[str, Any]) -> str:
         r = entry["results"]
         base = _get(r, "no_dsn", "per_op_s")
         limit = _get(r, "one_insert_limit", "per_op_s")
-        create_rows = [n for n in r if "wall_samples" in (r[n] or {}) or n.startswith(("dsn_", "peer_", "no_dsn",
-                                                                                      "one_insert"))]
+        create_rows = [
+            n for n in r if "wall_samples" in (r[n] or {}) or n.startswith(("dsn_", "peer_", "no_dsn", "one_insert"))
+        ]
         if create_rows:
-            lines += ["", "`Item.objects.create()` in autocommit (median of batches, interleaved):", "",
-                      "| scenario | ms/op (wall) | ms/op (CPU) | queries/op | vs no DSN | vs one-INSERT limit "
-                      "| batches |",
-                      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            lines += [
+                "",
+                "`Item.objects.create()` in autocommit (median of batches, interleaved):",
+                "",
+                "| scenario | ms/op (wall) | ms/op (CPU) | queries/op | vs no DSN | vs one-INSERT limit | batches |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            ]
             for name in create_rows:
                 e = r[name]
                 if "error" in e:
@@ -166,38 +204,61 @@ def table(doc: dict[str, Any]) -> str:
                 lines.append(
                     f"| {name} | {_ms(per)} | {_ms(e.get('cpu_per_op_s'))} | {e.get('queries_per_op', 0):g} | "
                     f"{per / base:.3f}x | {per / limit:.2f}x | {e['repeats']} x {e['batch']} |"
-                    if base and limit else f"| {name} | {_ms(per)} | | | | | |")
+                    if base and limit
+                    else f"| {name} | {_ms(per)} | | | | | |"
+                )
             if any(n.startswith("peer_") for n in r):
                 lines += ["", f"Peer: {PEER_NOTE}"]
             m1, d1 = _get(r, "dsn_match_1", "per_op_s"), _get(r, "dsn_match_1_dummy_enqueue", "per_op_s")
             if m1 and d1:
-                lines.append(f"Enqueue of the fan-out task (django_tasks_db.DatabaseBackend vs dummy backend): "
-                             f"{(m1 - d1) * 1e3:.3f} ms per matched event.")
+                lines.append(
+                    f"Enqueue of the fan-out task (django_tasks_db.DatabaseBackend vs dummy backend): "
+                    f"{(m1 - d1) * 1e3:.3f} ms per matched event."
+                )
         worker = []
         for n in (10_000, 100_000):
             e = r.get(f"fanout_{n}")
             if e:
-                worker.append(f"| fan-out to {n:,} receivers | " + (
-                    f"error: {e['error']} |" if "error" in e else
-                    f"{e['seconds']:.2f} s (first {e['first_run_s']:.2f} s), "
-                    f"{e['deliveries_per_run'][0]:,} deliveries, "
-                    f"peak RSS growth {e['rss_growth_mib']:.0f} MiB"
-                    + (f", {e['queries']} queries" if e.get("queries") else "") + " |"))
+                worker.append(
+                    f"| fan-out to {n:,} receivers | "
+                    + (
+                        f"error: {e['error']} |"
+                        if "error" in e
+                        else f"{e['seconds']:.2f} s (first {e['first_run_s']:.2f} s), "
+                        f"{e['deliveries_per_run'][0]:,} deliveries, "
+                        f"peak RSS growth {e['rss_growth_mib']:.0f} MiB"
+                        + (f", {e['queries']} queries" if e.get("queries") else "")
+                        + " |"
+                    )
+                )
         e = r.get("render")
         if e:
-            worker.append("| rendering (build_messages) | " + (f"error: {e['error']} |" if "error" in e else
-                          f"{e['per_s']:,.0f} messages/s wall, {e.get('cpu_per_s', 0):,.0f}/s CPU "
-                          f"({e['messages']:,} messages); full send path with locmem "
-                          f"(claim, render, send, record): {e['drain_per_s']:,.0f}/s |"))
-        for name, label in (("worker_dedup", "deduplicating provider: batches of 100"),
-                            ("worker_single", "no idempotency key: one message per call, each recorded")):
+            worker.append(
+                "| rendering (build_messages) | "
+                + (
+                    f"error: {e['error']} |"
+                    if "error" in e
+                    else f"{e['per_s']:,.0f} messages/s wall, {e.get('cpu_per_s', 0):,.0f}/s CPU "
+                    f"({e['messages']:,} messages); full send path with locmem "
+                    f"(claim, render, send, record): {e['drain_per_s']:,.0f}/s |"
+                )
+            )
+        for name, label in (
+            ("worker_dedup", "deduplicating provider: batches of 100"),
+            ("worker_single", "no idempotency key: one message per call, each recorded"),
+        ):
             e = r.get(name)
             if e:
-                worker.append(f"| one worker, save() to sent, no-I/O messenger ({label}) | " + (
-                    f"error: {e['error']} |" if "error" in e else
-                    f"{e['per_s']:,.0f} deliveries/s ({e['deliveries']:,}, runs "
-                    f"{', '.join(f'{t:.2f}' for t in e['times'])} s); insert-and-mark limit "
-                    f"{e['limit_per_s']:,.0f}/s; {e['queries_per_batch_of_100']} queries per batch of 100 |"))
+                worker.append(
+                    f"| one worker, save() to sent, no-I/O messenger ({label}) | "
+                    + (
+                        f"error: {e['error']} |"
+                        if "error" in e
+                        else f"{e['per_s']:,.0f} deliveries/s ({e['deliveries']:,}, runs "
+                        f"{', '.join(f'{t:.2f}' for t in e['times'])} s); insert-and-mark limit "
+                        f"{e['limit_per_s']:,.0f}/s; {e['queries_per_batch_of_100']} queries per batch of 100 |"
+                    )
+                )
         e = r.get("smtp")
         if e and "error" in e:
             worker.append(f"| SMTP, aiosmtpd on loopback | error: {e['error']} |")
@@ -208,19 +269,31 @@ def table(doc: dict[str, Any]) -> str:
                     worker.append(
                         f"| SMTP ({label}), aiosmtpd on loopback | {e['messenger']}: one session "
                         f"{v['one_session']['per_s']:,.0f}/s, one session per message "
-                        f"{v['per_message']['per_s']:,.0f}/s: {v['ratio']:.1f}x ({e['messages']} messages) |")
+                        f"{v['per_message']['per_s']:,.0f}/s: {v['ratio']:.1f}x ({e['messages']} messages) |"
+                    )
         e = r.get("telegram_rate")
         if e:
-            worker.append("| Telegram, 30/s bot limit | " + (f"error: {e['error']} |" if "error" in e else
-                          f"{e['messenger']}: {e['rate_per_s']:.2f}/s over {e['sent']} messages, busiest 1 s "
-                          f"window {e['max_in_window']} |"))
+            worker.append(
+                "| Telegram, 30/s bot limit | "
+                + (
+                    f"error: {e['error']} |"
+                    if "error" in e
+                    else f"{e['messenger']}: {e['rate_per_s']:.2f}/s over {e['sent']} messages, busiest 1 s "
+                    f"window {e['max_in_window']} |"
+                )
+            )
         for batch in (100, 1):
             e = r.get(f"rate_batch_{batch}")
             if e:
-                worker.append(f"| rate limit 30/s, max_batch_size={batch} | " + (
-                    f"error: {e['error']} |" if "error" in e else
-                    f"{e['messenger']}: {e['rate_per_s']:.2f}/s over {e['sent']} messages, busiest 1 s window "
-                    f"{e['max_in_window']} |"))
+                worker.append(
+                    f"| rate limit 30/s, max_batch_size={batch} | "
+                    + (
+                        f"error: {e['error']} |"
+                        if "error" in e
+                        else f"{e['messenger']}: {e['rate_per_s']:.2f}/s over {e['sent']} messages, busiest 1 s window "
+                        f"{e['max_in_window']} |"
+                    )
+                )
         if worker:
             lines += ["", "| worker side | result |", "| --- | --- |", *worker]
     rows = doc.get("targets") or []

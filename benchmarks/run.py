@@ -60,8 +60,9 @@ class Database:
 def _pg_admin(*statements: str) -> None:
     import psycopg
 
-    with psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True,
-                         connect_timeout=3) as conn:
+    with psycopg.connect(
+        host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True, connect_timeout=3
+    ) as conn:
         for sql in statements:
             conn.execute(sql)
 
@@ -94,11 +95,18 @@ def run_once(name: str, settings: str, spec: dict[str, Any], env: dict[str, str]
     """Run one scenario process to completion; return its JSON result (or the error)."""
     out = out_dir / f"{name}.json"
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.scenario", json.dumps(spec), str(out)],
-                          env=_env(settings, env), cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scenario", json.dumps(spec), str(out)],
+        env=_env(settings, env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}",
-                "stderr": proc.stderr[-4000:]}
+        return {
+            "error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}",
+            "stderr": proc.stderr[-4000:],
+        }
     result = json.loads(out.read_text())
     result["process_s"] = time.perf_counter() - started
     return result
@@ -141,9 +149,15 @@ def run_lockstep(
     for name, (settings, spec, extra_env) in scenarios.items():
         out = out_dir / f"{name}.json"
         env = _env(settings, db.env_for(name), extra_env)
-        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.scenario", json.dumps(spec), str(out)], env=env,
-                                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.scenario", json.dumps(spec), str(out)],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         workers.append(Lockstep(name, proc, out))
     for w in workers:  # setups run in parallel; wait for each to be warm
         assert w.proc.stdout
@@ -160,7 +174,7 @@ def run_lockstep(
     live = [w for w in workers if not w.error]
     rounds = max((w.repeats for w in live), default=0)
     for r in range(rounds):
-        order = live[r % len(live):] + live[: r % len(live)]
+        order = live[r % len(live) :] + live[: r % len(live)]
         for w in order:
             if r < w.repeats and not w.error:
                 try:
@@ -181,9 +195,12 @@ def run_lockstep(
             results[w.name] = {"error": w.error or _last_line(w.proc)}
             continue
         data = json.loads(w.out.read_text())
-        data.update(per_op_s=statistics.median(data["wall_samples"]),
-                    cpu_per_op_s=statistics.median(data["cpu_samples"]),
-                    batch=w.batch, repeats=w.repeats)
+        data.update(
+            per_op_s=statistics.median(data["wall_samples"]),
+            cpu_per_op_s=statistics.median(data["cpu_samples"]),
+            batch=w.batch,
+            repeats=w.repeats,
+        )
         results[w.name] = data
     return results
 
@@ -214,7 +231,10 @@ def create_scenarios(sections: set[str], quick: bool) -> dict[str, tuple[str, di
         for n in (1, 100, 10_000):
             plan[f"dsn_match_{n}"] = (dsn, {"kind": "create", "mode": "dsn", "others": 100, "receivers": n}, {})
         plan["dsn_match_1_dummy_enqueue"] = (
-            dsn, {"kind": "create", "mode": "dsn", "others": 100, "receivers": 1}, {"BENCH_TASK_BACKEND": "dummy"})
+            dsn,
+            {"kind": "create", "mode": "dsn", "others": 100, "receivers": 1},
+            {"BENCH_TASK_BACKEND": "dummy"},
+        )
     if "peer" in sections:
         for n in (1, 100) if quick else (1, 100, 10_000):
             spec: dict[str, Any] = {"kind": "create", "mode": "peer", "receivers": n}
@@ -230,12 +250,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer and shorter batches (a few minutes)")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated, from {','.join(SECTIONS)}")
-    parser.add_argument("--db", default="sqlite,postgres",
-                        help="comma-separated: sqlite, postgres (skipped with a note when unreachable)")
-    parser.add_argument("--sqlite-dir", default=tempfile.gettempdir(),
-                        help="directory for the SQLite files (default: the system temp dir)")
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "latest.json"),
-                        help="where to write the JSON result")
+    parser.add_argument(
+        "--db",
+        default="sqlite,postgres",
+        help="comma-separated: sqlite, postgres (skipped with a note when unreachable)",
+    )
+    parser.add_argument(
+        "--sqlite-dir",
+        default=tempfile.gettempdir(),
+        help="directory for the SQLite files (default: the system temp dir)",
+    )
+    parser.add_argument(
+        "--json", default=str(ROOT / "benchmarks" / "results" / "latest.json"), help="where to write the JSON result"
+    )
     args = parser.parse_args(argv)
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
     unknown = sections - set(SECTIONS)
@@ -278,9 +305,17 @@ def main(argv: list[str] | None = None) -> int:
             plan = create_scenarios(sections, quick)
             if plan:
                 log("create() scenarios, side by side:")
-                results.update(run_lockstep(
-                    plan, db, out_dir, batch_seconds=0.05 if quick else 0.1, repeats=15 if quick else 41,
-                    budget=4.0 if quick else 15.0, log=log))
+                results.update(
+                    run_lockstep(
+                        plan,
+                        db,
+                        out_dir,
+                        batch_seconds=0.05 if quick else 0.1,
+                        repeats=15 if quick else 41,
+                        budget=4.0 if quick else 15.0,
+                        log=log,
+                    )
+                )
             if "fanout" in sections:
                 for n in (10_000, 100_000):
                     name = f"fanout_{n}"
@@ -288,46 +323,70 @@ def main(argv: list[str] | None = None) -> int:
                     env = db.env_for(name)
                     reps = (3 if n == 10_000 else 1) if quick else (5 if n == 10_000 else 2)
                     spec = {"receivers": n, "repeats": reps}
-                    setup = run_once(name + "_setup", "benchmarks.settings_dsn", {"kind": "fanout_setup", **spec},
-                                     env, out_dir)
+                    setup = run_once(
+                        name + "_setup", "benchmarks.settings_dsn", {"kind": "fanout_setup", **spec}, env, out_dir
+                    )
                     if "error" in setup:
                         results[name] = setup
                         continue
                     log(f"{name}: run")
-                    results[name] = run_once(name, "benchmarks.settings_dsn", {"kind": "fanout_run", **spec}, env,
-                                             out_dir)
+                    results[name] = run_once(
+                        name, "benchmarks.settings_dsn", {"kind": "fanout_run", **spec}, env, out_dir
+                    )
             if "render" in sections:
                 log("render")
                 results["render"] = run_once(
-                    "render", "benchmarks.settings_dsn",
+                    "render",
+                    "benchmarks.settings_dsn",
                     {"kind": "render", "receivers": 2000 if quick else 10_000, "repeats": 3 if quick else 5},
-                    db.env_for("render"), out_dir)
+                    db.env_for("render"),
+                    out_dir,
+                )
             if "worker" in sections:
                 for name, dedup in (("worker_dedup", True), ("worker_single", False)):
                     log(name)
                     results[name] = run_once(
-                        name, "benchmarks.settings_dsn",
-                        {"kind": "worker", "events": 10, "receivers": 500 if quick else 1000,
-                         "repeats": 3, "dedup": dedup, "profile": not quick},
-                        db.env_for(name), out_dir)
+                        name,
+                        "benchmarks.settings_dsn",
+                        {
+                            "kind": "worker",
+                            "events": 10,
+                            "receivers": 500 if quick else 1000,
+                            "repeats": 3,
+                            "dedup": dedup,
+                            "profile": not quick,
+                        },
+                        db.env_for(name),
+                        out_dir,
+                    )
             if "smtp" in sections and kind == "sqlite":  # the database plays no part
                 log("smtp")
-                results["smtp"] = run_once("smtp", "benchmarks.settings_dsn",
-                                           {"kind": "smtp", "messages": 200 if quick else 1000, "repeats": 3},
-                                           db.env_for("smtp"), out_dir)
+                results["smtp"] = run_once(
+                    "smtp",
+                    "benchmarks.settings_dsn",
+                    {"kind": "smtp", "messages": 200 if quick else 1000, "repeats": 3},
+                    db.env_for("smtp"),
+                    out_dir,
+                )
             if "rate" in sections:
                 log("telegram_rate")
                 results["telegram_rate"] = run_once(
-                    "telegram_rate", "benchmarks.settings_dsn",
-                    {"kind": "telegram_rate", "messages": 150 if quick else 600}, db.env_for("telegram_rate"),
-                    out_dir)
+                    "telegram_rate",
+                    "benchmarks.settings_dsn",
+                    {"kind": "telegram_rate", "messages": 150 if quick else 600},
+                    db.env_for("telegram_rate"),
+                    out_dir,
+                )
                 for batch in (100, 1):
                     name = f"rate_batch_{batch}"
                     log(name)
                     results[name] = run_once(
-                        name, "benchmarks.settings_dsn",
+                        name,
+                        "benchmarks.settings_dsn",
                         {"kind": "ratelimit", "messages": 120 if quick else 600, "batch_size": batch},
-                        db.env_for(name), out_dir)
+                        db.env_for(name),
+                        out_dir,
+                    )
         finally:
             db.cleanup()
     doc["seconds"] = time.time() - started

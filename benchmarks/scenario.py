@@ -38,8 +38,10 @@ def _users(count: int, prefix: str = "r") -> list[int]:
     step = 5000
     for start in range(0, count, step):
         user_model.objects.bulk_create(
-            [user_model(username=f"{prefix}{i}", email=f"{prefix}{i}@example.com", password="!")
-             for i in range(start, min(count, start + step))],
+            [
+                user_model(username=f"{prefix}{i}", email=f"{prefix}{i}@example.com", password="!")
+                for i in range(start, min(count, start + step))
+            ],
             batch_size=500,
         )
     return list(user_model.objects.filter(username__startswith=prefix).values_list("pk", flat=True))
@@ -60,7 +62,7 @@ def _queries(op: Callable[[], None], count: int) -> tuple[float, list[str]]:
         for _ in range(count):
             op()
     per_op = len(ctx.captured_queries) / count
-    last = ctx.captured_queries[-round(per_op):] if per_op else []
+    last = ctx.captured_queries[-round(per_op) :] if per_op else []
     return per_op, [_short_sql(q["sql"]) for q in last]
 
 
@@ -117,8 +119,13 @@ def _dsn_config(others: int, match_receivers: int | None, messenger: str = "locm
         for model in (Tag, Category, Comment, Invoice, Group)
         for verb in ("pre_save", "post_save", "pre_delete", "post_delete")
     ]
-    combos += [(Item, "pre_delete"), (Item, "post_delete"), (None, "user_logged_in"), (None, "user_logged_out"),
-               (None, "user_login_failed")]
+    combos += [
+        (Item, "pre_delete"),
+        (Item, "post_delete"),
+        (None, "user_logged_in"),
+        (None, "user_logged_out"),
+        (None, "user_login_failed"),
+    ]
     for i in range(others):
         model, verb = combos[i % len(combos)]
         ct = ContentType.objects.get_for_model(model) if model is not None else None
@@ -370,20 +377,28 @@ def _self_signed(directory: str) -> tuple[str, str]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
     with open(cert_path, "wb") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
     with open(key_path, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     return cert_path, key_path
 
 
@@ -412,8 +427,7 @@ def _smtp_server(port: int, *tls: str) -> Any:
     import socket
     import subprocess
 
-    server = subprocess.Popen([sys.executable, "-m", "benchmarks.smtp_server", str(port), *tls],
-                              stdout=subprocess.PIPE)
+    server = subprocess.Popen([sys.executable, "-m", "benchmarks.smtp_server", str(port), *tls], stdout=subprocess.PIPE)
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -438,8 +452,12 @@ def smtp(spec: Spec) -> dict[str, Any]:
 
     count = spec["messages"]
     messages = [
-        Message(address=f"r{i}@example.com", subject=f"Item {i} was created", text=f"Hello r{i},\nA new item.\n",
-                delivery_id=i)
+        Message(
+            address=f"r{i}@example.com",
+            subject=f"Item {i} was created",
+            text=f"Hello r{i},\nA new item.\n",
+            delivery_id=i,
+        )
         for i in range(count)
     ]
     result: dict[str, Any] = {"messages": count, "messenger": "dsn_email EmailMessenger"}
@@ -452,8 +470,12 @@ def smtp(spec: Spec) -> dict[str, Any]:
             options: dict[str, Any] = {"host": "127.0.0.1", "port": port, "timeout": 10}
             if tls:
                 options.update(host="localhost", use_tls=True, username="dsn", password="bench-pass")
-            settings.DSN = {**settings.DSN, "EMAIL": {"CONNECTIONS": {
-                "bench": {"BACKEND": "benchmarks.scenario.BenchSMTPBackend", "OPTIONS": options}}}}
+            settings.DSN = {
+                **settings.DSN,
+                "EMAIL": {
+                    "CONNECTIONS": {"bench": {"BACKEND": "benchmarks.scenario.BenchSMTPBackend", "OPTIONS": options}}
+                },
+            }
 
             def send(batch: list[Message]) -> int:
                 with EmailMessenger({"connection": "bench"}) as messenger:
@@ -668,8 +690,16 @@ def _run_db_worker_until(done: Callable[[], bool], timeout: float = 600) -> None
     """django-tasks-db's own worker loop, in this process, until ``done()``."""
     from django_tasks_db.management.commands.db_worker import Worker
 
-    worker = Worker(queue_names=["default"], interval=0, batch=True, backend_name="default", startup_delay=False,
-                    max_tasks=None, worker_id="bench", excluded_queue_names=[])
+    worker = Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="bench",
+        excluded_queue_names=[],
+    )
     deadline = time.monotonic() + timeout
     while not done():
         if time.monotonic() > deadline:
@@ -705,8 +735,11 @@ def worker(spec: Spec) -> dict[str, Any]:
 
     def done() -> bool:
         mine = Delivery.objects.filter(notification__trigger_name="item created")
-        return (not Notification.objects.filter(fanned_out_at__isnull=True).exists()
-                and not mine.exclude(status="sent").exists() and mine.count() == expected)
+        return (
+            not Notification.objects.filter(fanned_out_at__isnull=True).exists()
+            and not mine.exclude(status="sent").exists()
+            and mine.count() == expected
+        )
 
     # Warm-up (templates compiled, plugin registry built), then the measured runs.
     runs: list[float] = []
@@ -774,8 +807,9 @@ def main(argv: list[str]) -> int:
     from django import get_version
 
     result = KINDS[spec["kind"]](spec)
-    result.update(spec=spec, settings=os.environ["DJANGO_SETTINGS_MODULE"], django=get_version(),
-                  python=sys.version.split()[0])
+    result.update(
+        spec=spec, settings=os.environ["DJANGO_SETTINGS_MODULE"], django=get_version(), python=sys.version.split()[0]
+    )
     with open(argv[2], "w") as fh:
         json.dump(result, fh, indent=1, default=str)
     return 0

@@ -5,8 +5,14 @@ plugin, sessions for the SSE connections, and the immediate task backend, so one
 from benchmarks.settings_base import *  # noqa: F403
 from benchmarks.settings_base import INSTALLED_APPS
 
-INSTALLED_APPS = [*INSTALLED_APPS, "django.contrib.sessions", "django_tasks", "django_tasks_db", "dsn_core",
-                  "dsn_inbox"]
+INSTALLED_APPS = [
+    *INSTALLED_APPS,
+    "django.contrib.sessions",
+    "django_tasks",
+    "django_tasks_db",
+    "dsn_core",
+    "dsn_inbox",
+]
 try:  # Django 6 has django.tasks; the backport app is only needed on 5.2
     import django.tasks  # noqa: F401
 

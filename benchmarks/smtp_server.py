@@ -39,8 +39,12 @@ def main(port: int, cert: str = "", key: str = "") -> None:
     if cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
-        options = {"tls_context": context, "require_starttls": True, "authenticator": accept_any_login,
-                   "auth_require_tls": True}
+        options = {
+            "tls_context": context,
+            "require_starttls": True,
+            "authenticator": accept_any_login,
+            "auth_require_tls": True,
+        }
     controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="localhost", **options)
     controller.start()
     stop = threading.Event()

@@ -132,14 +132,23 @@ class TriggerAdmin(admin.ModelAdmin):
     actions = (enable_selected, disable_selected)
     inlines = (SubscriptionInline,)
     fieldsets = (
-        (None, {"fields": ("name", "verb", "enabled"), "description": _(
-            "A trigger says when messages are sent: something happens (an object is saved, a user logs in ...), "
-            "optionally to one model or object, when its conditions hold. Its subscriptions, below, say to whom "
-            "and over which backends.")}),
+        (
+            None,
+            {
+                "fields": ("name", "verb", "enabled"),
+                "description": _(
+                    "A trigger says when messages are sent: something happens (an object is saved, a user logs "
+                    "in ...), optionally to one model or object, when its conditions hold. Its subscriptions, "
+                    "below, say to whom and over which backends."
+                ),
+            },
+        ),
         (_("Action object"), {"fields": (("action_object_type", "action_object_id"),)}),
         (_("Conditions"), {"fields": ("conditions",)}),
-        (_("Actor and target (advanced)"), {"fields": (("actor_type", "actor_id"), "target"),
-                                            "classes": ("collapse",)}),
+        (
+            _("Actor and target (advanced)"),
+            {"fields": (("actor_type", "actor_id"), "target"), "classes": ("collapse",)},
+        ),
     )
 
     class Media:
@@ -162,9 +171,12 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         groups = template_variables(kwargs.get("obj"))
-        models = {"models": {pk: {"label": m["label"], "fields": [f["name"] for f in m["fields"]
-                                                                    if not is_secret_name(f["name"])]}
-                             for pk, m in builder_data(offered_content_types()).get("models", {}).items()}}
+        models = {
+            "models": {
+                pk: {"label": m["label"], "fields": [f["name"] for f in m["fields"] if not is_secret_name(f["name"])]}
+                for pk, m in builder_data(offered_content_types()).get("models", {}).items()
+            }
+        }
         context.update(dsn_variables=groups, dsn_has_model=len(groups) > 1, dsn_models=models)
         return super().render_change_form(request, context, *args, **kwargs)
 
@@ -180,8 +192,11 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     def _template_or_404(self, request: HttpRequest, object_id: str) -> MessageTemplate | HttpResponse:
         obj = self.get_object(request, unquote(object_id))
         if obj is None:  # deleted meanwhile: back to the list, saying so
-            self.message_user(request, _("There is no message template with id %(id)s any more.") % {
-                "id": unquote(object_id)}, messages.WARNING)
+            self.message_user(
+                request,
+                _("There is no message template with id %(id)s any more.") % {"id": unquote(object_id)},
+                messages.WARNING,
+            )
             return HttpResponseRedirect(reverse(f"{self.admin_site.name}:dsn_core_messagetemplate_changelist"))
         return obj
 
@@ -194,8 +209,9 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             return obj
         if not self.has_view_or_change_permission(request, obj):
             raise PermissionDenied
-        form = PreviewForm(request.GET if "verb" in request.GET else self._preview_defaults(obj, request.user),
-                           user=request.user)
+        form = PreviewForm(
+            request.GET if "verb" in request.GET else self._preview_defaults(obj, request.user), user=request.user
+        )
         rendered = error = None
         notes: list[dict[str, Any]] = []
         chosen = request.GET.get("backend", "")
@@ -225,8 +241,9 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, self.preview_template, context)
 
-    def _notes(self, request: HttpRequest, template: MessageTemplate, form: PreviewForm,
-               chosen: str) -> list[dict[str, Any]]:
+    def _notes(
+        self, request: HttpRequest, template: MessageTemplate, form: PreviewForm, chosen: str
+    ) -> list[dict[str, Any]]:
         """The notes of this template's backends (and of ``chosen``, the last test send's), for a
         user who may view backends."""
         backend_admin = self.admin_site._registry.get(Backend)
@@ -257,8 +274,10 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         form = SendTestForm(request.POST, template=obj, user=request.user)
         preview_url = reverse(f"{self.admin_site.name}:dsn_core_messagetemplate_preview", args=[obj.pk])
         if not form.is_valid():
-            problems = "; ".join(f"{form.fields[k].label if k in form.fields else k}: {' '.join(str(e) for e in v)}"
-                                 for k, v in form.errors.items())
+            problems = "; ".join(
+                f"{form.fields[k].label if k in form.fields else k}: {' '.join(str(e) for e in v)}"
+                for k, v in form.errors.items()
+            )
             self.message_user(request, _("Nothing sent: %(problems)s") % {"problems": problems}, messages.ERROR)
             return HttpResponseRedirect(preview_url)
         backend: Backend = form.cleaned_data["backend"]
@@ -268,8 +287,9 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         self.message_user(request, text, level)
         return HttpResponseRedirect(preview_url)
 
-    def _send_test(self, request: HttpRequest, template: MessageTemplate, backend: Backend,
-                   form: SendTestForm) -> tuple[int, str]:
+    def _send_test(
+        self, request: HttpRequest, template: MessageTemplate, backend: Backend, form: SendTestForm
+    ) -> tuple[int, str]:
         user = request.user
         if not isinstance(user, AbstractBaseUser):  # the admin lets only logged-in staff this far
             raise PermissionDenied
@@ -288,18 +308,25 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             address = messenger.address_for(user)
         except Exception as exc:  # bad options, missing settings (messages never hold the secret)
             return messages.ERROR, _("Nothing sent: %(messenger)s is not usable: %(error)s") % {
-                **name, "error": redact(_exc_text(exc))}
+                **name,
+                "error": redact(_exc_text(exc)),
+            }
         if not address:
             return messages.WARNING, _(
                 "Nothing sent: you have no address on %(messenger)s. Add one in the address book."
             ) % name
         try:
-            subject, text, html = render_for(template, form.event(user), user,
-                                             address=address, messenger=messenger)
+            subject, text, html = render_for(template, form.event(user), user, address=address, messenger=messenger)
         except TemplateError as exc:
             return messages.ERROR, _("Nothing sent: the template does not render: %(error)s") % {"error": exc}
-        message = Message(address=address, subject=subject, text=text, html=html, recipient=user,
-                          metadata={"test": True, "template": template.pk})
+        message = Message(
+            address=address,
+            subject=subject,
+            text=text,
+            html=html,
+            recipient=user,
+            metadata={"test": True, "template": template.pk},
+        )
         sent, outcome = describe_outcome(send_by_hand(messenger, message))
         notes = " ".join(safe_notes(messenger, message))
         params = {**name, "address": address, "outcome": f"{outcome} — {notes}" if notes else outcome}
@@ -316,8 +343,9 @@ def safe_notes(messenger: Messenger, message: Message) -> list[str]:
         return [_("The channel could not describe this message (%(error)s).") % {"error": type(exc).__name__}]
 
 
-def backend_notes(template: MessageTemplate, backends: Iterable[Backend], event: Any,
-                  user: Any) -> list[dict[str, Any]]:
+def backend_notes(
+    template: MessageTemplate, backends: Iterable[Backend], event: Any, user: Any
+) -> list[dict[str, Any]]:
     """What each backend's messenger says about sending ``template`` rendered for ``user``
     (``Messenger.preview_notes``: SMS segments, X's weighted length ...), for the preview page.
 
@@ -381,24 +409,45 @@ class BackendAdmin(admin.ModelAdmin):
         messengers = registry().messengers
         if not chosen:
             chosen = next(iter(messenger_choices()), ("",))[0]
-        fieldsets: list[tuple[Any, _FieldOpts]] = [(None, {
-            "fields": ("name", "messenger", "save_anyway", "template", "options", "typed_options"),
-            "description": _("A backend is one channel (email, Telegram, SMS ...) with the template it sends and "
-                             "that channel's settings. Subscriptions pick backends to reach people."),
-        })]
+        fieldsets: list[tuple[Any, _FieldOpts]] = [
+            (
+                None,
+                {
+                    "fields": ("name", "messenger", "save_anyway", "template", "options", "typed_options"),
+                    "description": _(
+                        "A backend is one channel (email, Telegram, SMS ...) with the template it sends and "
+                        "that channel's settings. Subscriptions pick backends to reach people."
+                    ),
+                },
+            )
+        ]
         for key, cls, names in optionforms.groups(messengers):
             if cls is None:
-                fieldsets.append((_("Retries (every channel; empty means the site's defaults)"),
-                                  {"fields": tuple(names), "classes": ("collapse",)}))
+                fieldsets.append(
+                    (
+                        _("Retries (every channel; empty means the site's defaults)"),
+                        {"fields": tuple(names), "classes": ("collapse",)},
+                    )
+                )
                 continue
             classes = ["dsn-options", f"dsn-options-{optionforms.css_key(key)}"]
             if key != chosen:
                 classes.append("hidden")
             state = readiness(cls)
-            description = "" if state.ready else format_html(
-                '<span class="dsn-not-ready">{}</span>', _("Not configured: %(problem)s") % {"problem": state.problem})
-            fieldsets.append((_("%(channel)s settings") % {"channel": cls.label},
-                              {"fields": tuple(names), "classes": tuple(classes), "description": description}))
+            description = (
+                ""
+                if state.ready
+                else format_html(
+                    '<span class="dsn-not-ready">{}</span>',
+                    _("Not configured: %(problem)s") % {"problem": state.problem},
+                )
+            )
+            fieldsets.append(
+                (
+                    _("%(channel)s settings") % {"channel": cls.label},
+                    {"fields": tuple(names), "classes": tuple(classes), "description": description},
+                )
+            )
         return fieldsets
 
 
@@ -413,12 +462,27 @@ class SubscriptionAdmin(admin.ModelAdmin):
     actions = (enable_selected, disable_selected)
     list_select_related = ("trigger",)
     fieldsets = (
-        (None, {"fields": (("name", "enabled", "critical"), "trigger", "backends"), "description": _(
-            "A subscription says who gets a message when its trigger fires, and through which backends "
-            "(channel and template). A person who opted out of a channel or of this subscription is skipped, "
-            "unless it is critical.")}),
-        (_("Who receives it"), {"fields": (("receiver_users", "receiver_groups"),
-                                           ("dynamic_receivers", "other_receivers"), "fixed_addresses")}),
+        (
+            None,
+            {
+                "fields": (("name", "enabled", "critical"), "trigger", "backends"),
+                "description": _(
+                    "A subscription says who gets a message when its trigger fires, and through which backends "
+                    "(channel and template). A person who opted out of a channel or of this subscription is skipped, "
+                    "unless it is critical."
+                ),
+            },
+        ),
+        (
+            _("Who receives it"),
+            {
+                "fields": (
+                    ("receiver_users", "receiver_groups"),
+                    ("dynamic_receivers", "other_receivers"),
+                    "fixed_addresses",
+                )
+            },
+        ),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -436,9 +500,18 @@ class AddressAdmin(admin.ModelAdmin):
     list_filter = ("messenger", "verified", "active")
     search_fields = (_user_search_field("user"), "address")
     autocomplete_fields = ("user",)
-    fieldsets = ((None, {"fields": ("user", "messenger", "address", ("verified", "active")), "description": _(
-        "A person's address on one channel (a chat id, a phone number ...), for channels that do not read it from "
-        "the user's account. A channel that refuses an address clears 'active'.")}),)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": ("user", "messenger", "address", ("verified", "active")),
+                "description": _(
+                    "A person's address on one channel (a chat id, a phone number ...), for channels that do not "
+                    "read it from the user's account. A channel that refuses an address clears 'active'."
+                ),
+            },
+        ),
+    )
 
     @admin.display(description=_("messenger"), ordering="messenger")
     def messenger_display(self, obj: Address) -> str:
@@ -452,10 +525,19 @@ class OptOutAdmin(admin.ModelAdmin):
     list_filter = ("messenger",)
     search_fields = (_user_search_field("user"), "messenger", "subscription__name")
     autocomplete_fields = ("user", "subscription")
-    fieldsets = ((None, {"fields": ("user", "messenger", "subscription"), "description": _(
-        "A person who does not want some messages: of one channel, of one subscription, or both. People make "
-        "these themselves on their preferences page or through an unsubscribe link; critical subscriptions "
-        "ignore them.")}),)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": ("user", "messenger", "subscription"),
+                "description": _(
+                    "A person who does not want some messages: of one channel, of one subscription, or both. "
+                    "People make these themselves on their preferences page or through an unsubscribe link; "
+                    "critical subscriptions ignore them."
+                ),
+            },
+        ),
+    )
 
 
 # -- logs ----------------------------------------------------------------------------------
@@ -486,8 +568,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ("id", "trigger_name", "verb", "action_object_type", "action_object_id", "created_at",
-                    "fanned_out_at", "delivery_count")
+    list_display = (
+        "id",
+        "trigger_name",
+        "verb",
+        "action_object_type",
+        "action_object_id",
+        "created_at",
+        "fanned_out_at",
+        "delivery_count",
+    )
     list_filter = ("verb", "trigger", "created_at")
     search_fields = ("trigger_name", "verb", "action_object_id")
     date_hierarchy = "created_at"
@@ -495,8 +585,11 @@ class NotificationAdmin(ReadOnlyAdmin):
     readonly_fields = ("context_display",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("action_object_type").annotate(
-            dsn_deliveries=Count("deliveries")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("action_object_type")
+            .annotate(dsn_deliveries=Count("deliveries"))
         )
 
     @admin.display(description=_("deliveries"), ordering="dsn_deliveries")
@@ -531,8 +624,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     def who(self, obj: Delivery) -> str:
         if obj.recipient_id is not None and obj.recipient is not None:
             name = obj.recipient.get_username()
-            return f"{name} ({obj.address})" if obj.address and obj.address != name and ":" not in obj.address \
-                else name
+            return f"{name} ({obj.address})" if obj.address and obj.address != name and ":" not in obj.address else name
         return obj.address or "—"
 
     @admin.display(description=_("time"), ordering="updated_at")
@@ -577,16 +669,22 @@ class DeliveryAdmin(ReadOnlyAdmin):
         per_backend = Counter(chosen.exclude(backend=None).values_list("backend_id", flat=True))
         orphans = chosen.filter(backend=None).count()
         updated = Delivery.objects.filter(pk__in=ids, status__in=RETRYABLE).update(
-            status=S.PENDING, next_attempt_at=None, attempts=0, lease_until=None, claim="",
+            status=S.PENDING,
+            next_attempt_at=None,
+            attempts=0,
+            lease_until=None,
+            claim="",
             updated_at=timezone.now(),
         )
         transaction.on_commit(lambda: _enqueue(per_backend, None), robust=True)
         skipped = queryset.count() - len(ids)
         text = ngettext("%(count)d delivery queued again.", "%(count)d deliveries queued again.", updated) % {
-            "count": updated}
+            "count": updated
+        }
         if skipped:
             text += " " + _("%(count)d skipped (sending, sent or skipped: use resend for sent ones).") % {
-                "count": skipped}
+                "count": skipped
+            }
         if orphans:
             text += " " + _("%(count)d have no backend any more and will fail.") % {"count": orphans}
         self.message_user(request, text, messages.SUCCESS if updated else messages.WARNING)
@@ -598,14 +696,19 @@ class DeliveryAdmin(ReadOnlyAdmin):
         ids = list(queryset.filter(status__in=CANCELLABLE).values_list("pk", flat=True))
         reason = _("cancelled in the admin by %(user)s") % {"user": request.user.get_username()}
         updated = Delivery.objects.filter(pk__in=ids, status__in=CANCELLABLE).update(
-            status=S.SKIPPED, last_error=reason, next_attempt_at=None, updated_at=timezone.now(),
+            status=S.SKIPPED,
+            last_error=reason,
+            next_attempt_at=None,
+            updated_at=timezone.now(),
         )
         text = ngettext("%(count)d delivery cancelled.", "%(count)d deliveries cancelled.", updated) % {
-            "count": updated}
+            "count": updated
+        }
         skipped = queryset.count() - updated
         if skipped:
             text += " " + _("%(count)d left alone (only pending or failed deliveries can be cancelled).") % {
-                "count": skipped}
+                "count": skipped
+            }
         self.message_user(request, text, messages.SUCCESS if updated else messages.WARNING)
 
     @admin.action(description=_("Resend as a new delivery (sent or dead)"), permissions=["resend"])
@@ -619,9 +722,15 @@ class DeliveryAdmin(ReadOnlyAdmin):
         now = timezone.now()
         created = [
             Delivery(
-                notification_id=old.notification_id, subscription_id=old.subscription_id, backend_id=old.backend_id,
-                messenger=old.messenger, address=old.address, recipient_id=old.recipient_id, status=S.PENDING,
-                created_at=now, resend_of=old,
+                notification_id=old.notification_id,
+                subscription_id=old.subscription_id,
+                backend_id=old.backend_id,
+                messenger=old.messenger,
+                address=old.address,
+                recipient_id=old.recipient_id,
+                status=S.PENDING,
+                created_at=now,
+                resend_of=old,
             )
             for old in chosen
         ]
@@ -630,11 +739,13 @@ class DeliveryAdmin(ReadOnlyAdmin):
         per_notification = Counter((d.backend_id, d.notification_id) for d in created)
         transaction.on_commit(lambda: _enqueue_each(per_notification), robust=True)
         skipped = queryset.count() - len(chosen)
-        text = ngettext("%(count)d delivery queued to be sent again.", "%(count)d deliveries queued to be sent again.",
-                        len(created)) % {"count": len(created)}
+        text = ngettext(
+            "%(count)d delivery queued to be sent again.", "%(count)d deliveries queued to be sent again.", len(created)
+        ) % {"count": len(created)}
         if skipped:
             text += " " + _("%(count)d skipped (only sent or dead deliveries with a backend can be resent).") % {
-                "count": skipped}
+                "count": skipped
+            }
         self.message_user(request, text, messages.SUCCESS if created else messages.WARNING)
 
 

@@ -75,6 +75,21 @@ def _is_management_command_without_server() -> bool:
     argv = sys.argv
     if len(argv) < 2 or not argv[0].endswith(("manage.py", "django-admin")):
         return False
-    return argv[1] in {"migrate", "makemigrations", "check", "collectstatic", "test", "shell", "dsn_plugins",
-                       "createsuperuser", "showmigrations", "sqlmigrate", "dsn_render", "dsn_fire", "dsn_test_send",
-                       "dsn_sweep", "dsn_prune", "dsn_status"}
+    return argv[1] in {
+        "migrate",
+        "makemigrations",
+        "check",
+        "collectstatic",
+        "test",
+        "shell",
+        "dsn_plugins",
+        "createsuperuser",
+        "showmigrations",
+        "sqlmigrate",
+        "dsn_render",
+        "dsn_fire",
+        "dsn_test_send",
+        "dsn_sweep",
+        "dsn_prune",
+        "dsn_status",
+    }

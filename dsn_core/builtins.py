@@ -78,8 +78,6 @@ class LocmemMessenger(Messenger):
         return SendResult(provider_id=f"locmem-{len(outbox)}")
 
 
-
-
 def _after_m2m_change(kwargs: dict[str, Any]) -> bool:
     return str(kwargs.get("action", "")).startswith("post_")
 
@@ -98,17 +96,43 @@ def register_messengers(register: Callable[[type], None]) -> None:
 @hookimpl
 def register_signals(register: Callable[..., None]) -> None:
     for name in ("pre_save", "post_save", "pre_delete", "post_delete"):
-        register(name, getattr(model_signals, name), action_object_arg="instance", model_signal=True,
-                 sender_is_model=True, description=f"Django model signal {name}")
-    register("m2m_changed", model_signals.m2m_changed, action_object_arg="instance", model_signal=True,
-             description="a many-to-many relation changed (post_add, post_remove, post_clear)",
-             accepts=_after_m2m_change)
-    register("user_logged_in", auth_signals.user_logged_in, action_object_arg="user", actor_arg="user",
-             description="a user logged in")
-    register("user_logged_out", auth_signals.user_logged_out, action_object_arg="user", actor_arg="user",
-             description="a user logged out")
-    register("user_login_failed", auth_signals.user_login_failed, action_object_arg="", actor_arg="",
-             description="a login attempt failed")
+        register(
+            name,
+            getattr(model_signals, name),
+            action_object_arg="instance",
+            model_signal=True,
+            sender_is_model=True,
+            description=f"Django model signal {name}",
+        )
+    register(
+        "m2m_changed",
+        model_signals.m2m_changed,
+        action_object_arg="instance",
+        model_signal=True,
+        description="a many-to-many relation changed (post_add, post_remove, post_clear)",
+        accepts=_after_m2m_change,
+    )
+    register(
+        "user_logged_in",
+        auth_signals.user_logged_in,
+        action_object_arg="user",
+        actor_arg="user",
+        description="a user logged in",
+    )
+    register(
+        "user_logged_out",
+        auth_signals.user_logged_out,
+        action_object_arg="user",
+        actor_arg="user",
+        description="a user logged out",
+    )
+    register(
+        "user_login_failed",
+        auth_signals.user_login_failed,
+        action_object_arg="",
+        actor_arg="",
+        description="a login attempt failed",
+    )
 
 
 @hookimpl

@@ -99,17 +99,23 @@ def check_base_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         return []  # dsn_core.urls is not mounted: messages carry no unsubscribe link
     base = str(get("BASE_URL") or "")
     if not base:
-        return [Warning(
-            "DSN['BASE_URL'] is not set, so unsubscribe links in messages are relative paths.",
-            hint="Set it to the site's public address, e.g. 'https://example.com': mail providers need an "
-                 "absolute https URL in List-Unsubscribe.",
-            id="dsn.W003",
-        )]
+        return [
+            Warning(
+                "DSN['BASE_URL'] is not set, so unsubscribe links in messages are relative paths.",
+                hint="Set it to the site's public address, e.g. 'https://example.com': mail providers need an "
+                "absolute https URL in List-Unsubscribe.",
+                id="dsn.W003",
+            )
+        ]
     if not base.startswith("https://"):
-        return [Warning(f"DSN['BASE_URL'] ({base}) is not https: mail providers ignore one-click unsubscribe "
-                        "links that are not https.", id="dsn.W004")]
+        return [
+            Warning(
+                f"DSN['BASE_URL'] ({base}) is not https: mail providers ignore one-click unsubscribe "
+                "links that are not https.",
+                id="dsn.W004",
+            )
+        ]
     return []
-
 
 
 @register("dsn")
@@ -146,13 +152,15 @@ def check_plugin_apps(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
             continue  # dsn_core.urls logs it
         info = plugins.get(impl.plugin_name)
         distribution = info.distribution if info else package
-        messages.append(Warning(
-            f"DSN plugin {impl.plugin_name!r} (distribution {distribution!r}) has its pages mounted under "
-            f"dsn_core.urls, but its app {package!r} is not in INSTALLED_APPS: those pages fail "
-            "(TemplateDoesNotExist, missing tables).",
-            hint=f"Add {package!r} to INSTALLED_APPS.",
-            id="dsn.W011",
-        ))
+        messages.append(
+            Warning(
+                f"DSN plugin {impl.plugin_name!r} (distribution {distribution!r}) has its pages mounted under "
+                f"dsn_core.urls, but its app {package!r} is not in INSTALLED_APPS: those pages fail "
+                "(TemplateDoesNotExist, missing tables).",
+                hint=f"Add {package!r} to INSTALLED_APPS.",
+                id="dsn.W011",
+            )
+        )
     return messages
 
 

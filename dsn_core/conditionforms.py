@@ -36,8 +36,15 @@ OP_WORDS: dict[str, Any] = {
 }
 
 #: Apps whose models are DSN's or Django's own machinery, not offered as trigger models.
-INTERNAL_APPS = ("dsn_core", "contenttypes", "sessions", "admin", "django_tasks", "django_tasks_db",
-                 "django_tasks_database")
+INTERNAL_APPS = (
+    "dsn_core",
+    "contenttypes",
+    "sessions",
+    "admin",
+    "django_tasks",
+    "django_tasks_db",
+    "django_tasks_database",
+)
 INTERNAL_MODELS = (("auth", "permission"),)
 
 
@@ -97,8 +104,12 @@ def builder_data(content_types: QuerySet) -> dict[str, Any]:
             models_data[str(ct.pk)] = {"label": str(model._meta.verbose_name), "fields": model_fields(model)}
     ops = [[op, str(words)] for op, words in OP_WORDS.items() if op in ALL_OPS or op == "created_false"]
     texts = {
-        "add": str(_("Add a condition")), "remove": str(_("Remove")), "and": str(_("and")),
-        "from": str(_("from")), "to": str(_("to")), "anything": str(_("(anything)")),
+        "add": str(_("Add a condition")),
+        "remove": str(_("Remove")),
+        "and": str(_("and")),
+        "from": str(_("from")),
+        "to": str(_("to")),
+        "anything": str(_("(anything)")),
         "none": str(_("No conditions: every event of this kind matches.")),
         "no_model": str(_("Choose the action object model above to build conditions on its fields.")),
         "advanced_only": str(_("These conditions use something the builder cannot show; edit them as JSON.")),

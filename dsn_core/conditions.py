@@ -2,11 +2,11 @@
 
 A trigger's ``conditions`` is a JSON list; every item must hold for the trigger to match::
 
-    [{"op": "created"}]                                   # post_save of a new row
-    [{"op": "created", "value": false}]                   # post_save of an existing row
-    [{"field": "status", "op": "eq", "value": "paid"}]    # also "ne"
+    [{"op": "created"}]  # post_save of a new row
+    [{"op": "created", "value": false}]  # post_save of an existing row
+    [{"field": "status", "op": "eq", "value": "paid"}]  # also "ne"
     [{"field": "status", "op": "in", "value": ["paid", "shipped"]}]
-    [{"field": "note", "op": "empty"}]                    # also "not_empty"
+    [{"field": "note", "op": "empty"}]  # also "not_empty"
     [{"field": "status", "op": "changed"}]
     [{"field": "status", "op": "changed_from_to", "from": "draft", "to": "paid"}]
 
@@ -81,9 +81,7 @@ def _field(model: type[models.Model], name: str) -> Any:
         field = model._meta.get_field(name)
     except FieldDoesNotExist:
         names = sorted(f.name for f in model._meta.concrete_fields)
-        raise ValidationError(
-            f"{model._meta.label} has no field {name!r}; fields are: {', '.join(names)}."
-        ) from None
+        raise ValidationError(f"{model._meta.label} has no field {name!r}; fields are: {', '.join(names)}.") from None
     if not getattr(field, "concrete", False) or field.many_to_many:
         raise ValidationError(f"{name!r} is not a plain column of {model._meta.label}; use a concrete field.")
     return field
@@ -123,7 +121,7 @@ def compile_conditions(raw: Any, model: type[models.Model] | None, verb: str = "
 
 def _compile_one(item: Any, model: type[models.Model] | None, verb: str, where: str) -> Condition:
     if not isinstance(item, dict):
-        raise ValidationError("must be an object like {\"field\": ..., \"op\": ..., \"value\": ...}.")
+        raise ValidationError('must be an object like {"field": ..., "op": ..., "value": ...}.')
     op = item.get("op")
     if op not in ALL_OPS:
         raise ValidationError(f"unknown op {op!r}; use one of {', '.join(sorted(ALL_OPS))}.")
@@ -142,7 +140,7 @@ def _compile_one(item: Any, model: type[models.Model] | None, verb: str, where: 
         raise ValidationError(f"{op!r} needs the trigger's action object model to be chosen.")
     name = item.get("field")
     if not isinstance(name, str) or not name:
-        raise ValidationError(f"{op!r} needs a \"field\".")
+        raise ValidationError(f'{op!r} needs a "field".')
     field = _field(model, name)
     attname = field.attname
     convert = (field.target_field if field.is_relation else field).to_python
@@ -150,7 +148,7 @@ def _compile_one(item: Any, model: type[models.Model] | None, verb: str, where: 
         raise ValidationError(f"{op!r} only applies to pre_save and post_save.")
     if op in ("eq", "ne"):
         if "value" not in item:
-            raise ValidationError(f"{op!r} needs a \"value\".")
+            raise ValidationError(f'{op!r} needs a "value".')
         return Condition(op, attname, _convert(field, item["value"], where), convert=convert)
     if op == "in":
         values = item.get("value")
@@ -159,7 +157,7 @@ def _compile_one(item: Any, model: type[models.Model] | None, verb: str, where: 
         return Condition(op, attname, tuple(_convert(field, v, where) for v in values), convert=convert)
     if op == "changed_from_to":
         if "from" not in item and "to" not in item:
-            raise ValidationError("'changed_from_to' needs \"from\", \"to\" or both.")
+            raise ValidationError('\'changed_from_to\' needs "from", "to" or both.')
         before = _convert(field, item["from"], where) if "from" in item else _NOTHING
         after = _convert(field, item["to"], where) if "to" in item else _NOTHING
         return Condition(op, attname, before=before, after=after, convert=convert)

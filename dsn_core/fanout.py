@@ -77,8 +77,9 @@ _PENDING = Delivery.Status.PENDING.value
 _SKIPPED = Delivery.Status.SKIPPED.value
 
 
-def _rows_for_users(subscription: Subscription, backend: Backend, user_ids: list[Any],
-                    may_opt_out: bool = True) -> list[Row]:
+def _rows_for_users(
+    subscription: Subscription, backend: Backend, user_ids: list[Any], may_opt_out: bool = True
+) -> list[Row]:
     user_model = get_user_model()
     cls = get_messenger_class(backend.messenger)
     messenger = None
@@ -110,13 +111,25 @@ def _rows_for_users(subscription: Subscription, backend: Backend, user_ids: list
 #: Rows per multi-row INSERT (13 parameters each: well under SQLite's and PostgreSQL's limits).
 _ROWS_PER_INSERT = 500
 _COLUMNS = (
-    "notification_id", "subscription_id", "backend_id", "messenger", "recipient_id", "address", "status",
-    "last_error", "attempts", "claim", "provider_id", "created_at", "updated_at",
+    "notification_id",
+    "subscription_id",
+    "backend_id",
+    "messenger",
+    "recipient_id",
+    "address",
+    "status",
+    "last_error",
+    "attempts",
+    "claim",
+    "provider_id",
+    "created_at",
+    "updated_at",
 )
 
 
-def insert_deliveries(notification: Notification, subscription: Subscription | None, backend: Backend,
-                      rows: list[Row]) -> None:
+def insert_deliveries(
+    notification: Notification, subscription: Subscription | None, backend: Backend, rows: list[Row]
+) -> None:
     """Write delivery rows, ignoring ones that exist already (the unique key makes re-runs safe).
 
     On SQLite and PostgreSQL this is a multi-row ``INSERT ... ON CONFLICT DO NOTHING`` per
@@ -131,9 +144,17 @@ def insert_deliveries(notification: Notification, subscription: Subscription | N
     if connection.vendor not in ("sqlite", "postgresql"):
         Delivery.objects.using(alias).bulk_create(
             [
-                Delivery(notification=notification, subscription=subscription, backend=backend,
-                         messenger=backend.messenger, recipient_id=r, address=a, status=st, last_error=e,
-                         created_at=now)
+                Delivery(
+                    notification=notification,
+                    subscription=subscription,
+                    backend=backend,
+                    messenger=backend.messenger,
+                    recipient_id=r,
+                    address=a,
+                    status=st,
+                    last_error=e,
+                    created_at=now,
+                )
                 for r, a, st, e in rows
             ],
             ignore_conflicts=True,
@@ -192,9 +213,11 @@ def fan_out(notification_id: int) -> int:
     chunk = int(conf.get("FANOUT_CHUNK"))
     existing = Delivery.objects.filter(notification=notification).count()
     backends_used: set[int] = set()
-    subscriptions = Subscription.objects.filter(trigger_id=notification.trigger_id, enabled=True).prefetch_related(
-        "backends"
-    ).select_related("policy")  # orchestration: joined, so subscriptions without a policy cost no query
+    subscriptions = (
+        Subscription.objects.filter(trigger_id=notification.trigger_id, enabled=True)
+        .prefetch_related("backends")
+        .select_related("policy")
+    )  # orchestration: joined, so subscriptions without a policy cost no query
     for subscription in subscriptions:
         backends = list(subscription.backends.all())
         if not backends:

@@ -46,6 +46,7 @@ def field_of(form: forms.BaseForm, name: str, kind: type[F]) -> F:
         raise TypeError(f"{type(form).__name__}.{name} is a {type(field).__name__}, not a {kind.__name__}")
     return field
 
+
 NOT_INSTALLED = _("%(key)s (not installed)")
 NOT_REGISTERED = _("%(key)s (not registered)")
 
@@ -118,11 +119,13 @@ class TriggerForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field_of(self, "verb", forms.ChoiceField).choices = with_current(
-            verb_choices(), self.instance.verb, NOT_REGISTERED, blank=True)
+            verb_choices(), self.instance.verb, NOT_REGISTERED, blank=True
+        )
         action_types = offered_content_types(self.instance.action_object_type_id)
         field_of(self, "action_object_type", forms.ModelChoiceField).queryset = action_types
         field_of(self, "actor_type", forms.ModelChoiceField).queryset = offered_content_types(
-            self.instance.actor_type_id)
+            self.instance.actor_type_id
+        )
         self.fields["conditions"].widget.content_types = action_types
 
 
@@ -196,9 +199,12 @@ class BackendForm(MessengerChoiceMixin, forms.ModelForm):
     options = JSONEditorField(required=False, widget=forms.HiddenInput)
     typed_options = forms.CharField(required=False, initial="1", widget=forms.HiddenInput)
     save_anyway = forms.BooleanField(
-        label=_("Save even if the channel is not configured"), required=False,
-        help_text=_("For a staging site preparing its configuration: nothing is sent until the channel's "
-                    "settings are fixed, and its deliveries fail meanwhile."),
+        label=_("Save even if the channel is not configured"),
+        required=False,
+        help_text=_(
+            "For a staging site preparing its configuration: nothing is sent until the channel's "
+            "settings are fixed, and its deliveries fail meanwhile."
+        ),
     )
 
     class Meta:
@@ -209,8 +215,9 @@ class BackendForm(MessengerChoiceMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self._set_messenger_choices()
         self.fields["messenger"].help_text = format_html(
-            "{} <noscript><button type=\"submit\" name=\"{}\" value=\"1\">{}</button></noscript>",
-            _("Which way messages go out. Its settings appear below."), REFRESH,
+            '{} <noscript><button type="submit" name="{}" value="1">{}</button></noscript>',
+            _("Which way messages go out. Its settings appear below."),
+            REFRESH,
             _("Show this channel's settings"),
         )
         messengers = registry().messengers
@@ -228,8 +235,11 @@ class BackendForm(MessengerChoiceMixin, forms.ModelForm):
         cls = get_messenger_class(key) if key else None
         if self.data.get(REFRESH):
             label = cls.label if cls else key
-            raise ValidationError(_("Showing the settings of %(channel)s. Nothing was saved: fill them in, then "
-                                    "save."), params={"channel": label}, code="refresh")
+            raise ValidationError(
+                _("Showing the settings of %(channel)s. Nothing was saved: fill them in, then save."),
+                params={"channel": label},
+                code="refresh",
+            )
         if cls is None:
             return data
         options: Any
@@ -253,10 +263,17 @@ class BackendForm(MessengerChoiceMixin, forms.ModelForm):
                 self.add_error(None, message)
         state = readiness(cls)
         if not state.ready and not data.get("save_anyway"):
-            self.add_error("messenger", ValidationError(
-                _("%(channel)s is not configured: %(problem)s %(hint)s Fix the settings, choose another channel, "
-                  "or tick \"save even if the channel is not configured\"."),
-                params={"channel": cls.label, "problem": state.problem, "hint": state.hint}, code="not_ready"))
+            self.add_error(
+                "messenger",
+                ValidationError(
+                    _(
+                        "%(channel)s is not configured: %(problem)s %(hint)s Fix the settings, choose another channel, "
+                        'or tick "save even if the channel is not configured".'
+                    ),
+                    params={"channel": cls.label, "problem": state.problem, "hint": state.hint},
+                    code="not_ready",
+                ),
+            )
             data["messenger"] = key  # keep it on the instance: the model's clean() must not add "not installed"
         return data
 
@@ -266,17 +283,24 @@ class SubscriptionForm(forms.ModelForm):
     through which backends, with no JSON to type (see :mod:`dsn_core.recipientforms`)."""
 
     dynamic_receivers = forms.MultipleChoiceField(
-        label=_("People found on the event"), required=False, widget=ReceiverCheckboxes,
+        label=_("People found on the event"),
+        required=False,
+        widget=ReceiverCheckboxes,
         help_text=_("Found again for each event: the object's owner, whoever did it ..."),
     )
     other_receivers = forms.CharField(
-        label=_("Other paths"), required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
+        label=_("Other paths"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
         help_text=_("Advanced: one path per line, e.g. instance.team.members."),
     )
     fixed_addresses = FixedAddressesField(
-        label=_("Fixed addresses"), required=False,
-        help_text=_("Each address is checked by its channel (an email address, a phone number in +E.164 form, "
-                    "a Telegram chat id or @channel)."),
+        label=_("Fixed addresses"),
+        required=False,
+        help_text=_(
+            "Each address is checked by its channel (an email address, a phone number in +E.164 form, "
+            "a Telegram chat id or @channel)."
+        ),
     )
 
     class Meta:
@@ -306,8 +330,9 @@ class SubscriptionForm(forms.ModelForm):
         super().clean()
         data = self.cleaned_data
         other = [line.strip() for line in (data.get("other_receivers") or "").splitlines() if line.strip()]
-        receivers = list(data.get("dynamic_receivers") or []) + [e for e in other if e not in (data.get(
-            "dynamic_receivers") or [])]
+        receivers = list(data.get("dynamic_receivers") or []) + [
+            e for e in other if e not in (data.get("dynamic_receivers") or [])
+        ]
         data["dynamic_receivers"] = receivers
         # Inline on a trigger's add page the trigger is not saved yet, and Subscription.clean()
         # only looks at saved triggers: check the receivers against the unsaved one here.
@@ -344,8 +369,11 @@ class AddressForm(MessengerChoiceMixin, forms.ModelForm):
 class OptOutForm(MessengerChoiceMixin, forms.ModelForm):
     """An opt-out; an empty messenger means every messenger."""
 
-    messenger = forms.ChoiceField(label=_("Messenger"), required=False,
-                                  help_text=_("Empty: every messenger (of the subscription, if one is chosen)."))
+    messenger = forms.ChoiceField(
+        label=_("Messenger"),
+        required=False,
+        help_text=_("Empty: every messenger (of the subscription, if one is chosen)."),
+    )
     messenger_blank = True
 
     class Meta:
@@ -371,8 +399,10 @@ def viewable_content_types(user: Any) -> list[int]:
 
 def may_view(user: Any, ct: ContentType) -> bool:
     """Whether ``user`` has the view or change permission on ``ct``'s model."""
-    return bool(user is not None and (user.has_perm(f"{ct.app_label}.view_{ct.model}")
-                                      or user.has_perm(f"{ct.app_label}.change_{ct.model}")))
+    return bool(
+        user is not None
+        and (user.has_perm(f"{ct.app_label}.view_{ct.model}") or user.has_perm(f"{ct.app_label}.change_{ct.model}"))
+    )
 
 
 class PreviewForm(forms.Form):
@@ -385,7 +415,9 @@ class PreviewForm(forms.Form):
 
     verb = forms.ChoiceField(label=_("Event"), initial="post_save")
     content_type = forms.ModelChoiceField(
-        ContentType.objects.none(), label=_("Object model"), required=False,
+        ContentType.objects.none(),
+        label=_("Object model"),
+        required=False,
         help_text=_("Only models you may view. Without an id, the most recent object is used."),
     )
     object_id = forms.CharField(label=_("Object id"), required=False, max_length=64)
@@ -397,7 +429,8 @@ class PreviewForm(forms.Form):
         field_of(self, "verb", forms.ChoiceField).choices = verb_choices()
         allowed = viewable_content_types(user)
         field_of(self, "content_type", forms.ModelChoiceField).queryset = ContentType.objects.filter(
-            pk__in=allowed).order_by("app_label", "model")
+            pk__in=allowed
+        ).order_by("app_label", "model")
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -422,23 +455,31 @@ class PreviewForm(forms.Form):
                 return data
             data["object"] = found
             data["object_note"] = _("Rendered with %(model)s %(object)s (id %(id)s).") % {
-                "model": found._meta.verbose_name, "object": found, "id": found.pk}
+                "model": found._meta.verbose_name,
+                "object": found,
+                "id": found.pk,
+            }
             return data
         latest = model._default_manager.order_by("-pk").first() if model is not None else None
         if latest is None:
             data["object_note"] = _("There is no %(model)s yet, so the values from the object render empty.") % {
-                "model": model._meta.verbose_name if model else ct}
+                "model": model._meta.verbose_name if model else ct
+            }
         else:
             data["object"] = latest
             data["object_note"] = _("Rendered with the most recent %(model)s: %(object)s (id %(id)s).") % {
-                "model": latest._meta.verbose_name, "object": latest, "id": latest.pk}
+                "model": latest._meta.verbose_name,
+                "object": latest,
+                "id": latest.pk,
+            }
         return data
 
     def event(self, actor: Any) -> Event:
         """The event to render against (valid form only): the chosen object, ``actor`` as actor."""
         data = self.cleaned_data
-        return Event(verb=data["verb"], action_object=data.get("object"), actor=actor,
-                     target=data.get("target") or None)
+        return Event(
+            verb=data["verb"], action_object=data.get("object"), actor=actor, target=data.get("target") or None
+        )
 
 
 class BackendChoiceField(forms.ModelChoiceField):
@@ -474,8 +515,9 @@ def find_object(model: type[Model] | None, pk: str) -> Any:
         ) from None
 
 
-def render_for(template: MessageTemplate, event: Event, user: Any, *, address: str = "",
-               messenger: Messenger | None = None) -> tuple[str, str, str]:
+def render_for(
+    template: MessageTemplate, event: Event, user: Any, *, address: str = "", messenger: Messenger | None = None
+) -> tuple[str, str, str]:
     """Render ``template`` for ``user`` as the pipeline would; ``TemplateError`` if it fails."""
     from .rendering import base_context, compiled, current_site, render
 

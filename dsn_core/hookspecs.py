@@ -4,11 +4,12 @@ A plugin is a module (or object) with functions decorated by ``@hookimpl`` whose
 and arguments match the specs below, advertised through a ``dsn`` entry point::
 
     # pyproject.toml of your distribution
-    [project.entry-points.dsn]
+    [project.entry - points.dsn]
     acme = "dsn_acme.plugin"
 
     # dsn_acme/plugin.py
     from dsn_core.api import hookimpl
+
 
     @hookimpl
     def register_messengers(register):

@@ -109,9 +109,7 @@ def error_for_status(
     return PermanentError(message)
 
 
-def error_for_exception(
-    exc: BaseException, *, provider: str, secrets: Iterable[str] = ()
-) -> DeliveryError | None:
+def error_for_exception(exc: BaseException, *, provider: str, secrets: Iterable[str] = ()) -> DeliveryError | None:
     """The DSN error for a ``requests`` or ``httpx`` exception; ``None`` for any other exception.
 
     Timeouts and connection failures are transient and name only the exception's type (their
@@ -177,15 +175,28 @@ def _adapter_class() -> type:
             #: Headers of the last answer (empty before the first, and after a failed request).
             self.last_headers: Mapping[str, str] = {}
 
-        def send(self, request: PreparedRequest, stream: bool = False, timeout: Any = None,
-                 verify: bool | str = True, cert: Any = None, proxies: Mapping[str, str] | None = None) -> Response:
+        def send(
+            self,
+            request: PreparedRequest,
+            stream: bool = False,
+            timeout: Any = None,
+            verify: bool | str = True,
+            cert: Any = None,
+            proxies: Mapping[str, str] | None = None,
+        ) -> Response:
             if self.base_url and request.url:
                 request.url = rebase_url(request.url, self.base_url)
             if timeout is None:
                 timeout = self.timeout
             self.last_headers = {}
-            response = super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
-                                    proxies=dict(proxies) if proxies is not None else None)
+            response = super().send(
+                request,
+                stream=stream,
+                timeout=timeout,
+                verify=verify,
+                cert=cert,
+                proxies=dict(proxies) if proxies is not None else None,
+            )
             self.last_headers = dict(response.headers or {})
             return response
 

@@ -159,12 +159,7 @@ def dispatch(verb_name: str, sender: Any, kwargs: dict[str, Any]) -> None:
         if not candidates and not any_model:
             return
         actor = verb.actor(kwargs)
-        matched = [
-            t
-            for group in (candidates or (), any_model)
-            for t in group
-            if t.matches(instance, actor, kwargs)
-        ]
+        matched = [t for group in (candidates or (), any_model) for t in group if t.matches(instance, actor, kwargs)]
         if matched:
             from .outbox import record
 

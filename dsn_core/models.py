@@ -372,12 +372,22 @@ class Delivery(models.Model):
     # DO_NOTHING: a resend belongs to its original's notification, so both are always deleted
     # together, and deliveries stay fast to delete (one DELETE, no rows loaded into Python).
     resend_of = models.ForeignKey(
-        "self", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="resends", db_index=False,
+        "self",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="resends",
+        db_index=False,
         help_text=_("The delivery an admin sent again as this one."),
     )
     # A step of a fallback chain (dsn_core.orchestration.fallback): the delivery this one replaces.
     fallback_of = models.ForeignKey(
-        "self", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="fallbacks", db_index=False,
+        "self",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="fallbacks",
+        db_index=False,
         help_text=_("The delivery of the previous channel in the chain, which this one replaces."),
     )
 
@@ -389,7 +399,8 @@ class Delivery(models.Model):
             # One delivery per address and backend for an event, so fan-out may run twice;
             # an explicit resend is a new row beside the original.
             models.UniqueConstraint(
-                fields=["notification", "backend", "address"], condition=models.Q(resend_of=None),
+                fields=["notification", "backend", "address"],
+                condition=models.Q(resend_of=None),
                 name="dsn_delivery_unique_address",
             )
         ]

@@ -112,8 +112,10 @@ def collect(cls: type, cleaned_data: Mapping[str, Any]) -> tuple[dict[str, Any],
             continue
         if value in (None, ""):
             if option.required:
-                missing[name] = str(_("%(label)s is required for %(messenger)s.") % {
-                    "label": _label(option), "messenger": getattr(cls, "label", key)})
+                missing[name] = str(
+                    _("%(label)s is required for %(messenger)s.")
+                    % {"label": _label(option), "messenger": getattr(cls, "label", key)}
+                )
             continue
         if option.choices:  # the dropdown posts text: give back the declared value
             value = next((c for c in option.choices if str(c) == value), value)

@@ -24,15 +24,30 @@ def _label(key: str) -> str:
 def hourly(now: datetime, hours: int = 24) -> list[dict[str, Any]]:
     """Sent and failed (failed, dead) deliveries per hour over the last ``hours``, oldest first."""
     start = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
-    sent = dict(Delivery.objects.filter(status=S.SENT, sent_at__gte=start).annotate(h=TruncHour("sent_at"))
-                .order_by().values_list("h").annotate(n=Count("pk")))
-    failed = dict(Delivery.objects.filter(status__in=(S.FAILED, S.DEAD), updated_at__gte=start)
-                  .annotate(h=TruncHour("updated_at")).order_by().values_list("h").annotate(n=Count("pk")))
+    sent = dict(
+        Delivery.objects.filter(status=S.SENT, sent_at__gte=start)
+        .annotate(h=TruncHour("sent_at"))
+        .order_by()
+        .values_list("h")
+        .annotate(n=Count("pk"))
+    )
+    failed = dict(
+        Delivery.objects.filter(status__in=(S.FAILED, S.DEAD), updated_at__gte=start)
+        .annotate(h=TruncHour("updated_at"))
+        .order_by()
+        .values_list("h")
+        .annotate(n=Count("pk"))
+    )
     rows = []
     for i in range(hours):
         hour = start + timedelta(hours=i)
-        rows.append({"hour": timezone.localtime(hour).strftime("%H:00"), "sent": sent.get(hour, 0),
-                     "failed": failed.get(hour, 0)})
+        rows.append(
+            {
+                "hour": timezone.localtime(hour).strftime("%H:00"),
+                "sent": sent.get(hour, 0),
+                "failed": failed.get(hour, 0),
+            }
+        )
     top = max([r["sent"] + r["failed"] for r in rows] + [1])
     for r in rows:
         r["sent_pct"] = round(100 * r["sent"] / top)
@@ -46,12 +61,21 @@ def overview(now: datetime | None = None) -> dict[str, Any]:
     state = snapshot(now)
     day = now - timedelta(days=1)
     waiting = [
-        {"channel": _label(key), "pending": counts.get(S.PENDING, 0), "sending": counts.get(S.SENDING, 0),
-         "failed": counts.get(S.FAILED, 0)}
+        {
+            "channel": _label(key),
+            "pending": counts.get(S.PENDING, 0),
+            "sending": counts.get(S.SENDING, 0),
+            "failed": counts.get(S.FAILED, 0),
+        }
         for key, counts in sorted(state["waiting_by_messenger"].items())
     ]
-    receipts = dict(Delivery.objects.filter(receipt_at__gte=day).exclude(receipt="").order_by()
-                    .values_list("receipt").annotate(n=Count("pk")))
+    receipts = dict(
+        Delivery.objects.filter(receipt_at__gte=day)
+        .exclude(receipt="")
+        .order_by()
+        .values_list("receipt")
+        .annotate(n=Count("pk"))
+    )
     failed_24h = Delivery.objects.filter(status=S.FAILED, updated_at__gte=day).count()
     rows = hourly(now)
     return {

@@ -143,8 +143,7 @@ def iter_entry_points() -> Iterator[EntryPoint]:
 
 
 #: The hooks whose implementations register things, called plugin by plugin by :func:`_collect`.
-REGISTER_HOOKS = ("register_messengers", "register_template_engines", "register_signals",
-                  "register_receiver_resolvers")
+REGISTER_HOOKS = ("register_messengers", "register_template_engines", "register_signals", "register_receiver_resolvers")
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -161,11 +160,7 @@ def _register_plugin(reg: Registry, name: str, obj: object, dist: str, version: 
     except Exception as exc:  # pluggy.PluginValidationError: unknown argument, etc.
         reg.problems.append(PluginProblem(name, dist, f"invalid hook implementation: {exc}", version))
         return
-    unknown = [
-        hook.name
-        for hook in pm.get_hookcallers(obj) or []
-        if not hook.has_spec()
-    ]
+    unknown = [hook.name for hook in pm.get_hookcallers(obj) or [] if not hook.has_spec()]
     if unknown:
         pm.unregister(obj)
         reg.problems.append(
@@ -181,10 +176,15 @@ def _register_plugin(reg: Registry, name: str, obj: object, dist: str, version: 
     )
     if wrapped:
         pm.unregister(obj)
-        reg.problems.append(PluginProblem(
-            name, dist, f"{', '.join(wrapped)} cannot be a wrapper (wrapper=True / hookwrapper=True): registration "
-            "hooks are called one plugin at a time; remove the wrapper option", version,
-        ))
+        reg.problems.append(
+            PluginProblem(
+                name,
+                dist,
+                f"{', '.join(wrapped)} cannot be a wrapper (wrapper=True / hookwrapper=True): registration "
+                "hooks are called one plugin at a time; remove the wrapper option",
+                version,
+            )
+        )
         return
     hooks = sorted(hook.name for hook in pm.get_hookcallers(obj) or [])
     reg.plugins[name] = PluginInfo(name, dist, version, hooks)
@@ -206,8 +206,9 @@ def _load(reg: Registry) -> None:
         except Exception as exc:
             reg.problems.append(PluginProblem(ep.name, dist, f"failed to import: {type(exc).__name__}: {exc}", version))
             # One line per process start; the traceback (for the plugin's author) at DEBUG.
-            logger.warning("DSN plugin %s (%s) failed to import and is left out: %s: %s",
-                           ep.name, dist, type(exc).__name__, exc)
+            logger.warning(
+                "DSN plugin %s (%s) failed to import and is left out: %s: %s", ep.name, dist, type(exc).__name__, exc
+            )
             logger.debug("DSN plugin %s import traceback", ep.name, exc_info=True)
             continue
         _register_plugin(reg, ep.name, obj, dist, version)
@@ -241,8 +242,13 @@ def _collect(reg: Registry) -> None:
             version = info.version if info else "?"
 
             def register(
-                *args: Any, _plugin: str = plugin, _dist: str = dist, _version: str = version, _kind: str = kind,
-                _make: Callable[..., tuple[str, Any]] = make_entry, **kwargs: Any
+                *args: Any,
+                _plugin: str = plugin,
+                _dist: str = dist,
+                _version: str = version,
+                _kind: str = kind,
+                _make: Callable[..., tuple[str, Any]] = make_entry,
+                **kwargs: Any,
             ) -> None:
                 try:
                     key, value = _make(*args, **kwargs)
@@ -432,8 +438,9 @@ class _traced:
         if self.start:
             _trace_handler()
             outcome = f" raised {exc_type.__name__}" if exc_type else ""
-            trace_logger.info("%s: %s took %.3f ms%s", self.hook_name, self.plugin,
-                              (time.perf_counter() - self.start) * 1000, outcome)
+            trace_logger.info(
+                "%s: %s took %.3f ms%s", self.hook_name, self.plugin, (time.perf_counter() - self.start) * 1000, outcome
+            )
 
 
 def _arguments(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
@@ -513,8 +520,13 @@ def call_hook(hook_name: str, **kwargs: Any) -> Any:
         result = _finish_wrapper(impl, gen, hook_name, result)
     if trace:
         _trace_handler()
-        trace_logger.info("%s(%s): %d implementation(s) in %.3f ms", hook_name, ", ".join(sorted(kwargs)),
-                          len(impls), (time.perf_counter() - started) * 1000)
+        trace_logger.info(
+            "%s(%s): %d implementation(s) in %.3f ms",
+            hook_name,
+            ", ".join(sorted(kwargs)),
+            len(impls),
+            (time.perf_counter() - started) * 1000,
+        )
     return result
 
 
@@ -549,14 +561,29 @@ def report(reg: Registry | None = None) -> list[dict[str, Any]]:
     plugins: dict[str, dict[str, Any]] = {}
     for name, info in reg.plugins.items():
         plugins[name] = {
-            "name": name, "distribution": info.distribution, "version": info.version, "hooks": list(info.hooks),
-            "registered": {k: list(v) for k, v in info.registered.items()}, "problems": [], "fix": "", "checks": [],
+            "name": name,
+            "distribution": info.distribution,
+            "version": info.version,
+            "hooks": list(info.hooks),
+            "registered": {k: list(v) for k, v in info.registered.items()},
+            "problems": [],
+            "fix": "",
+            "checks": [],
         }
     for problem in reg.problems:
-        entry = plugins.setdefault(problem.plugin, {
-            "name": problem.plugin, "distribution": problem.distribution, "version": problem.version, "hooks": [],
-            "registered": {}, "problems": [], "fix": "", "checks": [],
-        })
+        entry = plugins.setdefault(
+            problem.plugin,
+            {
+                "name": problem.plugin,
+                "distribution": problem.distribution,
+                "version": problem.version,
+                "hooks": [],
+                "registered": {},
+                "problems": [],
+                "fix": "",
+                "checks": [],
+            },
+        )
         entry["problems"].append(problem.reason)
         entry["fix"] = problem.fix
     for entry in plugins.values():
@@ -566,13 +593,23 @@ def report(reg: Registry | None = None) -> list[dict[str, Any]]:
                 continue
             for message in messenger_checks(cls):
                 level = "error" if message.level >= ERROR else "warning" if message.level >= WARNING else "info"
-                entry["checks"].append({
-                    "messenger": key, "level": level, "id": message.id or "", "message": message.msg,
-                    "hint": message.hint or "",
-                })
+                entry["checks"].append(
+                    {
+                        "messenger": key,
+                        "level": level,
+                        "id": message.id or "",
+                        "message": message.msg,
+                        "hint": message.hint or "",
+                    }
+                )
         levels = {c["level"] for c in entry["checks"]}
         entry["status"] = (
-            "broken" if entry["problems"] else "errors" if "error" in levels else "warnings" if "warning" in levels
+            "broken"
+            if entry["problems"]
+            else "errors"
+            if "error" in levels
+            else "warnings"
+            if "warning" in levels
             else "ok"
         )
     return [plugins[name] for name in sorted(plugins)]

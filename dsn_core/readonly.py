@@ -37,8 +37,19 @@ from django.db.models.manager import BaseManager
 from .redaction import is_secret_name
 
 #: Values shown as they are: immutable, with nothing to reach through them.
-PLAIN = (str, int, float, bool, type(None), bytes, decimal.Decimal, datetime.date, datetime.time,
-         datetime.timedelta, uuid.UUID)
+PLAIN = (
+    str,
+    int,
+    float,
+    bool,
+    type(None),
+    bytes,
+    decimal.Decimal,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    uuid.UUID,
+)
 
 #: What ``django.db.models.Model`` itself defines, reachable on no instance (``pk`` is kept).
 _MODEL_NAMES = frozenset(name for name in dir(models.Model) if not name.startswith("_")) - {"pk"}
@@ -167,10 +178,9 @@ def _read_model(obj: Any, name: str) -> Any:
     return _shown(value, name, True)
 
 
-def _field_names(model: type) -> set[str]:
+def _field_names(model: type[models.Model]) -> set[str]:
     """Names every instance has: its concrete, non-relation fields (a property can stand for them)."""
-    return {n for f in model._meta.concrete_fields if not f.is_relation  # type: ignore[attr-defined]
-            for n in (f.name, f.attname)}
+    return {n for f in model._meta.concrete_fields if not f.is_relation for n in (f.name, f.attname)}
 
 
 def _reader(name: str) -> Any:
@@ -196,8 +206,13 @@ _hidden: dict[tuple[type, str], bool] = {}
 
 
 def _hidden_on_model(model: type, name: str) -> bool:
-    return (name.startswith("_") or name in _MODEL_NAMES or name in _WRITE_NAMES or is_secret_name(name)
-            or _internal_relation(model, name))
+    return (
+        name.startswith("_")
+        or name in _MODEL_NAMES
+        or name in _WRITE_NAMES
+        or is_secret_name(name)
+        or _internal_relation(model, name)
+    )
 
 
 def _internal_relation(model: type, name: str) -> bool:

@@ -80,15 +80,20 @@ def record_receipt(
     with transaction.atomic():
         delivery = find_delivery(messenger, provider_id=provider_id, delivery_id=delivery_id)
         if delivery is None:
-            logger.info("DSN %s receipt %r for an unknown message (%s) ignored", messenger, receipt,
-                        provider_id or f"delivery {delivery_id}")
+            logger.info(
+                "DSN %s receipt %r for an unknown message (%s) ignored",
+                messenger,
+                receipt,
+                provider_id or f"delivery {delivery_id}",
+            )
             return None
         # One conditional UPDATE: it applies only over no receipt or one that is not stronger,
         # so two reports arriving at once cannot let the weaker one win.
         replaceable = ["", *(r for r in RANK if RANK[r] <= RANK[receipt])]
         fields = {"receipt": receipt, "receipt_detail": detail[:255], "receipt_at": at or timezone.now()}
         if not Delivery.objects.filter(pk=delivery.pk, receipt__in=replaceable).update(
-                **fields, updated_at=timezone.now()):
+            **fields, updated_at=timezone.now()
+        ):
             logger.info("DSN delivery %s: %r after a stronger receipt; the earlier one is kept", delivery.pk, receipt)
             return delivery
         for name, value in fields.items():

@@ -29,8 +29,15 @@ def user_paths(model: type[models.Model]) -> list[tuple[str, str]]:
         if not field.is_relation or field.related_model is not user_model or field.auto_created:
             continue
         noun = model._meta.verbose_name
-        out.append((f"instance.{field.name}", str(_("the %(model)s's %(field)s") % {
-            "model": noun, "field": getattr(field, "verbose_name", field.name)})))
+        out.append(
+            (
+                f"instance.{field.name}",
+                str(
+                    _("the %(model)s's %(field)s")
+                    % {"model": noun, "field": getattr(field, "verbose_name", field.name)}
+                ),
+            )
+        )
     return out
 
 
@@ -80,8 +87,11 @@ def fixed_address_channels(stored: Any = ()) -> list[tuple[str, str]]:
     """``(key, label)`` of the channels that take fixed addresses, by label: internal ones
     (console, locmem) only when ``stored`` already names them."""
     messengers = registry().messengers
-    pairs = [(k, str(c.label)) for k, c in messengers.items() if getattr(c, "supports_fixed_addresses", False)
-             and (not getattr(c, "internal", False) or k in stored)]
+    pairs = [
+        (k, str(c.label))
+        for k, c in messengers.items()
+        if getattr(c, "supports_fixed_addresses", False) and (not getattr(c, "internal", False) or k in stored)
+    ]
     return sorted(pairs, key=lambda kv: kv[1].lower())
 
 
@@ -96,9 +106,15 @@ class FixedAddressesWidget(forms.Widget):
         rows = []
         for key, label in fixed_address_channels(stored):
             lines = stored.get(key) or []
-            rows.append({"key": key, "label": label, "name": f"{name}__{key}",
-                         "id": f"{context['widget']['attrs'].get('id', name)}_{key}",
-                         "text": "\n".join(lines if isinstance(lines, list) else [str(lines)])})
+            rows.append(
+                {
+                    "key": key,
+                    "label": label,
+                    "name": f"{name}__{key}",
+                    "id": f"{context['widget']['attrs'].get('id', name)}_{key}",
+                    "text": "\n".join(lines if isinstance(lines, list) else [str(lines)]),
+                }
+            )
         unknown = {k: v for k, v in stored.items() if k not in {r["key"] for r in rows}}
         context["rows"] = rows
         context["any"] = any(r["text"] for r in rows)

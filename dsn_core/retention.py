@@ -33,8 +33,14 @@ def finished_before(cutoff: datetime) -> Any:
     return Notification.objects.filter(created_at__lt=cutoff, fanned_out_at__isnull=False).filter(~Exists(open_work))
 
 
-def prune(days: float, *, batch: int = 1000, max_batches: int | None = None, dry_run: bool = False,
-          now: datetime | None = None) -> dict[str, int]:
+def prune(
+    days: float,
+    *,
+    batch: int = 1000,
+    max_batches: int | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> dict[str, int]:
     """Delete finished notifications older than ``days`` days, and their deliveries.
 
     Works in batches of ``batch`` notifications, each in its own transaction; stops after
@@ -46,8 +52,10 @@ def prune(days: float, *, batch: int = 1000, max_batches: int | None = None, dry
     cutoff = (now or timezone.now()) - timedelta(days=days)
     if dry_run:
         chosen = finished_before(cutoff)
-        return {"notifications": chosen.count(),
-                "deliveries": Delivery.objects.filter(notification__in=chosen.values("pk")).count()}
+        return {
+            "notifications": chosen.count(),
+            "deliveries": Delivery.objects.filter(notification__in=chosen.values("pk")).count(),
+        }
     done = {"notifications": 0, "deliveries": 0}
     rounds = 0
     while max_batches is None or rounds < max_batches:

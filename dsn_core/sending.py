@@ -134,16 +134,21 @@ def retry_locked(fn: Callable[..., Any], *args: Any, tries: int = 10, **kwargs: 
     raise AssertionError("unreachable")
 
 
-def claim(backend_id: int | None, notification_id: int | None, limit: int,
-          exclude_backends: set[Any] | frozenset[Any] = frozenset()) -> list[Delivery]:
+def claim(
+    backend_id: int | None,
+    notification_id: int | None,
+    limit: int,
+    exclude_backends: set[Any] | frozenset[Any] = frozenset(),
+) -> list[Delivery]:
     """Atomically take up to ``limit`` due deliveries; return them with relations loaded.
 
     A locked SQLite database makes the claim wait and try again, never fail."""
     return retry_locked(_claim, backend_id, notification_id, limit, exclude_backends)
 
 
-def _claim(backend_id: int | None, notification_id: int | None, limit: int,
-           exclude_backends: set[Any] | frozenset[Any]) -> list[Delivery]:
+def _claim(
+    backend_id: int | None, notification_id: int | None, limit: int, exclude_backends: set[Any] | frozenset[Any]
+) -> list[Delivery]:
     now = timezone.now()
     token = uuid.uuid4().hex
     due = due_filter(now)
@@ -183,7 +188,8 @@ def _attach(deliveries: list[Delivery]) -> None:
     once per row: a batch usually has one of each, and a notification holds its whole context."""
     notifications = Notification.objects.in_bulk({d.notification_id for d in deliveries})
     backends = Backend.objects.select_related("template").in_bulk(
-        {d.backend_id for d in deliveries if d.backend_id is not None})
+        {d.backend_id for d in deliveries if d.backend_id is not None}
+    )
     stamp = time.monotonic()
     for delivery in deliveries:
         delivery.notification = notifications[delivery.notification_id]
@@ -255,8 +261,9 @@ def _renew_lease(batch: list[tuple[Delivery, Message]]) -> list[tuple[Delivery, 
     lease = now + timedelta(seconds=float(conf.get("LEASE_SECONDS")))
     claims = {d.claim for d, _ in batch}
     pks = [d.pk for d, _ in batch]
-    renewed = retry_locked(Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).update,
-                           lease_until=lease)
+    renewed = retry_locked(
+        Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).update, lease_until=lease
+    )
     if renewed == len(batch):
         return batch
     held = set(Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).values_list("pk", flat=True))
@@ -296,8 +303,9 @@ class _Heartbeat:
             time.sleep(max(0.05, min(1.0, lease / 6)))
             now = time.monotonic()
             with self.lock:
-                due = [(key, pks, claims) for key, (pks, claims, since) in self.batches.items()
-                       if now - since >= lease / 3]
+                due = [
+                    (key, pks, claims) for key, (pks, claims, since) in self.batches.items() if now - since >= lease / 3
+                ]
             for key, pks, claims in due:
                 try:
                     until = timezone.now() + timedelta(seconds=lease)
@@ -456,8 +464,9 @@ class Sender:
             self.thread = None
 
 
-def send_claimed(deliveries: list[Delivery], senders: dict[Any, Sender] | None = None,
-                 missing: set[Any] | None = None) -> dict[str, int]:
+def send_claimed(
+    deliveries: list[Delivery], senders: dict[Any, Sender] | None = None, missing: set[Any] | None = None
+) -> dict[str, int]:
     """Send deliveries already claimed; record every outcome.
 
     ``senders``: messengers already opened, by backend id (``drain`` keeps them open across
@@ -488,8 +497,9 @@ def send_claimed(deliveries: list[Delivery], senders: dict[Any, Sender] | None =
     return counts
 
 
-def _send_group(deliveries: list[Delivery], senders: dict[Any, Sender], counts: dict[str, int],
-                missing: set[Any]) -> None:
+def _send_group(
+    deliveries: list[Delivery], senders: dict[Any, Sender], counts: dict[str, int], missing: set[Any]
+) -> None:
     """Send the claimed deliveries of one backend."""
     backend = deliveries[0].backend
     key = deliveries[0].messenger
@@ -582,17 +592,19 @@ def _wait_for_plugin(deliveries: list[Delivery], key: str, counts: dict[str, int
     from . import signals
 
     now = timezone.now()
-    error = (f"messenger {key!r} not installed (its plugin is missing, failed to load, or is in "
-             f"DSN['BLOCK_PLUGINS']); {WAITING}")
+    error = (
+        f"messenger {key!r} not installed (its plugin is missing, failed to load, or is in "
+        f"DSN['BLOCK_PLUGINS']); {WAITING}"
+    )
     parked = dict(status=S.FAILED, next_attempt_at=None, last_error=error, lease_until=None, claim="", updated_at=now)
     claims = {d.claim for d in deliveries}
     pks = [d.pk for d in deliveries]
-    Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).update(
-        attempts=F("attempts") - 1, **parked)
+    Delivery.objects.filter(pk__in=pks, claim__in=claims, status=S.SENDING).update(attempts=F("attempts") - 1, **parked)
     backend_id = deliveries[0].backend_id
     if backend_id is not None:
         Delivery.objects.filter(due_filter(now), backend_id=backend_id).exclude(
-            status=S.FAILED, next_attempt_at__isnull=True).update(**parked)
+            status=S.FAILED, next_attempt_at__isnull=True
+        ).update(**parked)
     logger.warning("DSN messenger %r is not installed: %s deliveries wait for it", key, len(deliveries))
     for delivery in deliveries:
         delivery.status, delivery.next_attempt_at, delivery.last_error = S.FAILED, None, error
@@ -602,8 +614,9 @@ def _wait_for_plugin(deliveries: list[Delivery], key: str, counts: dict[str, int
     counts["failed"] += len(deliveries)
 
 
-def _record_each(deliveries: Sequence[Delivery], outcome: Any, policy: dict[str, float],
-                 counts: dict[str, int]) -> None:
+def _record_each(
+    deliveries: Sequence[Delivery], outcome: Any, policy: dict[str, float], counts: dict[str, int]
+) -> None:
     for delivery in deliveries:
         counts[_record(delivery, outcome, policy)] += 1
 
@@ -666,12 +679,19 @@ def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: d
         pks = [d.pk for d, _ in group]
         ids = {d.pk: o.provider_id[:255] for d, o in group}
         if any(ids.values()):
-            provider_ids: Any = Case(*[When(pk=pk, then=Value(v)) for pk, v in ids.items()], default=Value(""),
-                                     output_field=CharField())
+            provider_ids: Any = Case(
+                *[When(pk=pk, then=Value(v)) for pk, v in ids.items()], default=Value(""), output_field=CharField()
+            )
         else:
             provider_ids = ""
-        updated = retry_locked(Delivery.objects.filter(pk__in=pks, claim=claim_token, status=S.SENDING).update,
-            status=S.SENT, provider_id=provider_ids, sent_at=now, last_error="", lease_until=None, claim="",
+        updated = retry_locked(
+            Delivery.objects.filter(pk__in=pks, claim=claim_token, status=S.SENDING).update,
+            status=S.SENT,
+            provider_id=provider_ids,
+            sent_at=now,
+            last_error="",
+            lease_until=None,
+            claim="",
             updated_at=now,
         )
         if updated == len(pks):
@@ -702,8 +722,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
-def outcome_fields(delivery: Delivery, outcome: Any, policy: dict[str, float], now: datetime) -> tuple[dict[str, Any],
-                                                                                                       str, bool]:
+def outcome_fields(
+    delivery: Delivery, outcome: Any, policy: dict[str, float], now: datetime
+) -> tuple[dict[str, Any], str, bool]:
     """What to store for one outcome: ``(fields, bucket, refund)``; ``refund`` gives the
     claim's attempt back (the provider only asked us to slow down, or the plugin is missing).
 
@@ -750,8 +771,9 @@ def _record(delivery: Delivery, outcome: Any, policy: dict[str, float]) -> str:
         logger.error("DSN %s configuration error: %s", delivery.messenger, fields["last_error"])
     fields.update(lease_until=None, claim="", updated_at=now)
     update = dict(fields, attempts=F("attempts") - 1) if refund else fields
-    updated = retry_locked(Delivery.objects.filter(pk=delivery.pk, claim=delivery.claim, status=S.SENDING).update,
-                           **update)
+    updated = retry_locked(
+        Delivery.objects.filter(pk=delivery.pk, claim=delivery.claim, status=S.SENDING).update, **update
+    )
     if not updated:
         logger.warning("DSN lost the claim on delivery %s before recording it", delivery.pk)
         return bucket
@@ -769,9 +791,14 @@ def drain(backend_id: int | None, notification_id: int | None = None, *, max_bat
     return drain_for(backend_id, notification_id, max_batches=max_batches)[0]
 
 
-def drain_for(backend_id: int | None, notification_id: int | None = None, *, max_batches: int = 1000,
-              max_seconds: float | None = None, between: Callable[[], None] | None = None,
-              ) -> tuple[dict[str, int], bool]:
+def drain_for(
+    backend_id: int | None,
+    notification_id: int | None = None,
+    *,
+    max_batches: int = 1000,
+    max_seconds: float | None = None,
+    between: Callable[[], None] | None = None,
+) -> tuple[dict[str, int], bool]:
     """:func:`drain`, for at most ``max_seconds``, calling ``between()`` after each claim that
     took something (before sending it).
 

@@ -28,7 +28,8 @@ def snapshot(now: datetime | None = None) -> dict[str, Any]:
         per_messenger.setdefault(messenger, {})[status] = n
     pending_since = Delivery.objects.filter(status=S.PENDING).aggregate(t=Min("updated_at"))["t"]
     due = Delivery.objects.filter(status=S.FAILED, next_attempt_at__lte=now).aggregate(
-        n=Count("pk"), t=Min("next_attempt_at"))
+        n=Count("pk"), t=Min("next_attempt_at")
+    )
     unfanned = Notification.objects.filter(fanned_out_at__isnull=True).aggregate(n=Count("pk"), t=Min("created_at"))
     starts = [t for t in (pending_since, due["t"], unfanned["t"]) if t is not None]
     return {

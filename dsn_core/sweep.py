@@ -44,9 +44,7 @@ def sweep(*, grace: float = 30.0, now: datetime | None = None, enqueue: bool = T
             enqueue_fan_out(pk)
     report["fan_outs"] = len(stale)
 
-    expired = list(
-        Delivery.objects.filter(status=S.SENDING, lease_until__lt=now).values_list("pk", flat=True)[:10000]
-    )
+    expired = list(Delivery.objects.filter(status=S.SENDING, lease_until__lt=now).values_list("pk", flat=True)[:10000])
     report["released"] = Delivery.objects.filter(pk__in=expired, status=S.SENDING, lease_until__lt=now).update(
         status=S.PENDING, claim="", lease_until=None, updated_at=now
     )

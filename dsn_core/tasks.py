@@ -93,8 +93,9 @@ def send_task(backend_id: int, notification_id: int | None = None) -> dict[str, 
     defer = task_backends[conf.get("TASK_BACKEND")].supports_defer
     watch = _Watch(backend_id, lease) if defer else None
     try:
-        result, more = drain_for(backend_id, notification_id, max_seconds=lease,
-                                 between=watch.tick if watch is not None else None)
+        result, more = drain_for(
+            backend_id, notification_id, max_seconds=lease, between=watch.tick if watch is not None else None
+        )
     except Exception as exc:
         if not is_locked(exc):
             raise
@@ -205,11 +206,17 @@ def release_abandoned_tasks(now: datetime | None = None) -> int:
     limit = 2 * lease + float(conf.get("SEND_TIMEOUT") or 0)
     try:
         return DBTaskResult.objects.filter(
-            status="RUNNING", backend_name=alias, task_path__startswith=f"{__name__}.",
+            status="RUNNING",
+            backend_name=alias,
+            task_path__startswith=f"{__name__}.",
             started_at__lt=now - timedelta(seconds=limit),
-        ).update(status="FAILED", finished_at=now, exception_class_path=ABANDONED,
-                 traceback=f"The worker running this DSN task stopped (killed?) more than {limit:g} s ago; "
-                           "DSN picked its deliveries up again.")
+        ).update(
+            status="FAILED",
+            finished_at=now,
+            exception_class_path=ABANDONED,
+            traceback=f"The worker running this DSN task stopped (killed?) more than {limit:g} s ago; "
+            "DSN picked its deliveries up again.",
+        )
     except Exception:
         logger.exception("DSN could not close abandoned task rows")
         return 0
@@ -246,8 +253,9 @@ def enqueue_fan_out(notification_id: int) -> None:
     _using(fan_out_task).enqueue(notification_id)
 
 
-def enqueue_send(backend_id: int, notification_id: int | None = None, pending: int = 1,
-                 run_after: datetime | None = None) -> None:
+def enqueue_send(
+    backend_id: int, notification_id: int | None = None, pending: int = 1, run_after: datetime | None = None
+) -> None:
     """Enqueue enough senders for ``pending`` deliveries (at most ``DSN["PARALLEL_SENDS"]``)."""
     parallel = int(conf.get("PARALLEL_SENDS"))
     count = max(1, min(parallel, math.ceil(pending / 100)))

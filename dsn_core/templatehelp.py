@@ -28,8 +28,11 @@ def template_variables(template: MessageTemplate | None) -> list[dict[str, Any]]
     seen: set[int] = set()
     triggers = Trigger.objects.none()
     if template is not None and template.pk:
-        triggers = Trigger.objects.filter(subscriptions__backends__template=template).select_related(
-            "action_object_type").distinct()
+        triggers = (
+            Trigger.objects.filter(subscriptions__backends__template=template)
+            .select_related("action_object_type")
+            .distinct()
+        )
     for trigger in triggers:
         ct = trigger.action_object_type
         model = ct.model_class() if ct is not None else None
@@ -37,10 +40,15 @@ def template_variables(template: MessageTemplate | None) -> list[dict[str, Any]]
             continue
         seen.add(ct.pk)
         items = [("instance", str(model._meta.verbose_name))]
-        items += [(f"instance.{f.name}", str(f.verbose_name)) for f in model._meta.concrete_fields
-                  if not is_secret_name(f.name)]
+        items += [
+            (f"instance.{f.name}", str(f.verbose_name))
+            for f in model._meta.concrete_fields
+            if not is_secret_name(f.name)
+        ]
         title = _("The %(model)s (instance), from trigger “%(trigger)s”") % {
-            "model": model._meta.verbose_name, "trigger": trigger.name}
+            "model": model._meta.verbose_name,
+            "trigger": trigger.name,
+        }
         groups.append({"title": title, "items": items})
     groups.append({"title": _("Every message"), "items": [(name, _(text)) for name, text in COMMON]})
     return groups

@@ -262,8 +262,9 @@ class FakeProvider:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True, name="dsn-fake-provider")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="dsn-fake-provider"
+        )
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server_port}"
 
@@ -275,8 +276,9 @@ class FakeProvider:
         with self._lock:
             self._responder = responder
 
-    def reply(self, status: int = 200, body: Any = None, headers: dict[str, str] | None = None,
-              hang: bool = False) -> None:
+    def reply(
+        self, status: int = 200, body: Any = None, headers: dict[str, str] | None = None, hang: bool = False
+    ) -> None:
         """Answer every later request with this one reply."""
         fixed = Reply(status, body, dict(headers or {}), hang)
         self.respond(lambda request: fixed)
@@ -339,7 +341,8 @@ class ProviderContract:
 
     #: Every case the contract knows.
     CASES: ClassVar[frozenset[str]] = frozenset(
-        {"ok", "rate_limited", "server_error", "unauthorized", "bad_address", "hang", "refused"})
+        {"ok", "rate_limited", "server_error", "unauthorized", "bad_address", "hang", "refused"}
+    )
     #: The cases this provider has (drop those without a meaning for it).
     cases: ClassVar[frozenset[str]] = CASES
     #: Seconds the fake waits before giving up on a hanging reply; the messenger must time out sooner.
@@ -384,8 +387,7 @@ class ProviderContract:
         assert len(outcomes) == len(messages), "send_batch must return one outcome per message"
         return outcomes
 
-    def _one(self, provider: Any, messenger_at: Callable[[str], Any], address: str, case: str,
-             **kwargs: Any) -> Any:
+    def _one(self, provider: Any, messenger_at: Callable[[str], Any], address: str, case: str, **kwargs: Any) -> Any:
         self.answer(provider, case, **kwargs)
         [outcome] = self._send(messenger_at(provider.url), [self._contract_message(address)])
         return outcome
@@ -405,19 +407,20 @@ class ProviderContract:
         assert isinstance(outcome, SendResult), outcome
         assert "Hello from the contract" in self.received_text(contract_provider), "the fake provider received nothing"
 
-    def test_contract_429_retry_after_seconds(self, contract_provider: Any, messenger_at: Any,
-                                              address: str, provider_secrets: Any) -> None:
+    def test_contract_429_retry_after_seconds(
+        self, contract_provider: Any, messenger_at: Any, address: str, provider_secrets: Any
+    ) -> None:
         from dsn_core.errors import TransientError
 
         self._needs("rate_limited")
         outcome = self._one(contract_provider, messenger_at, address, "rate_limited", retry_after="7")
         assert isinstance(outcome, TransientError), f"a 429 must be a TransientError, got {outcome!r}"
         assert outcome.retry_after is not None and 6 <= outcome.retry_after <= 8, (
-            f"Retry-After: 7 must become retry_after=7, got {outcome.retry_after!r}")
+            f"Retry-After: 7 must become retry_after=7, got {outcome.retry_after!r}"
+        )
         self._assert_no_secret(outcome, provider_secrets)
 
-    def test_contract_429_retry_after_http_date(self, contract_provider: Any, messenger_at: Any,
-                                                address: str) -> None:
+    def test_contract_429_retry_after_http_date(self, contract_provider: Any, messenger_at: Any, address: str) -> None:
         from dsn_core.errors import TransientError
 
         self._needs("rate_limited")
@@ -426,10 +429,12 @@ class ProviderContract:
         outcome = self._one(contract_provider, messenger_at, address, "rate_limited", retry_after=http_date(120))
         assert isinstance(outcome, TransientError), f"a 429 must be a TransientError, got {outcome!r}"
         assert outcome.retry_after is not None and 100 <= outcome.retry_after <= 121, (
-            f"Retry-After as an HTTP-date 120 s ahead must become retry_after≈120, got {outcome.retry_after!r}")
+            f"Retry-After as an HTTP-date 120 s ahead must become retry_after≈120, got {outcome.retry_after!r}"
+        )
 
-    def test_contract_5xx_is_transient(self, contract_provider: Any, messenger_at: Any, address: str,
-                                       provider_secrets: Any) -> None:
+    def test_contract_5xx_is_transient(
+        self, contract_provider: Any, messenger_at: Any, address: str, provider_secrets: Any
+    ) -> None:
         from dsn_core.errors import TransientError
 
         self._needs("server_error")
@@ -437,8 +442,9 @@ class ProviderContract:
         assert isinstance(outcome, TransientError), f"a temporary failure must be a TransientError, got {outcome!r}"
         self._assert_no_secret(outcome, provider_secrets)
 
-    def test_contract_refused_address_is_permanent(self, contract_provider: Any, messenger_at: Any, address: str,
-                                                   provider_secrets: Any) -> None:
+    def test_contract_refused_address_is_permanent(
+        self, contract_provider: Any, messenger_at: Any, address: str, provider_secrets: Any
+    ) -> None:
         from dsn_core.errors import PermanentError
 
         self._needs("bad_address")
@@ -446,8 +452,9 @@ class ProviderContract:
         assert isinstance(outcome, PermanentError), f"an address refused for good must be permanent, got {outcome!r}"
         self._assert_no_secret(outcome, provider_secrets)
 
-    def test_contract_connection_refused_is_transient(self, contract_provider: Any, messenger_at: Any,
-                                                      address: str) -> None:
+    def test_contract_connection_refused_is_transient(
+        self, contract_provider: Any, messenger_at: Any, address: str
+    ) -> None:
         from dsn_core.errors import TransientError
 
         self._needs("refused")
@@ -463,40 +470,51 @@ class ProviderContract:
         [outcome] = self._send(messenger_at(contract_provider.url), [self._contract_message(address)])
         waited = time.monotonic() - started
         assert waited < self.hang_for - 1, (
-            f"send waited {waited:.1f} s for a provider that never answers: give every call a timeout")
+            f"send waited {waited:.1f} s for a provider that never answers: give every call a timeout"
+        )
         assert isinstance(outcome, TransientError), f"a timeout must be a TransientError, got {outcome!r}"
 
-    def test_contract_401_is_a_configuration_error(self, contract_provider: Any, messenger_at: Any,
-                                                   address: str, provider_secrets: Any) -> None:
+    def test_contract_401_is_a_configuration_error(
+        self, contract_provider: Any, messenger_at: Any, address: str, provider_secrets: Any
+    ) -> None:
         from dsn_core.errors import ConfigurationError
 
         self._needs("unauthorized")
         outcome = self._one(contract_provider, messenger_at, address, "unauthorized")
         assert isinstance(outcome, ConfigurationError), (
-            f"rejected credentials must be a ConfigurationError, got {outcome!r}")
+            f"rejected credentials must be a ConfigurationError, got {outcome!r}"
+        )
         self._assert_no_secret(outcome, provider_secrets)
 
-    def test_contract_no_secret_in_any_error_text(self, contract_provider: Any, messenger_at: Any,
-                                                  address: str, provider_secrets: Any) -> None:
+    def test_contract_no_secret_in_any_error_text(
+        self, contract_provider: Any, messenger_at: Any, address: str, provider_secrets: Any
+    ) -> None:
         secrets = [s for s in provider_secrets if s]
         assert secrets, "provider_secrets must name at least one secret the messenger sends"
         for case in ("rate_limited", "server_error", "unauthorized", "bad_address"):
             if case not in self.cases:
                 continue
-            outcome = self._one(contract_provider, messenger_at, address, case, **(
-                {"retry_after": "5"} if case == "rate_limited" else {}))
+            outcome = self._one(
+                contract_provider,
+                messenger_at,
+                address,
+                case,
+                **({"retry_after": "5"} if case == "rate_limited" else {}),
+            )
             self._assert_no_secret(outcome, secrets)
 
-    def test_contract_batch_with_one_bad_address(self, contract_provider: Any, messenger_at: Any,
-                                                 address: str) -> None:
+    def test_contract_batch_with_one_bad_address(self, contract_provider: Any, messenger_at: Any, address: str) -> None:
         from dsn_core.errors import PermanentError
         from dsn_core.messengers import SendResult
 
         self._needs("ok", "bad_address")
         bad = self.bad_address
         self.answer(contract_provider, "bad_address", only_for=bad)
-        messages = [self._contract_message(address, "first", 1), self._contract_message(bad, "second", 2),
-                    self._contract_message(address, "third", 3)]
+        messages = [
+            self._contract_message(address, "first", 1),
+            self._contract_message(bad, "second", 2),
+            self._contract_message(address, "third", 3),
+        ]
         outcomes = self._send(messenger_at(contract_provider.url), messages)
         assert isinstance(outcomes[0], SendResult) and isinstance(outcomes[2], SendResult), outcomes
         assert isinstance(outcomes[1], PermanentError), f"an unknown address must be permanent, got {outcomes[1]!r}"
@@ -535,8 +553,7 @@ class HttpMessengerContract(ProviderContract):
             return Reply(404, {"error": "no such recipient", **echo})
         raise ValueError(f"unknown case {case!r}")
 
-    def answer(self, provider: FakeProvider, case: str, *, retry_after: str = "",
-               only_for: str | None = None) -> None:
+    def answer(self, provider: FakeProvider, case: str, *, retry_after: str = "", only_for: str | None = None) -> None:
         if case == "hang":
             provider.hang_limit = self.hang_for
             provider.reply(hang=True)

@@ -42,8 +42,9 @@ def _channel_label(key: str) -> str:
 
 
 def _about(messenger: str, subscription_id: Any) -> dict[str, Any]:
-    subscription = Subscription.objects.filter(pk=subscription_id).select_related("trigger").first() \
-        if subscription_id else None
+    subscription = (
+        Subscription.objects.filter(pk=subscription_id).select_related("trigger").first() if subscription_id else None
+    )
     return {"messenger": _channel_label(messenger), "subscription": subscription}
 
 
@@ -97,5 +98,6 @@ def preferences(request: HttpRequest) -> HttpResponse:
         {"id": o.pk, "subscription": o.subscription, "channel": _channel_label(o.messenger) if o.messenger else ""}
         for o in mine.filter(subscription__isnull=False).select_related("subscription__trigger").order_by("pk")
     ]
-    return render(request, "dsn_core/preferences.html",
-                  {"rows": rows, "specific": specific, "saved": request.method == "POST"})
+    return render(
+        request, "dsn_core/preferences.html", {"rows": rows, "specific": specific, "saved": request.method == "POST"}
+    )

@@ -19,17 +19,29 @@ def make_flow(db: Any) -> Any:
 
     from dsn_core.models import Backend, MessageTemplate, Subscription, Trigger
 
-    def make(model: Any = None, *, verb: str = "post_save", messenger: str = "locmem", users: Any = (),
-             text: str = "{{ verb }}: {{ instance }}", subject: str = "Hi {{ recipient }}", conditions: Any = None,
-             dynamic: Any = None, fixed: Any = None, options: Any = None, **trigger_kwargs: Any) -> Subscription:
+    def make(
+        model: Any = None,
+        *,
+        verb: str = "post_save",
+        messenger: str = "locmem",
+        users: Any = (),
+        text: str = "{{ verb }}: {{ instance }}",
+        subject: str = "Hi {{ recipient }}",
+        conditions: Any = None,
+        dynamic: Any = None,
+        fixed: Any = None,
+        options: Any = None,
+        **trigger_kwargs: Any,
+    ) -> Subscription:
         ct = ContentType.objects.get_for_model(model) if model is not None else None
-        trigger = Trigger.objects.create(name=f"t-{verb}", verb=verb, action_object_type=ct,
-                                         conditions=conditions or [], **trigger_kwargs)
+        trigger = Trigger.objects.create(
+            name=f"t-{verb}", verb=verb, action_object_type=ct, conditions=conditions or [], **trigger_kwargs
+        )
         template = MessageTemplate.objects.create(name="tpl", subject=subject, text=text)
-        backend = Backend.objects.create(name=f"b-{messenger}", messenger=messenger, template=template,
-                                         options=options or {})
-        sub = Subscription.objects.create(trigger=trigger, dynamic_receivers=dynamic or [],
-                                          fixed_addresses=fixed or {})
+        backend = Backend.objects.create(
+            name=f"b-{messenger}", messenger=messenger, template=template, options=options or {}
+        )
+        sub = Subscription.objects.create(trigger=trigger, dynamic_receivers=dynamic or [], fixed_addresses=fixed or {})
         sub.backends.add(backend)
         if users:
             sub.receiver_users.add(*users)
@@ -41,8 +53,14 @@ def make_flow(db: Any) -> Any:
 # -- a real browser (Playwright driving Debian's chromium; never a browser download) ---------
 
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
 ]
 
 

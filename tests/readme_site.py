@@ -56,7 +56,7 @@ def section(readme: Path = README) -> Section:
     content = readme.read_text()
     start = content.index(SECTION)
     end = content.find("\n## ", start + len(SECTION))
-    text = content[start:end if end != -1 else len(content)]
+    text = content[start : end if end != -1 else len(content)]
     found = Section()
     for match in _BLOCK.finditer(text):
         lang, body = match["lang"], match["body"]
@@ -138,8 +138,7 @@ def build(dest: Path, python: str = sys.executable, readme: Path = README, deadl
     env.setdefault("NO_PROXY", "127.0.0.1,localhost")
     dest.mkdir(parents=True, exist_ok=True)
     names = [p for p in steps.packages if not p.startswith("-")]
-    _run([python, "-c", "import importlib.metadata as m, sys; [m.version(n) for n in sys.argv[1:]]", *names],
-         dest, env)
+    _run([python, "-c", "import importlib.metadata as m, sys; [m.version(n) for n in sys.argv[1:]]", *names], dest, env)
     _run([python, "-m", "django", "startproject", "mysite", str(dest)], dest, env)
     major = int(_run([python, "-c", "import django; print(django.VERSION[0])"], dest, env))
     for name, body in steps.files.items():
@@ -166,19 +165,26 @@ def build(dest: Path, python: str = sys.executable, readme: Path = README, deadl
     try:
         with log.open("wb") as out:
             for command in background:
-                procs.append(subprocess.Popen(argv(command), cwd=dest, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                              start_new_session=True))
-            code = ADMIN_STEPS.format(label=steps.messenger_label, subject=steps.subject, text=steps.text,
-                                      name=OBJECT_NAME)
+                procs.append(
+                    subprocess.Popen(
+                        argv(command), cwd=dest, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                    )
+                )
+            code = ADMIN_STEPS.format(
+                label=steps.messenger_label, subject=steps.subject, text=steps.text, name=OBJECT_NAME
+            )
             _run([python, "manage.py", "shell", "-c", code], dest, env)
             expected = steps.text.replace('{{ actor|default:"Someone" }}', "Someone").replace(
-                "{{ instance }}", OBJECT_NAME)
+                "{{ instance }}", OBJECT_NAME
+            )
             until = time.monotonic() + deadline
             while expected not in log.read_text(errors="replace"):
                 dead = [p for p in procs if p.poll() is not None]
                 if dead or time.monotonic() > until:
-                    raise SetupFailed(f"no message {expected!r} from the worker within {deadline}s"
-                                      f"{' (a background command exited)' if dead else ''}:\n{log.read_text()}")
+                    raise SetupFailed(
+                        f"no message {expected!r} from the worker within {deadline}s"
+                        f"{' (a background command exited)' if dead else ''}:\n{log.read_text()}"
+                    )
                 time.sleep(0.2)
             seen["message"] = expected
             seen["statuses"] = _run([python, "manage.py", "shell", "-c", STATUS], dest, env).strip().splitlines()[-1]

@@ -23,8 +23,10 @@ class SubscriptionPolicyInline(admin.StackedInline):
     verbose_name = _("orchestration (digest, throttle, routing, quiet hours)")
     verbose_name_plural = verbose_name
     fieldsets = (
-        (_("Digest"), {"fields": ("digest", "digest_minutes", "digest_at", "digest_max_events",
-                                  "digest_first_immediately")}),
+        (
+            _("Digest"),
+            {"fields": ("digest", "digest_minutes", "digest_at", "digest_max_events", "digest_first_immediately")},
+        ),
         (_("Throttle"), {"fields": ("throttle_limit", "throttle_minutes", "throttle_scope", "throttle_overflow")}),
         (_("Routing"), {"fields": ("routing", "fallback_on_receipt")}),
         (_("Quiet hours"), {"fields": ("respect_quiet_hours",)}),
@@ -73,8 +75,7 @@ class DeliveryPreferenceAdmin(admin.ModelAdmin):
 class DigestAdmin(admin.ModelAdmin):
     """Digest windows, open and closed (a log: viewed, never edited)."""
 
-    list_display = ("id", "subscription", "backend", "address", "count", "opened_at", "due_at", "closed_at",
-                    "delivery")
+    list_display = ("id", "subscription", "backend", "address", "count", "opened_at", "due_at", "closed_at", "delivery")
     list_filter = ("closed_at", "subscription", "backend")
     search_fields = ("address",)
     list_select_related = ("subscription__trigger", "backend")

@@ -49,8 +49,16 @@ def due_at_for(policy: SubscriptionPolicy, preference: Any, now: datetime) -> da
     return due
 
 
-def add_event(policy: SubscriptionPolicy, notification: Any, backend: Any, recipient_id: Any, address: str,
-              due_at: datetime, *, first_immediately: bool = False) -> bool:
+def add_event(
+    policy: SubscriptionPolicy,
+    notification: Any,
+    backend: Any,
+    recipient_id: Any,
+    address: str,
+    due_at: datetime,
+    *,
+    first_immediately: bool = False,
+) -> bool:
     """Put one event into the recipient's open window (opening one when there is none).
 
     With ``first_immediately``, an event that opens a window is not added: the window opens
@@ -64,7 +72,10 @@ def add_event(policy: SubscriptionPolicy, notification: Any, backend: Any, recip
                 try:
                     with transaction.atomic():
                         digest = Digest.objects.create(
-                            **key, recipient_id=recipient_id, opened_at=timezone.now(), due_at=due_at,
+                            **key,
+                            recipient_id=recipient_id,
+                            opened_at=timezone.now(),
+                            due_at=due_at,
                             count=0 if first_immediately else 1,
                             first_notification_id=notification.pk if first_immediately else None,
                         )
@@ -108,7 +119,8 @@ def close(digest_id: int, now: datetime | None = None, *, enqueue: bool = True) 
             return None
         digest = Digest.objects.select_related("subscription__trigger", "backend").get(pk=digest_id)
         contexts = list(
-            DigestItem.objects.filter(digest_id=digest_id).order_by("notification_id")
+            DigestItem.objects.filter(digest_id=digest_id)
+            .order_by("notification_id")
             .values_list("notification__context", flat=True)
         )
         if not contexts:
@@ -116,12 +128,21 @@ def close(digest_id: int, now: datetime | None = None, *, enqueue: bool = True) 
         subscription, backend = digest.subscription, digest.backend
         trigger = subscription.trigger
         notification = Notification.objects.create(
-            trigger=trigger, trigger_name=trigger.name, verb=trigger.verb, created_at=now, fanned_out_at=now,
+            trigger=trigger,
+            trigger_name=trigger.name,
+            verb=trigger.verb,
+            created_at=now,
+            fanned_out_at=now,
             context={"verb": trigger.verb, "kwargs": {}, "digest": contexts},
         )
         delivery = Delivery.objects.create(
-            notification=notification, subscription=subscription, backend=backend, messenger=backend.messenger,
-            recipient_id=digest.recipient_id, address=digest.address, created_at=now,
+            notification=notification,
+            subscription=subscription,
+            backend=backend,
+            messenger=backend.messenger,
+            recipient_id=digest.recipient_id,
+            address=digest.address,
+            created_at=now,
         )
         Digest.objects.filter(pk=digest_id).update(delivery=delivery)
         if enqueue:
@@ -140,7 +161,8 @@ def close_due(now: datetime | None = None, limit: int = 1000) -> int:
     """Close every open window that is due; return how many became a delivery."""
     now = now or timezone.now()
     due = list(
-        Digest.objects.filter(closed_at=None, due_at__lte=now).order_by("due_at")
+        Digest.objects.filter(closed_at=None, due_at__lte=now)
+        .order_by("due_at")
         .values_list("pk", "backend_id")[:limit]
     )
     per_backend: dict[int, int] = {}

@@ -23,8 +23,13 @@ logger = logging.getLogger("dsn_core.orchestration.fallback")
 R = SubscriptionPolicy.Routing
 
 
-def chain_for(subscription: Any, policy: SubscriptionPolicy, backends: Sequence[Any], positions: dict[int, int],
-              preference: DeliveryPreference | None) -> list[Any]:
+def chain_for(
+    subscription: Any,
+    policy: SubscriptionPolicy,
+    backends: Sequence[Any],
+    positions: dict[int, int],
+    preference: DeliveryPreference | None,
+) -> list[Any]:
     """The backends in the order this recipient tries them."""
     ordered = sorted(backends, key=lambda b: (positions.get(b.pk, 1 << 15), b.name, b.pk))
     if policy.routing == R.PREFERRED and preference is not None and not subscription.critical:
@@ -77,18 +82,27 @@ def next_step(delivery: Any, why: str) -> Any:
     if delivery.backend_id not in ids:
         return None
     previous = delivery
-    for backend in order[ids.index(delivery.backend_id) + 1:]:
+    for backend in order[ids.index(delivery.backend_id) + 1 :]:
         address, problem = _address(backend, user)
-        if not problem and not subscription.critical and _opt_outs(subscription, backend.messenger).filter(
-                user_id=user.pk).exists():
+        if (
+            not problem
+            and not subscription.critical
+            and _opt_outs(subscription, backend.messenger).filter(user_id=user.pk).exists()
+        ):
             problem = OPTED_OUT
         status = Delivery.Status.SKIPPED if problem else Delivery.Status.PENDING
         try:
             with transaction.atomic():
                 step = Delivery.objects.create(
-                    notification_id=delivery.notification_id, subscription=subscription, backend=backend,
-                    messenger=backend.messenger, recipient=user, address=address or f"{PLACEHOLDER}{user.pk}",
-                    status=status, last_error=problem, fallback_of=previous,
+                    notification_id=delivery.notification_id,
+                    subscription=subscription,
+                    backend=backend,
+                    messenger=backend.messenger,
+                    recipient=user,
+                    address=address or f"{PLACEHOLDER}{user.pk}",
+                    status=status,
+                    last_error=problem,
+                    fallback_of=previous,
                 )
         except IntegrityError:  # this step exists already (a second report of the same failure)
             return None
@@ -119,8 +133,9 @@ def on_receipt(sender: Any, delivery: Any, receipt: str, **kwargs: Any) -> None:
     if receipt not in ("undelivered", "bounced") or delivery.subscription_id is None:
         return
     try:
-        if SubscriptionPolicy.objects.filter(subscription_id=delivery.subscription_id, fallback_on_receipt=True,
-                                             routing__in=[R.CHAIN, R.PREFERRED]).exists():
+        if SubscriptionPolicy.objects.filter(
+            subscription_id=delivery.subscription_id, fallback_on_receipt=True, routing__in=[R.CHAIN, R.PREFERRED]
+        ).exists():
             next_step(delivery, receipt)
     except Exception:
         logger.exception("DSN could not fall back from delivery %s", delivery.pk)

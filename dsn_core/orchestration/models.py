@@ -40,7 +40,10 @@ class SubscriptionPolicy(models.Model):
         PREFERRED = "preferred", _("each person's preferred channel, then the chain")
 
     subscription = models.OneToOneField(
-        "dsn_core.Subscription", on_delete=models.CASCADE, primary_key=True, related_name="policy",
+        "dsn_core.Subscription",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="policy",
         verbose_name=_("subscription"),
     )
     digest = models.CharField(_("digest"), max_length=10, choices=Digest.choices, blank=True, default="")
@@ -51,11 +54,14 @@ class SubscriptionPolicy(models.Model):
         _("daily digest at"), null=True, blank=True, help_text=_("For a daily digest: HH:MM in the recipient's zone.")
     )
     digest_max_events = models.PositiveIntegerField(
-        _("send after this many events"), null=True, blank=True,
+        _("send after this many events"),
+        null=True,
+        blank=True,
         help_text=_("Close the window early when it holds this many events. Empty: only the window."),
     )
     digest_first_immediately = models.BooleanField(
-        _("send the first event at once"), default=False,
+        _("send the first event at once"),
+        default=False,
         help_text=_("The first event after a quiet period goes out at once; the rest wait for the digest."),
     )
     throttle_limit = models.PositiveIntegerField(
@@ -70,11 +76,13 @@ class SubscriptionPolicy(models.Model):
     )
     routing = models.CharField(_("routing"), max_length=10, choices=Routing.choices, default=Routing.ALL)
     fallback_on_receipt = models.BooleanField(
-        _("fall back on a bad receipt"), default=False,
+        _("fall back on a bad receipt"),
+        default=False,
         help_text=_("A receipt of undelivered or bounced also tries the next channel."),
     )
     respect_quiet_hours = models.BooleanField(
-        _("respect quiet hours"), default=True,
+        _("respect quiet hours"),
+        default=True,
         help_text=_("Hold non-critical messages until the recipient's quiet hours end (or digest them)."),
     )
 
@@ -106,11 +114,14 @@ class FallbackStep(models.Model):
     """One backend's place in a subscription's fallback chain (lowest position first)."""
 
     subscription = models.ForeignKey(
-        "dsn_core.Subscription", on_delete=models.CASCADE, related_name="fallback_steps",
+        "dsn_core.Subscription",
+        on_delete=models.CASCADE,
+        related_name="fallback_steps",
         verbose_name=_("subscription"),
     )
-    backend = models.ForeignKey("dsn_core.Backend", on_delete=models.CASCADE, related_name="+",
-                                verbose_name=_("backend"))
+    backend = models.ForeignKey(
+        "dsn_core.Backend", on_delete=models.CASCADE, related_name="+", verbose_name=_("backend")
+    )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
 
     class Meta:
@@ -138,11 +149,16 @@ class DeliveryPreference(models.Model):
     """One person's choices: preferred channel order, quiet hours and time zone."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="dsn_preference",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="dsn_preference",
         verbose_name=_("user"),
     )
     channel_order = models.CharField(
-        _("preferred channels"), max_length=255, blank=True,
+        _("preferred channels"),
+        max_length=255,
+        blank=True,
         help_text=_("Messenger keys, most preferred first, separated by commas."),
     )
     quiet_start = models.TimeField(_("quiet hours from"), null=True, blank=True)
@@ -194,15 +210,21 @@ class Digest(models.Model):
     # No database constraint and nothing done on delete: retention deletes deliveries without
     # loading them, and a closed window's link is only for the log.
     delivery = models.ForeignKey(
-        "dsn_core.Delivery", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
-        related_name="+", help_text=_("The one message this window became."),
+        "dsn_core.Delivery",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("The one message this window became."),
     )
 
     class Meta:
         verbose_name = _("digest")
         constraints = [
             models.UniqueConstraint(
-                fields=["subscription", "backend", "address"], condition=models.Q(closed_at=None),
+                fields=["subscription", "backend", "address"],
+                condition=models.Q(closed_at=None),
                 name="dsn_digest_one_open",
             )
         ]
@@ -251,6 +273,7 @@ class ThrottleGrant(models.Model):
     class Meta:
         verbose_name = _("throttle answer")
         constraints = [
-            models.UniqueConstraint(fields=["key", "notification_id", "subscription_id", "backend_id"],
-                                    name="dsn_throttle_grant_unique"),
+            models.UniqueConstraint(
+                fields=["key", "notification_id", "subscription_id", "backend_id"], name="dsn_throttle_grant_unique"
+            ),
         ]

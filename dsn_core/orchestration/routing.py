@@ -47,8 +47,9 @@ class _Plan:
         if policy.digest:
             due = digests.due_at_for(policy, preference, self.now)
             first = policy.digest_first_immediately and quiet is None
-            send_now = digests.add_event(policy, self.notification, backend, recipient_id, address, due,
-                                         first_immediately=first)
+            send_now = digests.add_event(
+                policy, self.notification, backend, recipient_id, address, due, first_immediately=first
+            )
             if not send_now:
                 return
             if not throttle.allow(policy, self.notification.pk, backend, recipient_id, address, self.now):
@@ -70,8 +71,9 @@ class _Plan:
         if previous is None:
             self.plain[backend].append((recipient_id, address, status, error))
             return None
-        return _create(self.notification, self.subscription, backend, recipient_id, address, status, error,
-                       previous=previous)
+        return _create(
+            self.notification, self.subscription, backend, recipient_id, address, status, error, previous=previous
+        )
 
     def flush(self) -> None:
         from ..fanout import _PENDING, insert_deliveries
@@ -83,36 +85,65 @@ class _Plan:
         self.plain.clear()
         for until, entries in self.held.items():
             Delivery.objects.bulk_create(
-                [Delivery(notification=self.notification, subscription=self.subscription, backend=backend,
-                          messenger=backend.messenger, recipient_id=r, address=a, status=_PENDING,
-                          next_attempt_at=until, fallback_of=previous, created_at=self.now)
-                 for backend, r, a, previous in entries],
+                [
+                    Delivery(
+                        notification=self.notification,
+                        subscription=self.subscription,
+                        backend=backend,
+                        messenger=backend.messenger,
+                        recipient_id=r,
+                        address=a,
+                        status=_PENDING,
+                        next_attempt_at=until,
+                        fallback_of=previous,
+                        created_at=self.now,
+                    )
+                    for backend, r, a, previous in entries
+                ],
                 ignore_conflicts=True,
             )
             for backend_id in {backend.pk for backend, *_ in entries}:
-                transaction.on_commit(partial(enqueue_send, backend_id, self.notification.pk, 1, run_after=until),
-                                      robust=True)
+                transaction.on_commit(
+                    partial(enqueue_send, backend_id, self.notification.pk, 1, run_after=until), robust=True
+                )
         self.held.clear()
 
 
-def _create(notification: Any, subscription: Any, backend: Any, recipient_id: Any, address: str, status: str,
-            error: str, previous: Any = None) -> Any:
+def _create(
+    notification: Any,
+    subscription: Any,
+    backend: Any,
+    recipient_id: Any,
+    address: str,
+    status: str,
+    error: str,
+    previous: Any = None,
+) -> Any:
     """One delivery written on its own (a chain step that links to the one before it)."""
     from ..models import Delivery
 
     try:
         with transaction.atomic():
             return Delivery.objects.create(
-                notification=notification, subscription=subscription, backend=backend, messenger=backend.messenger,
-                recipient_id=recipient_id, address=address, status=status, last_error=error, fallback_of=previous,
+                notification=notification,
+                subscription=subscription,
+                backend=backend,
+                messenger=backend.messenger,
+                recipient_id=recipient_id,
+                address=address,
+                status=status,
+                last_error=error,
+                fallback_of=previous,
             )
     except IntegrityError:  # written by an earlier run of this fan-out
-        return Delivery.objects.filter(notification=notification, backend=backend, address=address,
-                                       resend_of=None).first()
+        return Delivery.objects.filter(
+            notification=notification, backend=backend, address=address, resend_of=None
+        ).first()
 
 
-def orchestrate(notification: Any, subscription: Any, policy: SubscriptionPolicy, backends: list[Any],
-                user_ids: list[Any]) -> set[int]:
+def orchestrate(
+    notification: Any, subscription: Any, policy: SubscriptionPolicy, backends: list[Any], user_ids: list[Any]
+) -> set[int]:
     """Fan out one subscription under its policy; return the ids of the backends used."""
     from .. import conf
     from ..fanout import _PENDING, _backend_addresses, _chunks, _opt_outs, _rows_for_users

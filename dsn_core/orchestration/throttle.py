@@ -53,8 +53,9 @@ def take(key: str, limit: int, expires_at: datetime) -> bool:
         return bool(ThrottleCount.objects.filter(key=key, count__lt=limit).update(count=F("count") + 1))
 
 
-def allow(policy: SubscriptionPolicy, notification_id: int, backend: Any, recipient_id: Any, address: str,
-          now: datetime) -> bool:
+def allow(
+    policy: SubscriptionPolicy, notification_id: int, backend: Any, recipient_id: Any, address: str, now: datetime
+) -> bool:
     """Whether this event's message to this recipient fits the policy's throttle (counting it once)."""
     if not policy.throttle_limit:
         return True
@@ -62,8 +63,12 @@ def allow(policy: SubscriptionPolicy, notification_id: int, backend: Any, recipi
     expires = datetime.fromtimestamp(window_start(now, policy.throttle_minutes), tz=now.tzinfo) + timedelta(
         minutes=policy.throttle_minutes
     )
-    identity = {"key": key, "notification_id": notification_id, "subscription_id": policy.subscription_id,
-                "backend_id": backend.pk}
+    identity = {
+        "key": key,
+        "notification_id": notification_id,
+        "subscription_id": policy.subscription_id,
+        "backend_id": backend.pk,
+    }
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -78,5 +83,7 @@ def allow(policy: SubscriptionPolicy, notification_id: int, backend: Any, recipi
 
 def forget_expired(now: datetime) -> int:
     """Delete counters and answers of windows that have ended."""
-    return (ThrottleCount.objects.filter(expires_at__lt=now).delete()[0]
-            + ThrottleGrant.objects.filter(expires_at__lt=now).delete()[0])
+    return (
+        ThrottleCount.objects.filter(expires_at__lt=now).delete()[0]
+        + ThrottleGrant.objects.filter(expires_at__lt=now).delete()[0]
+    )

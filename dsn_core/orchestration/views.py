@@ -43,8 +43,9 @@ def reachable_channels(user: Any) -> list[tuple[str, str]]:
 class PreferenceForm(forms.Form):
     """Ranked channel choices, quiet hours and a time zone, as typed fields."""
 
-    quiet_start = forms.TimeField(label=_("Quiet hours from"), required=False,
-                                  widget=forms.TimeInput(attrs={"type": "time"}))
+    quiet_start = forms.TimeField(
+        label=_("Quiet hours from"), required=False, widget=forms.TimeInput(attrs={"type": "time"})
+    )
     quiet_end = forms.TimeField(label=_("until"), required=False, widget=forms.TimeInput(attrs={"type": "time"}))
     time_zone = forms.ChoiceField(label=_("Time zone"), required=False)
 
@@ -52,12 +53,14 @@ class PreferenceForm(forms.Form):
         super().__init__(*args, **kwargs)
         choices = [("", "—"), *channels]
         for rank in range(1, min(RANKS, len(channels)) + 1):
-            self.fields[f"channel_{rank}"] = forms.ChoiceField(label=_("Choice %(n)s") % {"n": rank},
-                                                               choices=choices, required=False)
+            self.fields[f"channel_{rank}"] = forms.ChoiceField(
+                label=_("Choice %(n)s") % {"n": rank}, choices=choices, required=False
+            )
         time_zone = self.fields["time_zone"]
         assert isinstance(time_zone, forms.ChoiceField)
         time_zone.choices = [("", _("the site's (%(zone)s)") % {"zone": settings.TIME_ZONE})] + [
-            (z, z) for z in sorted(zoneinfo.available_timezones())]
+            (z, z) for z in sorted(zoneinfo.available_timezones())
+        ]
 
     def ranked_fields(self) -> list[Any]:
         return [self[name] for name in self.fields if name.startswith("channel_")]
@@ -90,9 +93,14 @@ def delivery_preferences(request: HttpRequest) -> HttpResponse:
     saved = False
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        DeliveryPreference.objects.update_or_create(user=user, defaults={
-            "channel_order": data["channel_order"], "quiet_start": data.get("quiet_start"),
-            "quiet_end": data.get("quiet_end"), "time_zone": data.get("time_zone") or "",
-        })
+        DeliveryPreference.objects.update_or_create(
+            user=user,
+            defaults={
+                "channel_order": data["channel_order"],
+                "quiet_start": data.get("quiet_start"),
+                "quiet_end": data.get("quiet_end"),
+                "time_zone": data.get("time_zone") or "",
+            },
+        )
         saved = True
     return render(request, "dsn_core/delivery_preferences.html", {"form": form, "saved": saved})

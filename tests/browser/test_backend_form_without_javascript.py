@@ -12,8 +12,9 @@ from dsn_core.models import Backend, MessageTemplate
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_without_javascript_a_button_shows_the_chosen_channels_settings(browser: Any, live_server: Any,
-                                                                         admin_user: Any) -> None:
+def test_without_javascript_a_button_shows_the_chosen_channels_settings(
+    browser: Any, live_server: Any, admin_user: Any
+) -> None:
     MessageTemplate.objects.create(name="Hello", text="hi")
     context = browser.new_context(java_script_enabled=False)
     try:

@@ -46,8 +46,9 @@ def test_builder_rows_write_the_conditions_and_read_them_back(admin_login: Any, 
 
 def test_conditions_the_builder_cannot_show_stay_editable_as_json(admin_login: Any, live_server: Any) -> None:
     ct = ContentType.objects.get_for_model(Article)
-    trigger = Trigger.objects.create(name="t", verb="post_save", action_object_type=ct,
-                                     conditions=[{"field": "status", "op": "eq", "value": "x"}])
+    trigger = Trigger.objects.create(
+        name="t", verb="post_save", action_object_type=ct, conditions=[{"field": "status", "op": "eq", "value": "x"}]
+    )
     Trigger.objects.filter(pk=trigger.pk).update(conditions=[{"field": "status", "op": "eq", "value": "x", "y": 1}])
     page = admin_login()
     page.goto(f"{live_server.url}/admin/dsn_core/trigger/{trigger.pk}/change/")
@@ -75,7 +76,8 @@ def test_a_boolean_field_is_a_checkbox(admin_login: Any, live_server: Any) -> No
 
 
 def test_a_subscription_on_the_trigger_page_lists_the_receivers_of_the_chosen_model(
-        admin_login: Any, live_server: Any) -> None:
+    admin_login: Any, live_server: Any
+) -> None:
     from tests.testapp.models import Team
 
     page = admin_login()

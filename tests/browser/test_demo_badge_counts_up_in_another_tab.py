@@ -53,11 +53,21 @@ def demo(tmp_path: Path) -> Any:
     port = free_port()
     log = tmp_path / "demo.log"
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")}
-    env.update(DSN_VENV=sys.prefix, DSN_DEMO_DB=str(tmp_path / "demo.sqlite3"), PYTHONUNBUFFERED="1",
-               NO_PROXY="127.0.0.1,localhost")
+    env.update(
+        DSN_VENV=sys.prefix,
+        DSN_DEMO_DB=str(tmp_path / "demo.sqlite3"),
+        PYTHONUNBUFFERED="1",
+        NO_PROXY="127.0.0.1,localhost",
+    )
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "dev.py"), "demo", str(port), "--no-sync"], cwd=ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "dev.py"), "demo", str(port), "--no-sync"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for_text(log, "login: admin / admin", proc, timeout=180)
         yield proc, f"http://127.0.0.1:{port}", log
@@ -99,8 +109,10 @@ def test_an_order_created_in_one_tab_counts_up_the_badge_in_another(page: Any, d
     assert latency < 10, f"the badge took {latency:.1f} s"
 
     # the stream came from uvicorn (an ASGI server), not a polling fallback
-    status = watching.evaluate("fetch('/dsn/inbox/stream/', {headers: {Accept: 'text/event-stream'}})"
-                               ".then(r => { const s = r.status; r.body.cancel(); return s; })")
+    status = watching.evaluate(
+        "fetch('/dsn/inbox/stream/', {headers: {Accept: 'text/event-stream'}})"
+        ".then(r => { const s = r.status; r.body.cancel(); return s; })"
+    )
     assert status == 200
     # and the worker printed the console message for it in dev.py's terminal
     wait_for_text(log, "ordered Teapot from the other tab", proc, timeout=15)
@@ -110,6 +122,7 @@ def test_an_order_created_in_one_tab_counts_up_the_badge_in_another(page: Any, d
     deadline = time.monotonic() + 15
     while group_alive(proc.pid):
         assert time.monotonic() < deadline, subprocess.run(
-            ["ps", "-o", "pid,cmd", "-g", str(proc.pid)], capture_output=True, text=True).stdout
+            ["ps", "-o", "pid,cmd", "-g", str(proc.pid)], capture_output=True, text=True
+        ).stdout
         time.sleep(0.1)
     assert "Traceback" not in log.read_text(errors="replace")

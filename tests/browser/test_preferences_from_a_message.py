@@ -16,14 +16,16 @@ from tests.testapp.models import Article
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_preferences_page_is_reached_from_a_messages_link(page: Any, live_server: Any, settings: Any,
-                                                               make_flow: Any, django_user_model: Any) -> None:
+def test_the_preferences_page_is_reached_from_a_messages_link(
+    page: Any, live_server: Any, settings: Any, make_flow: Any, django_user_model: Any
+) -> None:
     settings.ROOT_URLCONF = "tests.browser.urls"
     settings.LOGIN_URL = "/accounts/login/"
     settings.DSN = {**settings.DSN, "BASE_URL": live_server.url}
     pat = django_user_model.objects.create_user("pat", "pat@example.com", "pw")
-    subscription = make_flow(Article, users=[pat], messenger="email",
-                             text="{{ instance.title }} is out.\nStop these: {{ unsubscribe_url }}")
+    subscription = make_flow(
+        Article, users=[pat], messenger="email", text="{{ instance.title }} is out.\nStop these: {{ unsubscribe_url }}"
+    )
     subscription.name = "Article news"
     subscription.save()
     Article.objects.create(title="Spring catalogue")

@@ -31,8 +31,9 @@ def wait_for(predicate: Any, seconds: float = 10.0) -> Any:
     return predicate()
 
 
-def test_the_quickstart_by_clicking_sends_an_sms(admin_login: Any, page: Any, live_server: Any, settings: Any,
-                                                  django_user_model: Any, capsys: Any) -> None:
+def test_the_quickstart_by_clicking_sends_an_sms(
+    admin_login: Any, page: Any, live_server: Any, settings: Any, django_user_model: Any, capsys: Any
+) -> None:
     with FakeServer() as server:
         twilio = FakeTwilio(server)
         settings.DSN = {**settings.DSN, "SMS": sms_section(twilio)}
@@ -110,6 +111,8 @@ def test_the_quickstart_by_clicking_sends_an_sms(admin_login: Any, page: Any, li
         assert [(r.form.get("To"), r.form.get("Body")) for r in sent] == [("+15005550001", "Shipped: Teapot")]
 
     with capsys.disabled():
-        print(f"\n[quickstart by clicking] page loads: {you.loads}, fields typed: {len(you.typed)} "
-              f"({sum(map(len, you.typed))} characters, no JSON), clicks and choices: {you.clicks}")
-    assert not any(ch in "".join(you.typed) for ch in "[]{}\"")
+        print(
+            f"\n[quickstart by clicking] page loads: {you.loads}, fields typed: {len(you.typed)} "
+            f"({sum(map(len, you.typed))} characters, no JSON), clicks and choices: {you.clicks}"
+        )
+    assert not any(ch in "".join(you.typed) for ch in '[]{}"')

@@ -32,32 +32,58 @@ def shoot(page: Any, name: str, selector: str = "#content") -> None:
     page.locator(selector).first.screenshot(path=str(path))
 
 
-def test_take_screenshots(admin_login: Any, live_server: Any, settings: Any, admin_user: Any,
-                          django_user_model: Any) -> None:
+def test_take_screenshots(
+    admin_login: Any, live_server: Any, settings: Any, admin_user: Any, django_user_model: Any
+) -> None:
     settings.DSN = {k: v for k, v in settings.DSN.items() if k != "TELEGRAM"}
     IMG.mkdir(exist_ok=True)
     ct = ContentType.objects.get_for_model(Article)
-    conditions = [{"field": "status", "op": "changed_from_to", "from": "paid", "to": "shipped"},
-                  {"op": "created", "value": False}]
-    trigger = Trigger.objects.create(name="Article shipped", verb="post_save", action_object_type=ct,
-                                     conditions=conditions)
-    template = MessageTemplate.objects.create(name="Shipped", subject="{{ instance.title }} shipped",
-                                              text="Hello {{ recipient }}: {{ instance.title }} is on its way.")
-    backend = Backend.objects.create(name="Email", messenger="email", template=template,
-                                     options={"subject_prefix": "[Shop] "})
-    sub = Subscription.objects.create(name="Tell the owner and shipping", trigger=trigger,
-                                      dynamic_receivers=["instance.owner"],
-                                      fixed_addresses={"email": ["ops@example.com"]})
+    conditions = [
+        {"field": "status", "op": "changed_from_to", "from": "paid", "to": "shipped"},
+        {"op": "created", "value": False},
+    ]
+    trigger = Trigger.objects.create(
+        name="Article shipped", verb="post_save", action_object_type=ct, conditions=conditions
+    )
+    template = MessageTemplate.objects.create(
+        name="Shipped",
+        subject="{{ instance.title }} shipped",
+        text="Hello {{ recipient }}: {{ instance.title }} is on its way.",
+    )
+    backend = Backend.objects.create(
+        name="Email", messenger="email", template=template, options={"subject_prefix": "[Shop] "}
+    )
+    sub = Subscription.objects.create(
+        name="Tell the owner and shipping",
+        trigger=trigger,
+        dynamic_receivers=["instance.owner"],
+        fixed_addresses={"email": ["ops@example.com"]},
+    )
     sub.backends.add(backend)
     sub.receiver_groups.add(Group.objects.create(name="Shipping"))
     Article.objects.create(title="Teapot", status="paid", owner=admin_user)
     notification = Notification.objects.create(trigger=trigger, trigger_name=trigger.name, verb="post_save")
     now = timezone.now()
     for i in range(6):
-        Delivery.objects.create(notification=notification, backend=backend, messenger="email", recipient=admin_user,
-                                address=f"person{i}@example.com", status="sent", attempts=1, sent_at=now)
-    Delivery.objects.create(notification=notification, backend=backend, messenger="email", address="bad@",
-                            status="dead", attempts=8, last_error="550 mailbox unavailable")
+        Delivery.objects.create(
+            notification=notification,
+            backend=backend,
+            messenger="email",
+            recipient=admin_user,
+            address=f"person{i}@example.com",
+            status="sent",
+            attempts=1,
+            sent_at=now,
+        )
+    Delivery.objects.create(
+        notification=notification,
+        backend=backend,
+        messenger="email",
+        address="bad@",
+        status="dead",
+        attempts=8,
+        last_error="550 mailbox unavailable",
+    )
     page = admin_login()
     page.set_viewport_size({"width": 1100, "height": 900})
     base = live_server.url + "/admin/dsn_core"
@@ -90,8 +116,9 @@ def test_take_screenshots(admin_login: Any, live_server: Any, settings: Any, adm
 
     client = Client()
     client.force_login(pat)
-    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                               "url": live_server.url}])
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
     page.goto(f"{live_server.url}/dsn/preferences/")
     shoot(page, "preferences", "body")
     assert (IMG / "preferences.png").stat().st_size < 150_000

@@ -111,8 +111,13 @@ def test_every_admin_page_loads(su, admin_user, make_flow, django_capture_on_com
     notification = Notification.objects.get()
     delivery = Delivery.objects.get()
     objects = {
-        "trigger": sub.trigger, "messagetemplate": sub.backends.get().template, "backend": sub.backends.get(),
-        "subscription": sub, "address": address, "optout": opt_out, "notification": notification,
+        "trigger": sub.trigger,
+        "messagetemplate": sub.backends.get().template,
+        "backend": sub.backends.get(),
+        "subscription": sub,
+        "address": address,
+        "optout": opt_out,
+        "notification": notification,
         "delivery": delivery,
     }
     for name, obj in objects.items():
@@ -184,11 +189,19 @@ def test_an_unregistered_verb_stays_visible_on_its_trigger(su, make_flow):
 
 def _trigger_data(**overrides: Any) -> dict[str, Any]:
     data = {
-        "name": "paid", "verb": "post_save", "enabled": "on",
-        "action_object_type": ContentType.objects.get_for_model(Article).pk, "action_object_id": "",
-        "actor_type": "", "actor_id": "", "target": "", "conditions": "[]",
-        "subscriptions-TOTAL_FORMS": "0", "subscriptions-INITIAL_FORMS": "0",
-        "subscriptions-MIN_NUM_FORMS": "0", "subscriptions-MAX_NUM_FORMS": "1000",
+        "name": "paid",
+        "verb": "post_save",
+        "enabled": "on",
+        "action_object_type": ContentType.objects.get_for_model(Article).pk,
+        "action_object_id": "",
+        "actor_type": "",
+        "actor_id": "",
+        "target": "",
+        "conditions": "[]",
+        "subscriptions-TOTAL_FORMS": "0",
+        "subscriptions-INITIAL_FORMS": "0",
+        "subscriptions-MIN_NUM_FORMS": "0",
+        "subscriptions-MAX_NUM_FORMS": "1000",
     }
     data.update(overrides)
     return data
@@ -211,11 +224,17 @@ def test_trigger_conditions_are_validated(su):
 
 def test_trigger_with_an_inline_subscription_is_saved(su, make_flow, admin_user):
     backend = make_flow(Article).backends.get()
-    data = _trigger_data(**{
-        "subscriptions-TOTAL_FORMS": "1", "subscriptions-0-name": "owners", "subscriptions-0-enabled": "on",
-        "subscriptions-0-backends": [backend.pk], "subscriptions-0-receiver_users": [admin_user.pk],
-        "subscriptions-0-dynamic_receivers": ["instance.owner"], "subscriptions-0-fixed_addresses__locmem": "",
-    })
+    data = _trigger_data(
+        **{
+            "subscriptions-TOTAL_FORMS": "1",
+            "subscriptions-0-name": "owners",
+            "subscriptions-0-enabled": "on",
+            "subscriptions-0-backends": [backend.pk],
+            "subscriptions-0-receiver_users": [admin_user.pk],
+            "subscriptions-0-dynamic_receivers": ["instance.owner"],
+            "subscriptions-0-fixed_addresses__locmem": "",
+        }
+    )
     response = su.post("/admin/dsn_core/trigger/add/", data)
     assert response.status_code == 302, response.context and form_errors(response)
     sub = Subscription.objects.get(name="owners")
@@ -230,8 +249,7 @@ def test_trigger_with_an_inline_subscription_is_saved(su, make_flow, admin_user)
 
 
 def test_template_syntax_error_shows_its_line(su):
-    data = {"name": "broken", "engine": "django", "subject": "Hi", "text": "line one\n{% if %}\nline three",
-            "html": ""}
+    data = {"name": "broken", "engine": "django", "subject": "Hi", "text": "line one\n{% if %}\nline three", "html": ""}
     response = su.post("/admin/dsn_core/messagetemplate/add/", data)
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
@@ -255,19 +273,25 @@ def test_backend_options_are_checked_by_the_messenger(su, make_flow):
 
 
 def _template(text: str = "{{ instance.title }} for {{ recipient }} by {{ actor }}") -> MessageTemplate:
-    return MessageTemplate.objects.create(name="preview", subject="About {{ instance }}", text=text,
-                                          html="<p>{{ instance.title }}</p>")
+    return MessageTemplate.objects.create(
+        name="preview", subject="About {{ instance }}", text=text, html="<p>{{ instance.title }}</p>"
+    )
 
 
 def test_preview_renders_against_a_chosen_object(su):
     template = _template()
     article = Article.objects.create(title="Tom & Jerry")
     ct = ContentType.objects.get_for_model(Article).pk
-    response = su.get(f"/admin/dsn_core/messagetemplate/{template.pk}/preview/",
-                      {"verb": "post_save", "content_type": ct, "object_id": article.pk})
+    response = su.get(
+        f"/admin/dsn_core/messagetemplate/{template.pk}/preview/",
+        {"verb": "post_save", "content_type": ct, "object_id": article.pk},
+    )
     assert response.status_code == 200
-    assert response.context["rendered"] == ("About Tom & Jerry", "Tom & Jerry for admin by admin",
-                                            "<p>Tom &amp; Jerry</p>")
+    assert response.context["rendered"] == (
+        "About Tom & Jerry",
+        "Tom & Jerry for admin by admin",
+        "<p>Tom &amp; Jerry</p>",
+    )
     assert "Send a test to me" in response.content.decode()
     change = su.get(f"/admin/dsn_core/messagetemplate/{template.pk}/change/").content.decode()
     assert f"/admin/dsn_core/messagetemplate/{template.pk}/preview/" in change
@@ -292,8 +316,7 @@ def test_send_a_test_delivers_to_me_through_the_backend(su, make_flow, dsn_outbo
     ct = ContentType.objects.get_for_model(Article).pk
     url = f"/admin/dsn_core/messagetemplate/{template.pk}/send-test/"
     assert su.get(url).status_code == 405
-    response = su.post(url, {"backend": backend.pk, "verb": "post_save", "content_type": ct,
-                             "object_id": article.pk})
+    response = su.post(url, {"backend": backend.pk, "verb": "post_save", "content_type": ct, "object_id": article.pk})
     assert response.status_code == 302 and "object_id=" in response["Location"]
     sent = [(m.address, m.subject, m.text) for m in dsn_outbox]
     assert sent == [("admin", "About Launch", "Launch for admin by admin")]
@@ -341,8 +364,9 @@ def test_secrets_never_reach_the_admin(su, settings, book, admin_user, make_flow
     backend = Backend.objects.create(name="by book", messenger="book", template=template)
     set_address(admin_user, "book", "@admin-chat")
     book.explode = True
-    response = su.post(f"/admin/dsn_core/messagetemplate/{template.pk}/send-test/",
-                       {"backend": backend.pk, "verb": "post_save"})
+    response = su.post(
+        f"/admin/dsn_core/messagetemplate/{template.pk}/send-test/", {"backend": backend.pk, "verb": "post_save"}
+    )
     shown = " ".join(flash(response))
     assert "RuntimeError" in shown and "bot***/send" in shown and SECRET not in shown
     # A user's password hash is never snapshotted when a user is saved, so no page can show it.
@@ -364,8 +388,10 @@ def test_subscription_uses_autocomplete_for_users_and_groups(su, admin_user):
     page = su.get("/admin/dsn_core/subscription/add/").content.decode()
     for field in ("receiver_users", "receiver_groups", "trigger", "backends"):
         assert re.search(rf'<select name="{field}"[^>]*class="[^"]*admin-autocomplete', page), field
-    found = su.get("/admin/autocomplete/", {"app_label": "dsn_core", "model_name": "subscription",
-                                             "field_name": "receiver_users", "term": "adm"}).json()
+    found = su.get(
+        "/admin/autocomplete/",
+        {"app_label": "dsn_core", "model_name": "subscription", "field_name": "receiver_users", "term": "adm"},
+    ).json()
     assert [r["text"] for r in found["results"]] == ["admin"]
 
 
@@ -400,16 +426,18 @@ def test_address_and_opt_out_admins(su, admin_user):
 # -- logs: read-only, filters, retry and resend --------------------------------------------
 
 
-def test_logs_are_read_only(su, make_flow, admin_user, django_capture_on_commit_callbacks, django_user_model,
-                            dsn_outbox):
+def test_logs_are_read_only(
+    su, make_flow, admin_user, django_capture_on_commit_callbacks, django_user_model, dsn_outbox
+):
     _flow_with_logs(make_flow, admin_user, django_capture_on_commit_callbacks)
     delivery = Delivery.objects.get()
     page = su.get(f"/admin/dsn_core/delivery/{delivery.pk}/change/").content.decode()
     assert 'name="_save"' not in page and "locmem-1" in page
     assert su.post(f"/admin/dsn_core/delivery/{delivery.pk}/change/", {"status": "dead"}).status_code == 403
     assert su.post(f"/admin/dsn_core/delivery/{delivery.pk}/delete/", {"post": "yes"}).status_code == 403
-    assert su.post(f"/admin/dsn_core/notification/{delivery.notification_id}/delete/",
-                   {"post": "yes"}).status_code == 403
+    assert (
+        su.post(f"/admin/dsn_core/notification/{delivery.notification_id}/delete/", {"post": "yes"}).status_code == 403
+    )
     assert Delivery.objects.get().status == "sent" and Notification.objects.count() == 1
     viewer = staff_client(django_user_model, "view_delivery")
     assert viewer.get("/admin/dsn_core/delivery/").status_code == 200
@@ -430,21 +458,27 @@ def test_delivery_filters(su, make_flow, admin_user, django_capture_on_commit_ca
     assert "By status" in page and "By messenger" in page and "By trigger" in page
 
 
-def test_cancel_stops_deliveries_that_have_not_reached_the_provider(su, admin_user, dsn_outbox, dsn_flush,
-                                                                     django_user_model):
-    backend = Backend.objects.create(name="b", messenger="locmem",
-                                     template=MessageTemplate.objects.create(name="t", text="x"))
+def test_cancel_stops_deliveries_that_have_not_reached_the_provider(
+    su, admin_user, dsn_outbox, dsn_flush, django_user_model
+):
+    backend = Backend.objects.create(
+        name="b", messenger="locmem", template=MessageTemplate.objects.create(name="t", text="x")
+    )
     notification = Notification.objects.create(trigger_name="t", verb="post_save", fanned_out_at=timezone.now())
-    rows = {status: Delivery.objects.create(notification=notification, backend=backend, messenger="locmem",
-                                            address=f"to-{status}", status=status)
-            for status in ("pending", "failed", "sending", "sent")}
+    rows = {
+        status: Delivery.objects.create(
+            notification=notification, backend=backend, messenger="locmem", address=f"to-{status}", status=status
+        )
+        for status in ("pending", "failed", "sending", "sent")
+    }
     everything = [d.pk for d in rows.values()]
     viewer = staff_client(django_user_model, "view_delivery")
     viewer.post("/admin/dsn_core/delivery/", {"action": "cancel", ACTION_CHECKBOX_NAME: everything})
     assert Delivery.objects.filter(status="skipped").count() == 0  # viewing is not changing
     response = su.post("/admin/dsn_core/delivery/", {"action": "cancel", ACTION_CHECKBOX_NAME: everything})
     assert flash(response) == [
-        "2 deliveries cancelled. 2 left alone (only pending or failed deliveries can be cancelled)."]
+        "2 deliveries cancelled. 2 left alone (only pending or failed deliveries can be cancelled)."
+    ]
     statuses = dict(Delivery.objects.values_list("address", "status"))
     assert statuses == {"to-pending": "skipped", "to-failed": "skipped", "to-sending": "sending", "to-sent": "sent"}
     assert Delivery.objects.get(address="to-pending").last_error == f"cancelled in the admin by {admin_user.username}"
@@ -452,8 +486,9 @@ def test_cancel_stops_deliveries_that_have_not_reached_the_provider(su, admin_us
     assert dsn_outbox == []  # nothing cancelled is sent
 
 
-def test_retry_now_requeues_dead_deliveries(su, make_flow, admin_user, dsn_outbox,
-                                            django_capture_on_commit_callbacks, django_user_model):
+def test_retry_now_requeues_dead_deliveries(
+    su, make_flow, admin_user, dsn_outbox, django_capture_on_commit_callbacks, django_user_model
+):
     sub = _flow_with_logs(make_flow, admin_user, django_capture_on_commit_callbacks, options={"fail": "permanent"})
     dead = Delivery.objects.get()
     assert dead.status == "dead" and dsn_outbox == []
@@ -471,8 +506,9 @@ def test_retry_now_requeues_dead_deliveries(su, make_flow, admin_user, dsn_outbo
     assert "1 skipped" in " ".join(flash(response)) and Delivery.objects.get().status == "sent"
 
 
-def test_resend_creates_a_new_delivery_and_keeps_the_original(su, make_flow, admin_user, dsn_outbox,
-                                                              django_capture_on_commit_callbacks):
+def test_resend_creates_a_new_delivery_and_keeps_the_original(
+    su, make_flow, admin_user, dsn_outbox, django_capture_on_commit_callbacks
+):
     _flow_with_logs(make_flow, admin_user, django_capture_on_commit_callbacks)
     original = Delivery.objects.get()
     assert original.status == "sent" and len(dsn_outbox) == 1

@@ -98,15 +98,22 @@ def test_each_option_is_a_typed_field_and_only_the_chosen_channel_shows(su: Clie
 
 def test_typed_fields_are_stored_as_typed_json(su: Client, template: MessageTemplate) -> None:
     # ring unticked: a checkbox posts nothing, which is False, not a missing value
-    response = su.post("/admin/dsn_core/backend/add/", typed(template, loft="north", altitude="250", speed="42.5",
-                                                              colour="white"))
+    response = su.post(
+        "/admin/dsn_core/backend/add/", typed(template, loft="north", altitude="250", speed="42.5", colour="white")
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
     assert Backend.objects.get().options == {
-        "loft": "north", "ring": False, "altitude": 250, "speed": 42.5, "colour": "white"}
+        "loft": "north",
+        "ring": False,
+        "altitude": 250,
+        "speed": 42.5,
+        "colour": "white",
+    }
 
 
 def test_other_channels_fields_are_ignored_and_required_ones_are_asked_for(
-        su: Client, template: MessageTemplate) -> None:
+    su: Client, template: MessageTemplate
+) -> None:
     data = typed(template, altitude="not a number")
     data["options__raven__castle"] = "Winterfell"
     response = su.post("/admin/dsn_core/backend/add/", data)
@@ -118,8 +125,9 @@ def test_other_channels_fields_are_ignored_and_required_ones_are_asked_for(
 
 
 def test_a_change_page_shows_the_stored_values(su: Client, template: MessageTemplate) -> None:
-    backend = Backend.objects.create(name="b", messenger="pigeon", template=template,
-                                     options={"loft": "south", "ring": False, "altitude": 7})
+    backend = Backend.objects.create(
+        name="b", messenger="pigeon", template=template, options={"loft": "south", "ring": False, "altitude": 7}
+    )
     html = su.get(f"/admin/dsn_core/backend/{backend.pk}/change/").content.decode()
     assert 'name="options__pigeon__loft" value="south"' in html
     assert 'name="options__pigeon__altitude" value="7"' in html
@@ -137,7 +145,8 @@ def test_without_javascript_the_form_re_renders_for_another_channel(su: Client, 
 
 
 def test_an_unconfigured_channel_is_marked_and_refused_unless_saved_anyway(
-        su: Client, template: MessageTemplate) -> None:
+    su: Client, template: MessageTemplate
+) -> None:
     html = su.get("/admin/dsn_core/backend/add/").content.decode()
     assert "Raven — not configured: DSN[&#x27;RAVEN&#x27;][&#x27;KEY&#x27;] missing." in html
     response = su.post("/admin/dsn_core/backend/add/", typed(template, "raven", castle="Winterfell"))
@@ -152,11 +161,15 @@ def test_an_unconfigured_channel_is_marked_and_refused_unless_saved_anyway(
 
 
 def test_a_test_send_on_an_unconfigured_channel_names_the_configuration_problem_first(
-        su: Client, template: MessageTemplate) -> None:
+    su: Client, template: MessageTemplate
+) -> None:
     backend = Backend.objects.create(name="ravens", messenger="raven", template=template)
     # the admin has no address on Raven either: the configuration problem is what is said
-    response = su.post(f"/admin/dsn_core/messagetemplate/{template.pk}/send-test/",
-                       {"verb": "post_save", "backend": backend.pk}, follow=True)
+    response = su.post(
+        f"/admin/dsn_core/messagetemplate/{template.pk}/send-test/",
+        {"verb": "post_save", "backend": backend.pk},
+        follow=True,
+    )
     text = " ".join(str(m) for m in response.context["messages"])
     assert "Nothing sent: Raven is not configured (a problem in the site's settings" in text
     assert "DSN['RAVEN']['KEY'] missing" in text and "no address" not in text

@@ -34,8 +34,9 @@ def test_the_delivery_list_shows_status_error_channel_recipient(client: Client, 
     assert headers == ["ID", "Status", "Error", "Channel", "Recipient", "Attempts", "Time"]
 
 
-def test_the_overview_counts_and_is_linked_from_dsns_admin_page(client: Client, admin_user: Any,
-                                                                django_user_model: Any) -> None:
+def test_the_overview_counts_and_is_linked_from_dsns_admin_page(
+    client: Client, admin_user: Any, django_user_model: Any
+) -> None:
     notification = Notification.objects.create(trigger_name="t", verb="post_save")
     now = timezone.now()
     for _ in range(3):

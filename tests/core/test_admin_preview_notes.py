@@ -46,8 +46,9 @@ def su(client: Client, admin_user: Any) -> Client:
 
 def preview(client: Client, template: MessageTemplate, **query: Any) -> Any:
     ct = ContentType.objects.get_for_model(Article).pk
-    return client.get(f"/admin/dsn_core/messagetemplate/{template.pk}/preview/",
-                      {"verb": "post_save", "content_type": ct, **query})
+    return client.get(
+        f"/admin/dsn_core/messagetemplate/{template.pk}/preview/", {"verb": "post_save", "content_type": ct, **query}
+    )
 
 
 def notes_of(response: Any) -> dict[str, list[str]]:
@@ -56,8 +57,7 @@ def notes_of(response: Any) -> dict[str, list[str]]:
 
 def test_the_preview_shows_sms_segments_and_x_weighted_length_for_the_templates_backends(su: Client) -> None:
     Article.objects.create(title="shop.io")
-    template = MessageTemplate.objects.create(name="shipped", subject="Shipped",
-                                              text=PERSIAN + " {{ instance.title }}")
+    template = MessageTemplate.objects.create(name="shipped", subject="Shipped", text=PERSIAN + " {{ instance.title }}")
     Backend.objects.create(name="Texts", messenger="sms", template=template)
     Backend.objects.create(name="Timeline", messenger="twitter", template=template)
     Backend.objects.create(name="Console", messenger="console", template=template)  # no notes: not listed
@@ -68,8 +68,9 @@ def test_the_preview_shows_sms_segments_and_x_weighted_length_for_the_templates_
     length = len(PERSIAN) + 1 + len("shop.io")  # the SMS counts characters; UCS-2 because of Persian letters
     assert notes["Texts"][0].startswith(f"2 SMS segments (UCS-2, {length} characters: 70 fit in one SMS")
     # X counts the bare domain as a URL (23) and each Persian letter as 1 (not CJK)
-    assert notes["Timeline"] == [f"X counts {len(PERSIAN) + 1 + 23} of 280 for a post (each URL 23, each emoji 2, "
-                                 "CJK characters 2)."]
+    assert notes["Timeline"] == [
+        f"X counts {len(PERSIAN) + 1 + 23} of 280 for a post (each URL 23, each emoji 2, CJK characters 2)."
+    ]
     html = response.content.decode()
     assert 'id="dsn-preview-notes"' in html and "<strong>Texts</strong> (SMS (Twilio))" in html
     assert "2 SMS segments (UCS-2" in html and "X counts" in html
@@ -92,8 +93,9 @@ def test_the_last_test_sends_backend_is_shown_and_chosen_again(su: Client) -> No
     other = MessageTemplate.objects.create(name="other", subject="s", text="")
     texts = Backend.objects.create(name="Texts elsewhere", messenger="sms", template=other)
     response = preview(su, template, backend=texts.pk)
-    assert notes_of(response) == {"Texts elsewhere": [
-        "1 SMS segment (GSM-7, 5 GSM-7 characters: 160 fit in one SMS, 153 per segment)"]}
+    assert notes_of(response) == {
+        "Texts elsewhere": ["1 SMS segment (GSM-7, 5 GSM-7 characters: 160 fit in one SMS, 153 per segment)"]
+    }
     assert response.context["send_form"]["backend"].value() == str(texts.pk)
     assert notes_of(preview(su, template)) == {}  # not one of this template's backends
     assert notes_of(preview(su, template, backend="x")) == {}

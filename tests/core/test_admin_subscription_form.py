@@ -20,8 +20,7 @@ def su(client: Client, admin_user: Any) -> Client:
 
 
 def _data(sub: Subscription, **extra: Any) -> dict[str, Any]:
-    data = {"name": "s", "trigger": sub.trigger_id, "backends": [b.pk for b in sub.backends.all()],
-            "enabled": "on"}
+    data = {"name": "s", "trigger": sub.trigger_id, "backends": [b.pk for b in sub.backends.all()], "enabled": "on"}
     # The page's inlines (orchestration policy, fallback chain) submit their management forms.
     for prefix in ("policy", "fallback_steps"):
         data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
@@ -40,8 +39,12 @@ def test_receivers_are_offered_in_words_for_the_triggers_model(su: Client, make_
 
 def test_ticked_receivers_and_address_lines_are_stored_as_before(su: Client, make_flow: Any) -> None:
     sub = make_flow(Article)
-    data = _data(sub, dynamic_receivers=["instance.owner", "@superusers"], other_receivers="instance.team.members",
-                 fixed_addresses__email="ops@example.com\n\n  Shop <shop@example.com>  \n")
+    data = _data(
+        sub,
+        dynamic_receivers=["instance.owner", "@superusers"],
+        other_receivers="instance.team.members",
+        fixed_addresses__email="ops@example.com\n\n  Shop <shop@example.com>  \n",
+    )
     response = su.post(f"/admin/dsn_core/subscription/{sub.pk}/change/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     sub.refresh_from_db()
@@ -54,8 +57,9 @@ def test_ticked_receivers_and_address_lines_are_stored_as_before(su: Client, mak
 
 def test_each_address_is_checked_by_its_channel(su: Client, make_flow: Any) -> None:
     sub = make_flow(Article)
-    response = su.post(f"/admin/dsn_core/subscription/{sub.pk}/change/",
-                       _data(sub, fixed_addresses__email="not an address"))
+    response = su.post(
+        f"/admin/dsn_core/subscription/{sub.pk}/change/", _data(sub, fixed_addresses__email="not an address")
+    )
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors["fixed_addresses"]
     assert errors == ["'email': 'not an address': 'not an address' is not a valid email address."]

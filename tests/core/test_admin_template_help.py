@@ -33,8 +33,9 @@ def _viewer(django_user_model: Any, *perms: tuple[str, str]) -> Client:
     return client
 
 
-def test_the_preview_never_reads_a_model_the_user_may_not_view(django_user_model: Any, admin_user: Any,
-                                                                make_flow: Any) -> None:
+def test_the_preview_never_reads_a_model_the_user_may_not_view(
+    django_user_model: Any, admin_user: Any, make_flow: Any
+) -> None:
     template = make_flow(Article).backends.get().template
     template.text = "{{ instance }} {{ instance.email }} {{ instance.password }}"
     template.save()
@@ -52,7 +53,8 @@ def test_the_preview_never_reads_a_model_the_user_may_not_view(django_user_model
 
 
 def test_the_preview_uses_the_most_recent_object_the_user_may_view_and_says_so(
-        django_user_model: Any, make_flow: Any) -> None:
+    django_user_model: Any, make_flow: Any
+) -> None:
     template = make_flow(Article).backends.get().template
     template.text = "About {{ instance.title }}"
     template.save()
@@ -69,20 +71,24 @@ def test_the_preview_uses_the_most_recent_object_the_user_may_view_and_says_so(
     assert offered == [ContentType.objects.get_for_model(Article)]
 
 
-def test_a_test_send_never_reads_a_model_the_user_may_not_view(django_user_model: Any, admin_user: Any,
-                                                               make_flow: Any, dsn_outbox: Any) -> None:
+def test_a_test_send_never_reads_a_model_the_user_may_not_view(
+    django_user_model: Any, admin_user: Any, make_flow: Any, dsn_outbox: Any
+) -> None:
     backend = make_flow(Article).backends.get()
     template = backend.template
     template.text = "{{ instance.email }}"
     template.save()
     user = django_user_model.objects.create_user("editor", "e@example.com", "pw", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_messagetemplate",
-                                                                       "change_messagetemplate"]))
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_messagetemplate", "change_messagetemplate"])
+    )
     client = Client()
     client.force_login(user)
     user_ct = ContentType.objects.get(app_label="auth", model="user")
-    response = client.post(f"/admin/dsn_core/messagetemplate/{template.pk}/send-test/",
-                           {"verb": "post_save", "backend": backend.pk, "content_type": user_ct.pk,
-                            "object_id": admin_user.pk}, follow=True)
+    response = client.post(
+        f"/admin/dsn_core/messagetemplate/{template.pk}/send-test/",
+        {"verb": "post_save", "backend": backend.pk, "content_type": user_ct.pk, "object_id": admin_user.pk},
+        follow=True,
+    )
     assert dsn_outbox == []
     assert any("Nothing sent: Object model: Select a valid choice" in str(m) for m in response.context["messages"])

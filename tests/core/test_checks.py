@@ -18,11 +18,14 @@ def test_a_mistyped_setting_is_reported_by_plain_check(settings: Any) -> None:
     assert message.msg == "Unknown DSN setting(s): RETENTON_DAYS."
 
 
-@pytest.mark.parametrize(("base_url", "expected"), [
-    ("https://example.test", []),
-    ("http://example.test", ["dsn.W004"]),
-    ("", ["dsn.W003"]),
-])
+@pytest.mark.parametrize(
+    ("base_url", "expected"),
+    [
+        ("https://example.test", []),
+        ("http://example.test", ["dsn.W004"]),
+        ("", ["dsn.W003"]),
+    ],
+)
 def test_deploy_checks_the_base_url(settings: Any, base_url: str, expected: list[str]) -> None:
     settings.DSN = {**settings.DSN, "BASE_URL": base_url}
     found = [i for i in ids(deploy=True) if i in ("dsn.W003", "dsn.W004")]

@@ -124,13 +124,32 @@ def test_dsn_plugins_unknown_name():
 
 
 def test_dsn_fire_runs_a_flow(make_flow, admin_user, dsn_outbox, django_capture_on_commit_callbacks):
-    make_flow(Article, users=[admin_user], text="{{ verb }} {{ instance }} by {{ actor }} on {{ target }} {{ why }}",
-              conditions=[{"op": "created"}], target="launch")
+    make_flow(
+        Article,
+        users=[admin_user],
+        text="{{ verb }} {{ instance }} by {{ actor }} on {{ target }} {{ why }}",
+        conditions=[{"op": "created"}],
+        target="launch",
+    )
     article = Article.objects.create(title="Rocket")  # no trigger fires: created, but no target
     assert Notification.objects.count() == 0
     with django_capture_on_commit_callbacks(execute=True):
-        out = run("dsn_fire", "post_save", "--model", "testapp.article", "--pk", str(article.pk),
-                  "--actor-pk", str(admin_user.pk), "--target", "launch", "--kw", "created=true", "--kw", "why=test")
+        out = run(
+            "dsn_fire",
+            "post_save",
+            "--model",
+            "testapp.article",
+            "--pk",
+            str(article.pk),
+            "--actor-pk",
+            str(admin_user.pk),
+            "--target",
+            "launch",
+            "--kw",
+            "created=true",
+            "--kw",
+            "why=test",
+        )
     assert "Sent post_save; 1 notification(s) created" in out
     assert [m.text for m in dsn_outbox] == ["post_save Rocket by admin on launch test"]
     out = run("dsn_fire", "post_save", "--model", "testapp.article", "--pk", str(article.pk), "--target", "launch")
@@ -141,8 +160,18 @@ def test_dsn_fire_runs_a_flow(make_flow, admin_user, dsn_outbox, django_capture_
 def test_dsn_fire_a_non_model_verb(make_flow, admin_user, dsn_outbox, django_capture_on_commit_callbacks):
     make_flow(type(admin_user), verb="user_logged_in", users=[admin_user], text="{{ instance }} logged in")
     with django_capture_on_commit_callbacks(execute=True):
-        run("dsn_fire", "user_logged_in", "--model", "auth.user", "--pk", str(admin_user.pk),
-            "--actor-pk", str(admin_user.pk), "--kw", "request=null")
+        run(
+            "dsn_fire",
+            "user_logged_in",
+            "--model",
+            "auth.user",
+            "--pk",
+            str(admin_user.pk),
+            "--actor-pk",
+            str(admin_user.pk),
+            "--kw",
+            "request=null",
+        )
     assert [m.text for m in dsn_outbox] == ["admin logged in"]
 
 
@@ -159,8 +188,10 @@ def test_dsn_fire_a_non_model_verb(make_flow, admin_user, dsn_outbox, django_cap
         (["post_save", "--model", "testapp.article", "--pk", "{pk}", "--kw", "created"], "--kw takes key=value"),
         (["post_save", "--model", "testapp.article", "--pk", "{pk}", "--kw", "a b=1"], "--kw takes key=value"),
         (["post_save", "--model", "testapp.article", "--pk", "{pk}", "--actor-pk", "999"], "--actor-pk: No user"),
-        (["post_save", "--model", "testapp.article", "--pk", "{pk}", "--actor-model", "x.y", "--actor-pk", "1"],
-         "--actor-model: no installed model 'x.y'"),
+        (
+            ["post_save", "--model", "testapp.article", "--pk", "{pk}", "--actor-model", "x.y", "--actor-pk", "1"],
+            "--actor-model: no installed model 'x.y'",
+        ),
         (["user_login_failed", "--model", "auth.user", "--pk", "{user}"], "user_login_failed takes no action object"),
     ],
 )
@@ -188,19 +219,32 @@ def test_dsn_fire_reports_a_receiver_that_raises():
 # -- dsn_render ----------------------------------------------------------------------------
 
 
-def _template(name: str = "welcome", text: str = "{{ instance.title }} for {{ recipient }} ({{ address }})",
-              html: str = "") -> MessageTemplate:
+def _template(
+    name: str = "welcome", text: str = "{{ instance.title }} for {{ recipient }} ({{ address }})", html: str = ""
+) -> MessageTemplate:
     return MessageTemplate.objects.create(name=name, subject="About {{ instance }}", text=text, html=html)
 
 
 def test_dsn_render_by_id_and_by_name(admin_user):
     template = _template(html="<b>{{ instance.title }}</b>")
     article = Article.objects.create(title="Fish & Chips")
-    out = run("dsn_render", str(template.pk), "--model", "testapp.article", "--pk", str(article.pk),
-              "--user", "admin", "--address", "admin@example.com")
-    assert out == ("Subject: About Fish & Chips\n\nFish & Chips for admin (admin@example.com)\n"
-                   "\n--- HTML ---\n<b>Fish &amp; Chips</b>\n")
-    out = run("dsn_render", "welcome", "--verb", "pre_delete", "--kw", "reason=\"spam\"")
+    out = run(
+        "dsn_render",
+        str(template.pk),
+        "--model",
+        "testapp.article",
+        "--pk",
+        str(article.pk),
+        "--user",
+        "admin",
+        "--address",
+        "admin@example.com",
+    )
+    assert out == (
+        "Subject: About Fish & Chips\n\nFish & Chips for admin (admin@example.com)\n"
+        "\n--- HTML ---\n<b>Fish &amp; Chips</b>\n"
+    )
+    out = run("dsn_render", "welcome", "--verb", "pre_delete", "--kw", 'reason="spam"')
     assert out.startswith("Subject: About None\n\n for None ()")
 
 
@@ -259,8 +303,10 @@ def test_dsn_test_send_through_console_and_locmem(capsys, dsn_outbox):
         (["console", "alice", "hi", "--option", "stream=stdin"], "must be one of stdout, stderr"),
         (["console", "alice", "hi", "--option", "stream"], "--option takes key=value"),
         (["console", "   ", "hi"], "Bad address for console: An address cannot be empty."),
-        (["locmem", "alice", "hi", "--option", "fail=permanent"],
-         "Local memory (tests) to alice: permanent failure: locmem: asked to fail (permanent)"),
+        (
+            ["locmem", "alice", "hi", "--option", "fail=permanent"],
+            "Local memory (tests) to alice: permanent failure: locmem: asked to fail (permanent)",
+        ),
         (["locmem", "alice", "hi", "--option", "fail=transient"], "temporary failure: locmem: asked to fail"),
     ],
 )

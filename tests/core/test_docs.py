@@ -52,10 +52,15 @@ def _register_params(hook: str) -> list[tuple[str, object]]:
     from dsn_core.verbs import Verb
 
     if hook == "register_signals":  # register(name, signal, **options) makes a Verb of them
-        return [(f.name, inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
-                for f in dataclasses.fields(Verb)]
-    entry = {"register_messengers": plugins._messenger_entry, "register_template_engines": plugins._engine_entry,
-             "register_receiver_resolvers": plugins._resolver_entry}[hook]
+        return [
+            (f.name, inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
+            for f in dataclasses.fields(Verb)
+        ]
+    entry = {
+        "register_messengers": plugins._messenger_entry,
+        "register_template_engines": plugins._engine_entry,
+        "register_receiver_resolvers": plugins._resolver_entry,
+    }[hook]
     return [(p.name, p.default) for p in inspect.signature(entry).parameters.values()]
 
 
@@ -66,9 +71,11 @@ def test_the_register_callable_is_documented_in_full(hook: str) -> None:
 
 def test_the_signature_check_would_catch_a_missing_argument() -> None:
     assert _signature("register", [("name", inspect.Parameter.empty), ("description", "")]) == (
-        'register(name, description="")')
-    assert "`register(name, signal, action_object_arg=None, actor_arg=None, description=\"\")`" not in _row(
-        "register_signals")
+        'register(name, description="")'
+    )
+    assert '`register(name, signal, action_object_arg=None, actor_arg=None, description="")`' not in _row(
+        "register_signals"
+    )
 
 
 @pytest.mark.parametrize("hook", HOOKS)
@@ -83,8 +90,15 @@ def test_the_plugin_guide_holds_a_whole_distribution() -> None:
     from tests import guide
 
     files = guide.files()
-    assert set(files) == {"pyproject.toml", "dsn_pigeon/__init__.py", "dsn_pigeon/messenger.py",
-                          "dsn_pigeon/plugin.py", "tests/settings.py", "tests/conftest.py", "tests/test_pigeon.py"}
+    assert set(files) == {
+        "pyproject.toml",
+        "dsn_pigeon/__init__.py",
+        "dsn_pigeon/messenger.py",
+        "dsn_pigeon/plugin.py",
+        "tests/settings.py",
+        "tests/conftest.py",
+        "tests/test_pigeon.py",
+    }
     project = tomllib.loads(files["pyproject.toml"])
     assert project["project"]["entry-points"]["dsn"] == {"pigeon": "dsn_pigeon.plugin"}
     for path, body in files.items():

@@ -80,8 +80,9 @@ class NoAddressPlugin:
 # -- who receives -------------------------------------------------------------------------
 
 
-def test_every_kind_of_receiver_deduplicated(make_flow: Any, people: dict[str, Any], published_verb: str,
-                                             dummy_tasks: Any) -> None:
+def test_every_kind_of_receiver_deduplicated(
+    make_flow: Any, people: dict[str, Any], published_verb: str, dummy_tasks: Any
+) -> None:
     group = Group.objects.create(name="editors")
     group.user_set.add(people["grouped"], people["listed"], people["asleep"])
     team = Team.objects.create(name="desk")
@@ -154,8 +155,9 @@ def test_opt_out_of_everything(make_flow: Any, people: dict[str, Any], dummy_tas
     assert Delivery.objects.get().status == "skipped"
 
 
-def test_opt_out_of_another_subscription_does_not_apply(make_flow: Any, people: dict[str, Any],
-                                                        dummy_tasks: Any) -> None:
+def test_opt_out_of_another_subscription_does_not_apply(
+    make_flow: Any, people: dict[str, Any], dummy_tasks: Any
+) -> None:
     other = make_flow(Team, users=[people["listed"]])
     make_flow(Article, users=[people["listed"]])
     OptOut.objects.create(user=people["listed"], subscription=other)
@@ -176,8 +178,9 @@ def test_critical_subscriptions_ignore_opt_outs(make_flow: Any, people: dict[str
     assert (delivery.status, delivery.last_error) == ("pending", "")
 
 
-def test_user_without_address_is_skipped(make_flow: Any, people: dict[str, Any], dsn_plugin: Any,
-                                         dummy_tasks: Any) -> None:
+def test_user_without_address_is_skipped(
+    make_flow: Any, people: dict[str, Any], dsn_plugin: Any, dummy_tasks: Any
+) -> None:
     dsn_plugin("noaddr-tests", NoAddressPlugin())
     make_flow(Article, messenger="noaddr", users=[people["listed"]])
     Article.objects.create(title="a")
@@ -198,8 +201,9 @@ def test_fixed_addresses(make_flow: Any, people: dict[str, Any], dummy_tasks: An
     assert not Delivery.objects.filter(messenger="console").exists()  # no console backend here
 
 
-def test_fixed_address_equal_to_a_users_address_is_sent_once(make_flow: Any, people: dict[str, Any],
-                                                             dummy_tasks: Any) -> None:
+def test_fixed_address_equal_to_a_users_address_is_sent_once(
+    make_flow: Any, people: dict[str, Any], dummy_tasks: Any
+) -> None:
     make_flow(Article, users=[people["listed"]], fixed={"locmem": ["listed"]})
     Article.objects.create(title="a")
     fan_out(_notification().pk)
@@ -219,8 +223,7 @@ def test_fan_out_twice_creates_nothing_twice(make_flow: Any, people: dict[str, A
     assert Notification.objects.get().fanned_out_at is not None
 
 
-def test_rerun_of_an_unfinished_fan_out_adds_no_rows(make_flow: Any, people: dict[str, Any],
-                                                     dummy_tasks: Any) -> None:
+def test_rerun_of_an_unfinished_fan_out_adds_no_rows(make_flow: Any, people: dict[str, Any], dummy_tasks: Any) -> None:
     """The sweeper re-runs a fan-out whose worker died before marking it done."""
     make_flow(Article, users=[people["listed"], people["owner"]], fixed={"locmem": ["ops-room"]})
     Article.objects.create(title="a")
@@ -239,16 +242,18 @@ def test_rerun_beside_a_resend_adds_no_rows(make_flow: Any, people: dict[str, An
     notification = _notification()
     fan_out(notification.pk)
     original = Delivery.objects.get(address="ops-room")
-    Delivery.objects.create(notification=notification, backend=original.backend, messenger="locmem",
-                            address="ops-room", resend_of=original)
+    Delivery.objects.create(
+        notification=notification, backend=original.backend, messenger="locmem", address="ops-room", resend_of=original
+    )
     Notification.objects.filter(pk=notification.pk).update(fanned_out_at=None)
     assert fan_out(notification.pk) == 0
     assert Delivery.objects.filter(address="ops-room").count() == 2
     assert Delivery.objects.count() == 4
 
 
-def test_rerun_of_an_unfinished_fan_out_reports_zero_created(make_flow: Any, people: dict[str, Any],
-                                                             dummy_tasks: Any) -> None:
+def test_rerun_of_an_unfinished_fan_out_reports_zero_created(
+    make_flow: Any, people: dict[str, Any], dummy_tasks: Any
+) -> None:
     make_flow(Article, users=[people["listed"], people["owner"]])
     Article.objects.create(title="a")
     notification = _notification()
@@ -261,8 +266,9 @@ def test_fan_out_of_unknown_notification() -> None:
     assert fan_out(987654) == 0
 
 
-def test_small_chunks_give_the_same_deliveries(make_flow: Any, people: dict[str, Any], settings: Any,
-                                               dummy_tasks: Any) -> None:
+def test_small_chunks_give_the_same_deliveries(
+    make_flow: Any, people: dict[str, Any], settings: Any, dummy_tasks: Any
+) -> None:
     settings.DSN = {**settings.DSN, "FANOUT_CHUNK": 2}
     make_flow(Article, users=list(people.values()))
     Article.objects.create(title="a")
@@ -273,10 +279,15 @@ def test_small_chunks_give_the_same_deliveries(make_flow: Any, people: dict[str,
 # -- the whole path -----------------------------------------------------------------------
 
 
-def test_message_about_a_deleted_object(make_flow: Any, people: dict[str, Any], dsn_outbox: list[Any],
-                                        django_capture_on_commit_callbacks: Any) -> None:
-    make_flow(Article, verb="post_delete", users=[people["listed"]],
-              text="Deleted: {{ instance.title }} ({{ instance.status }}, #{{ instance.pk }})")
+def test_message_about_a_deleted_object(
+    make_flow: Any, people: dict[str, Any], dsn_outbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    make_flow(
+        Article,
+        verb="post_delete",
+        users=[people["listed"]],
+        text="Deleted: {{ instance.title }} ({{ instance.status }}, #{{ instance.pk }})",
+    )
     article = Article.objects.create(title="Old news", status="paid")
     pk = article.pk
     with django_capture_on_commit_callbacks(execute=True):
@@ -286,8 +297,9 @@ def test_message_about_a_deleted_object(make_flow: Any, people: dict[str, Any], 
     assert Delivery.objects.get().status == "sent"
 
 
-def test_on_commit_runs_fan_out_and_send(make_flow: Any, people: dict[str, Any], dsn_outbox: list[Any],
-                                         django_capture_on_commit_callbacks: Any) -> None:
+def test_on_commit_runs_fan_out_and_send(
+    make_flow: Any, people: dict[str, Any], dsn_outbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
     make_flow(Article, users=[people["listed"], people["owner"]])
     with django_capture_on_commit_callbacks(execute=True):
         Article.objects.create(title="Hello")
@@ -313,8 +325,9 @@ class _OpsPlugin:
         register(_OpsChat)
 
 
-def test_backend_addresses_replace_the_users(make_flow: Any, people: dict[str, Any], dsn_plugin: Any,
-                                             dummy_tasks: Any) -> None:
+def test_backend_addresses_replace_the_users(
+    make_flow: Any, people: dict[str, Any], dsn_plugin: Any, dummy_tasks: Any
+) -> None:
     dsn_plugin("opschat", _OpsPlugin())
     make_flow(Article, messenger="opschat", users=list(people.values()))
     Article.objects.create(title="x")

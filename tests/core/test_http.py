@@ -63,9 +63,17 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(429, TransientError), (500, TransientError), (503, TransientError), (408, TransientError),
-     (401, ConfigurationError), (403, ConfigurationError), (400, PermanentError), (404, PermanentError),
-     (422, PermanentError)],
+    [
+        (429, TransientError),
+        (500, TransientError),
+        (503, TransientError),
+        (408, TransientError),
+        (401, ConfigurationError),
+        (403, ConfigurationError),
+        (400, PermanentError),
+        (404, PermanentError),
+        (422, PermanentError),
+    ],
 )
 def test_error_for_status(status: int, kind: type) -> None:
     error = error_for_status(status, "nope", provider="Pigeon")

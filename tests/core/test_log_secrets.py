@@ -106,8 +106,11 @@ def sms(settings: Any, server: FakeServer) -> tuple[str, dict[str, Any], list[st
     settings.DSN = {**settings.DSN, "SMS": sms_section(twilio)}
 
     def refuse() -> None:
-        server.route("POST", MESSAGES_PATH, echo_authorization(
-            401, lambda req: {"code": 20003, "message": basic_auth_text(req), "status": 401}))
+        server.route(
+            "POST",
+            MESSAGES_PATH,
+            echo_authorization(401, lambda req: {"code": 20003, "message": basic_auth_text(req), "status": 401}),
+        )
 
     basic = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
     return "sms", {}, ["+14155550123"], [*forms(AUTH_TOKEN, ACCOUNT_SID), basic], refuse
@@ -118,9 +121,14 @@ def twitter(settings: Any, server: FakeServer) -> tuple[str, dict[str, Any], lis
     settings.DSN = {**settings.DSN, "TWITTER": {**CREDENTIALS, "API_BASE_URL": x.url, "TIMEOUT": 2}}
 
     def refuse() -> None:
-        echo = echo_authorization(401, lambda req: {"title": "Unauthorized", "status": 401,
-                                                     "detail": f"bad OAuth header {req.headers.get('Authorization')}"
-                                                               f" for {CREDENTIALS['CONSUMER_SECRET']}"})
+        echo = echo_authorization(
+            401,
+            lambda req: {
+                "title": "Unauthorized",
+                "status": 401,
+                "detail": f"bad OAuth header {req.headers.get('Authorization')} for {CREDENTIALS['CONSUMER_SECRET']}",
+            },
+        )
         server.route("POST", TWEETS, echo)
         server.route("POST", DMS, echo)
 
@@ -134,16 +142,24 @@ class EchoingSMTP(FakeSMTP):
 
     def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         if self.refuse and isinstance(data, LoginPassword):
-            return AuthResult(success=False, handled=False,
-                              message=f"535 5.7.8 bad credentials {data.login.decode()}:{data.password.decode()}")
+            return AuthResult(
+                success=False,
+                handled=False,
+                message=f"535 5.7.8 bad credentials {data.login.decode()}:{data.password.decode()}",
+            )
         return super()._authenticate(server, session, envelope, mechanism, data)
 
 
 def email(settings: Any, smtp: EchoingSMTP) -> tuple[str, dict[str, Any], list[str], list[str], Callable[[], None]]:
     options = {"host": "127.0.0.1", "port": smtp.port, "username": SMTP_USER, "password": SMTP_PASSWORD}
-    settings.DSN = {**settings.DSN, "EMAIL": {
-        "FROM": "DSN <noreply@dsn.test>", "TIMEOUT": 5,
-        "CONNECTIONS": {"test": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}}}
+    settings.DSN = {
+        **settings.DSN,
+        "EMAIL": {
+            "FROM": "DSN <noreply@dsn.test>",
+            "TIMEOUT": 5,
+            "CONNECTIONS": {"test": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}},
+        },
+    }
 
     def refuse() -> None:
         smtp.refuse = True
@@ -152,14 +168,21 @@ def email(settings: Any, smtp: EchoingSMTP) -> tuple[str, dict[str, Any], list[s
 
 
 @pytest.mark.parametrize("channel", ["telegram", "sms", "twitter", "email"])
-def test_no_secret_in_any_log_record_at_debug(channel: str, settings: Any, make_flow: Any, dsn_flush: Any,
-                                             debug_logs: Capture, django_capture_on_commit_callbacks: Any) -> None:
+def test_no_secret_in_any_log_record_at_debug(
+    channel: str,
+    settings: Any,
+    make_flow: Any,
+    dsn_flush: Any,
+    debug_logs: Capture,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     with FakeServer() as server, EchoingSMTP(credentials=(SMTP_USER, SMTP_PASSWORD)) as smtp:
         if channel == "email":
             key, options, fixed, secrets, refuse = email(settings, smtp)
         else:
             key, options, fixed, secrets, refuse = {"telegram": telegram, "sms": sms, "twitter": twitter}[channel](
-                settings, server)
+                settings, server
+            )
         make_flow(Article, messenger=key, options=options, fixed={key: fixed}, text="{{ instance.title }}")
         with django_capture_on_commit_callbacks(execute=True):
             Article.objects.create(title="accepted")

@@ -96,8 +96,9 @@ def test_action_object_id_narrows_to_one_instance(make_flow: Any) -> None:
 
 
 @pytest.mark.parametrize("actor_kwarg", ["actor", "actor_object"])
-def test_actor_model_matches_either_actor_kwarg(make_flow: Any, order_paid_verb: str, user: Any,
-                                                actor_kwarg: str) -> None:
+def test_actor_model_matches_either_actor_kwarg(
+    make_flow: Any, order_paid_verb: str, user: Any, actor_kwarg: str
+) -> None:
     make_flow(verb=order_paid_verb, actor_type=_ct(get_user_model()))
     team = Team.objects.create(name="a team, not a user")
     order_paid.send(sender=Article, **{actor_kwarg: team})
@@ -108,8 +109,9 @@ def test_actor_model_matches_either_actor_kwarg(make_flow: Any, order_paid_verb:
     assert notification.context["actor"]["pk"] == user.pk
 
 
-def test_actor_instance_matches_only_that_user(make_flow: Any, order_paid_verb: str, user: Any,
-                                               other_user: Any) -> None:
+def test_actor_instance_matches_only_that_user(
+    make_flow: Any, order_paid_verb: str, user: Any, other_user: Any
+) -> None:
     make_flow(verb=order_paid_verb, actor_type=_ct(get_user_model()), actor_id=str(user.pk))
     order_paid.send(sender=Article, actor=other_user)
     assert Notification.objects.count() == 0
@@ -253,10 +255,17 @@ def test_raw_saves_from_loaddata_are_ignored(make_flow: Any, tmp_path: Any) -> N
     make_flow(Article)
     make_flow(Article, verb="pre_save")
     fixture = tmp_path / "articles.json"
-    fixture.write_text(json.dumps([
-        {"model": "testapp.article", "pk": 900, "fields": {"title": "loaded", "status": "draft", "note": "",
-                                                           "price": "1.00"}},
-    ]))
+    fixture.write_text(
+        json.dumps(
+            [
+                {
+                    "model": "testapp.article",
+                    "pk": 900,
+                    "fields": {"title": "loaded", "status": "draft", "note": "", "price": "1.00"},
+                },
+            ]
+        )
+    )
     call_command("loaddata", str(fixture), verbosity=0)
     assert Article.objects.filter(pk=900, title="loaded").exists()
     assert Notification.objects.count() == 0
@@ -266,17 +275,25 @@ def test_raw_saves_skip_previous_value_reads(make_flow: Any, tmp_path: Any) -> N
     make_flow(Article, conditions=[{"field": "status", "op": "changed"}])
     Article.objects.create(pk=901, title="before", status="draft")
     fixture = tmp_path / "articles.json"
-    fixture.write_text(json.dumps([
-        {"model": "testapp.article", "pk": 901, "fields": {"title": "after", "status": "paid", "note": "",
-                                                           "price": "1.00"}},
-    ]))
+    fixture.write_text(
+        json.dumps(
+            [
+                {
+                    "model": "testapp.article",
+                    "pk": 901,
+                    "fields": {"title": "after", "status": "paid", "note": "", "price": "1.00"},
+                },
+            ]
+        )
+    )
     call_command("loaddata", str(fixture), verbosity=0)
     assert Article.objects.get(pk=901).status == "paid"
     assert Notification.objects.count() == 0
 
 
-def test_model_less_trigger_ignores_dsn_own_models(make_flow: Any, user: Any,
-                                                   django_capture_on_commit_callbacks: Any) -> None:
+def test_model_less_trigger_ignores_dsn_own_models(
+    make_flow: Any, user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     make_flow(users=[user])  # post_save of any model
     with django_capture_on_commit_callbacks(execute=True):
         Team.objects.create(name="seen")
@@ -368,8 +385,9 @@ def test_first_signal_is_a_pre_save_of_a_changed_row(make_flow: Any) -> None:
 # -- the outbox: transactions and failures ------------------------------------------------
 
 
-def test_rolled_back_transaction_leaves_no_trace(make_flow: Any, user: Any, dsn_outbox: list[Any],
-                                                 django_capture_on_commit_callbacks: Any) -> None:
+def test_rolled_back_transaction_leaves_no_trace(
+    make_flow: Any, user: Any, dsn_outbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
     make_flow(Article, users=[user])
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(RuntimeError), transaction.atomic():

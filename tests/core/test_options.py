@@ -132,4 +132,3 @@ def test_reading_values_from_options_on_an_instance_still_works_but_warns() -> N
         assert caught[0].filename == __file__, "the warning must point at the plugin's line, not the core's"
     with pytest.warns(DeprecationWarning):
         assert "room" in messenger.options
-

@@ -74,15 +74,22 @@ def clock(monkeypatch: Any, dsn_plugin: Any) -> Clock:
     return clock
 
 
-def run_outage(clock: Clock, make_flow: Any, django_user_model: Any, capture: Any, outage: timedelta,
-               users: int = 200, step: float = 1.0, horizon: timedelta = timedelta(days=3)) -> dict[str, Any]:
+def run_outage(
+    clock: Clock,
+    make_flow: Any,
+    django_user_model: Any,
+    capture: Any,
+    outage: timedelta,
+    users: int = 200,
+    step: float = 1.0,
+    horizon: timedelta = timedelta(days=3),
+) -> dict[str, Any]:
     """Fire one event to ``users`` users during an outage of ``outage``; run workers on the
     simulated clock (every ``step`` seconds, skipping ahead when nothing is due) until every
     delivery is sent or dead. Returns what happened."""
     start = clock.now
     Outage.until = start + outage
-    people = django_user_model.objects.bulk_create(
-        [django_user_model(username=f"o{i}") for i in range(users)])
+    people = django_user_model.objects.bulk_create([django_user_model(username=f"o{i}") for i in range(users)])
     make_flow(Article, messenger="outage", users=people)
     with capture(execute=True):
         Article.objects.create(title="during the outage")  # fan-out and the first attempts, at once
@@ -90,8 +97,12 @@ def run_outage(clock: Clock, make_flow: Any, django_user_model: Any, capture: An
     while Delivery.objects.filter(status__in=(S.PENDING, S.FAILED)).exists():
         rounds += 1
         assert clock.now - start < horizon, "the simulation never ended"
-        due = Delivery.objects.filter(status=S.FAILED).order_by("next_attempt_at").values_list(
-            "next_attempt_at", flat=True).first()
+        due = (
+            Delivery.objects.filter(status=S.FAILED)
+            .order_by("next_attempt_at")
+            .values_list("next_attempt_at", flat=True)
+            .first()
+        )
         clock.now = max(clock.now + timedelta(seconds=step), due or clock.now)
         drain(None)
     statuses = dict(Delivery.objects.values_list("status").annotate(n=Count("pk")))
@@ -107,14 +118,23 @@ def run_outage(clock: Clock, make_flow: Any, django_user_model: Any, capture: An
 
 
 @pytest.mark.parametrize("minutes", [pytest.param(0.5, id="30s"), pytest.param(10, id="10min", marks=pytest.mark.slow)])
-def test_an_outage_kills_no_delivery(clock: Clock, make_flow: Any, django_user_model: Any,
-                                     django_capture_on_commit_callbacks: Any, minutes: float) -> None:
+def test_an_outage_kills_no_delivery(
+    clock: Clock, make_flow: Any, django_user_model: Any, django_capture_on_commit_callbacks: Any, minutes: float
+) -> None:
     outage = timedelta(minutes=minutes)
-    result = run_outage(clock, make_flow, django_user_model, django_capture_on_commit_callbacks, outage,
-                        step=1.0 if minutes < 1 else 10.0)
-    print(f"{minutes:g} min outage, 200 deliveries: {result['statuses']}, {result['requests']} requests, "
-          f"at most {result['max_attempts']} attempts counted, last one sent "
-          f"{result['last_sent_after_outage']:.0f} s after the outage")
+    result = run_outage(
+        clock,
+        make_flow,
+        django_user_model,
+        django_capture_on_commit_callbacks,
+        outage,
+        step=1.0 if minutes < 1 else 10.0,
+    )
+    print(
+        f"{minutes:g} min outage, 200 deliveries: {result['statuses']}, {result['requests']} requests, "
+        f"at most {result['max_attempts']} attempts counted, last one sent "
+        f"{result['last_sent_after_outage']:.0f} s after the outage"
+    )
     assert result["statuses"] == {S.SENT: 200}, result["dead_errors"]
     # The 429s were not counted: the even deliveries record only their last, successful attempt.
     even = [a for d, a in Delivery.objects.values_list("pk", "attempts") if d % 2 == 0]
@@ -123,10 +143,18 @@ def test_an_outage_kills_no_delivery(clock: Clock, make_flow: Any, django_user_m
     assert sum(1 for _, down in Outage.calls if not down) == 200
 
 
-def test_the_time_budget_ends_a_day_long_outage(clock: Clock, make_flow: Any, django_user_model: Any,
-                                                django_capture_on_commit_callbacks: Any) -> None:
-    result = run_outage(clock, make_flow, django_user_model, django_capture_on_commit_callbacks,
-                        timedelta(hours=25), users=4, step=600.0)
+def test_the_time_budget_ends_a_day_long_outage(
+    clock: Clock, make_flow: Any, django_user_model: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    result = run_outage(
+        clock,
+        make_flow,
+        django_user_model,
+        django_capture_on_commit_callbacks,
+        timedelta(hours=25),
+        users=4,
+        step=600.0,
+    )
     # 503s: given up once both budgets are spent (8 attempts and 24 h) ...
     dead = Delivery.objects.filter(status=S.DEAD, attempts__gt=0)
     assert dead.count() == 2 and all(d.pk % 2 for d in dead)
@@ -143,11 +171,19 @@ def test_the_time_budget_ends_a_day_long_outage(clock: Clock, make_flow: Any, dj
     print(f"25 h outage: {result['statuses']}, {result['requests']} requests")
 
 
-def test_retry_for_zero_gives_up_on_attempts_alone(clock: Clock, make_flow: Any, django_user_model: Any,
-                                                   django_capture_on_commit_callbacks: Any, settings: Any) -> None:
+def test_retry_for_zero_gives_up_on_attempts_alone(
+    clock: Clock, make_flow: Any, django_user_model: Any, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
     settings.DSN = {**settings.DSN, "RETRY_FOR": 0}
-    result = run_outage(clock, make_flow, django_user_model, django_capture_on_commit_callbacks,
-                        timedelta(hours=25), users=2, step=600.0)
+    result = run_outage(
+        clock,
+        make_flow,
+        django_user_model,
+        django_capture_on_commit_callbacks,
+        timedelta(hours=25),
+        users=2,
+        step=600.0,
+    )
     odd = Delivery.objects.get(pk__in=[d.pk for d in Delivery.objects.all() if d.pk % 2])
     assert (odd.status, odd.attempts) == (S.DEAD, 8)
     assert result["statuses"][S.DEAD] >= 1

@@ -45,8 +45,13 @@ def fake_dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     _write_dist(
         tmp_path,
         "dsn-fakes",
-        {"zz_good": "zz_good_plugin", "zz_broken": "zz_broken_plugin", "zz_typo": "zz_typo_plugin",
-         "zz_zdupe": "zz_dupe_plugin", "zz_badarg": "zz_badarg_plugin"},
+        {
+            "zz_good": "zz_good_plugin",
+            "zz_broken": "zz_broken_plugin",
+            "zz_typo": "zz_typo_plugin",
+            "zz_zdupe": "zz_dupe_plugin",
+            "zz_badarg": "zz_badarg_plugin",
+        },
         {
             "zz_good_plugin": GOOD,
             "zz_broken_plugin": "raise ImportError('missing dependency: acme-sdk')\n",
@@ -133,8 +138,9 @@ def test_the_other_plugins_send_while_one_is_broken(fake_dists, django_capture_o
     assert plugins.broken()  # four broken plugins are installed
     ann = User.objects.create_user("ann")
     set_address(ann, "pigeon", "loft-1")
-    trigger = Trigger.objects.create(name="new user", verb="post_save",
-                                     action_object_type=ContentType.objects.get_for_model(User))
+    trigger = Trigger.objects.create(
+        name="new user", verb="post_save", action_object_type=ContentType.objects.get_for_model(User)
+    )
     template = MessageTemplate.objects.create(name="hello", text="Hello {{ instance.username }}")
     subscription = Subscription.objects.create(trigger=trigger)
     subscription.backends.add(Backend.objects.create(name="coo", messenger="pigeon", template=template))
@@ -165,7 +171,7 @@ def test_dsn_plugins_command_lists_plugins_and_problems(fake_dists, capsys) -> N
     call_command("dsn_plugins")
     out = capsys.readouterr().out
     assert "dsn-fakes" in out and "pigeon" in out and "zz_broken" in out
-    broken = out[out.index("zz_broken"):]
+    broken = out[out.index("zz_broken") :]
     assert "BROKEN" in broken.splitlines()[0] and "fix: " in broken and "acme-sdk" in broken
 
 
@@ -247,19 +253,21 @@ def _manage(tmp_path: Path, *args: str, **env: str):
 
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("DSN_", "DJANGO_SETTINGS"))}
     environ.update(PYTHONPATH=str(tmp_path), **env)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=SITE, env=environ, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=SITE, env=environ, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture
 def broken_dists(tmp_path: Path) -> Path:
     _write_dist(
-        tmp_path, "dsn-broken",
+        tmp_path,
+        "dsn-broken",
         {"zz_broken": "zz_broken_plugin", "zz_typo": "zz_typo_plugin", "zz_zdupe": "zz_dupe_plugin"},
         {
             "zz_broken_plugin": "raise ImportError('missing dependency: acme-sdk')\n",
             "zz_typo_plugin": "from dsn_core.api import hookimpl\n\n@hookimpl\ndef register_messenger(register):\n"
-                              "    pass\n",
+            "    pass\n",
             "zz_dupe_plugin": GOOD.replace('"pigeon"', '"console"'),
         },
     )

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_unsubscribing_by_link_shows_on_the_preferences_page_and_can_be_undone(
-        client: Client, make_flow: Any, django_user_model: Any) -> None:
+    client: Client, make_flow: Any, django_user_model: Any
+) -> None:
     user = django_user_model.objects.create_user("pat", password="pw")
     subscription = make_flow(Article, users=[user], messenger="email")
     subscription.name = "Article news"

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.django_db
 TEXT = "{{ instance.title }} | stop: {{ unsubscribe_url|default:'-' }} | choose: {{ preferences_url|default:'-' }}"
 
 
-def test_every_message_links_the_preferences_page(make_flow: Any, admin_user: Any, dsn_outbox: Any,
-                                                  django_capture_on_commit_callbacks: Any) -> None:
+def test_every_message_links_the_preferences_page(
+    make_flow: Any, admin_user: Any, dsn_outbox: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     make_flow(Article, users=[admin_user], fixed={"locmem": ["ops@example.test"]}, text=TEXT)
     with django_capture_on_commit_callbacks(execute=True):
         Article.objects.create(title="Hello")
@@ -29,8 +30,9 @@ def test_every_message_links_the_preferences_page(make_flow: Any, admin_user: An
 
 
 @pytest.mark.parametrize("urls", ["without_dsn_urls", "no_root_urlconf"])
-def test_no_preferences_link_without_dsn_urls(urls: str, settings: Any, make_flow: Any, admin_user: Any,
-                                              dsn_outbox: Any, django_capture_on_commit_callbacks: Any) -> None:
+def test_no_preferences_link_without_dsn_urls(
+    urls: str, settings: Any, make_flow: Any, admin_user: Any, dsn_outbox: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     if urls == "no_root_urlconf":
         del settings.ROOT_URLCONF
     else:
@@ -44,8 +46,10 @@ def test_no_preferences_link_without_dsn_urls(urls: str, settings: Any, make_flo
 def test_the_preview_and_the_help_panel_know_preferences_url(client: Any, admin_user: Any) -> None:
     client.force_login(admin_user)
     template = MessageTemplate.objects.create(name="t", subject="s", text="{{ preferences_url }}")
-    response = client.get(f"/admin/dsn_core/messagetemplate/{template.pk}/preview/",
-                          {"verb": "post_save", "content_type": ContentType.objects.get_for_model(Article).pk})
+    response = client.get(
+        f"/admin/dsn_core/messagetemplate/{template.pk}/preview/",
+        {"verb": "post_save", "content_type": ContentType.objects.get_for_model(Article).pk},
+    )
     assert response.context["rendered"][1] == "https://example.test/dsn/preferences/"
     every_message = dict(template_variables(None)[-1]["items"])
     assert "preferences" in every_message["preferences_url"]

@@ -29,7 +29,10 @@ def test_a_message_flows_in_a_site_built_from_the_readme(tmp_path: Path) -> None
 def test_a_readme_without_the_include_import_fails_as_pasted(tmp_path: Path) -> None:
     """The script catches the original mistake: ``include`` used, never imported."""
     readme = tmp_path / "README.md"
-    readme.write_text(readme_site.README.read_text().replace(
-        "from django.urls import include  # startproject's urls.py imports only path\n", ""))
+    readme.write_text(
+        readme_site.README.read_text().replace(
+            "from django.urls import include  # startproject's urls.py imports only path\n", ""
+        )
+    )
     with pytest.raises(readme_site.SetupFailed, match="NameError: name 'include' is not defined"):
         readme_site.build(tmp_path / "site", sys.executable, readme)

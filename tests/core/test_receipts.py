@@ -22,15 +22,24 @@ pytestmark = pytest.mark.django_db
 def sent(django_user_model: Any) -> Delivery:
     user = django_user_model.objects.create_user("ann")
     set_address(user, "locmem", "ann@chat")
-    backend = Backend.objects.create(name="b", messenger="locmem",
-                                     template=MessageTemplate.objects.create(name="t", text="hi"))
+    backend = Backend.objects.create(
+        name="b", messenger="locmem", template=MessageTemplate.objects.create(name="t", text="hi")
+    )
     notification = Notification.objects.create(trigger_name="t", verb="post_save")
-    return Delivery.objects.create(notification=notification, backend=backend, messenger="locmem", address="ann@chat",
-                                   recipient=user, status="sent", provider_id="p-1")
+    return Delivery.objects.create(
+        notification=notification,
+        backend=backend,
+        messenger="locmem",
+        address="ann@chat",
+        recipient=user,
+        status="sent",
+        provider_id="p-1",
+    )
 
 
-def test_a_receipt_is_stored_and_announced_after_commit(sent: Delivery, dsn_plugin: Any,
-                                                        django_capture_on_commit_callbacks: Any) -> None:
+def test_a_receipt_is_stored_and_announced_after_commit(
+    sent: Delivery, dsn_plugin: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     heard: list[tuple[str, Any, str, str]] = []
 
     class Observer:
@@ -58,8 +67,9 @@ def test_a_receipt_is_stored_and_announced_after_commit(sent: Delivery, dsn_plug
     assert heard == [("hook", sent.pk, "delivered", "ok"), ("signal", sent.pk, "delivered", "ok")]
 
 
-def test_an_observer_that_raises_is_logged_not_raised(sent: Delivery, dsn_plugin: Any, caplog: Any,
-                                                      django_capture_on_commit_callbacks: Any) -> None:
+def test_an_observer_that_raises_is_logged_not_raised(
+    sent: Delivery, dsn_plugin: Any, caplog: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     class Broken:
         @hookimpl
         def delivery_receipt(self) -> None:
@@ -73,13 +83,16 @@ def test_an_observer_that_raises_is_logged_not_raised(sent: Delivery, dsn_plugin
     assert sent.receipt == "bounced"
 
 
-@pytest.mark.parametrize(("first", "then", "kept"), [
-    ("undelivered", "delivered", "undelivered"),  # out of order: the failure stands
-    ("bounced", "delivered", "bounced"),
-    ("delivered", "bounced", "bounced"),  # an asynchronous bounce after "delivered" wins
-    ("complained", "bounced", "complained"),
-    ("bounced", "undelivered", "undelivered"),  # same rank: the newer report
-])
+@pytest.mark.parametrize(
+    ("first", "then", "kept"),
+    [
+        ("undelivered", "delivered", "undelivered"),  # out of order: the failure stands
+        ("bounced", "delivered", "bounced"),
+        ("delivered", "bounced", "bounced"),  # an asynchronous bounce after "delivered" wins
+        ("complained", "bounced", "complained"),
+        ("bounced", "undelivered", "undelivered"),  # same rank: the newer report
+    ],
+)
 def test_weaker_reports_never_replace_stronger_ones(sent: Delivery, first: str, then: str, kept: str) -> None:
     record_receipt("locmem", first, provider_id="p-1")
     record_receipt("locmem", then, provider_id="p-1")
@@ -118,13 +131,19 @@ def test_a_dead_address_is_deactivated_and_a_complaint_opts_out(sent: Delivery) 
     record_receipt("locmem", "complained", provider_id="p-1", opt_out=True)
     record_receipt("locmem", "complained", provider_id="p-1", opt_out=True)  # idempotent
     assert list(OptOut.objects.values_list("user_id", "messenger", "subscription")) == [
-        (sent.recipient_id, "locmem", None)]
+        (sent.recipient_id, "locmem", None)
+    ]
 
 
 def test_the_lookup_uses_the_partial_provider_index(sent: Delivery) -> None:
     """Receipts arrive for old deliveries too: the lookup must not scan the table."""
-    query = (Delivery.objects.filter(messenger="locmem").exclude(provider_id="")
-             .filter(provider_id="p-1").order_by("-pk").query)
+    query = (
+        Delivery.objects.filter(messenger="locmem")
+        .exclude(provider_id="")
+        .filter(provider_id="p-1")
+        .order_by("-pk")
+        .query
+    )
     sql, params = query.sql_with_params()
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":

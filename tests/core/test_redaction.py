@@ -53,9 +53,15 @@ def test_redact_masks_only_secret_named_settings(settings: Any) -> None:
     assert redact(f"bot{TOKEN} at http://127.0.0.1:9") == "bot*** at http://127.0.0.1:9"
 
 
-def test_stored_error_and_log_are_redacted(settings: Any, make_flow: Any, admin_user: Any, dsn_plugin: Any,
-                                           dsn_flush: Any, caplog: Any,
-                                           django_capture_on_commit_callbacks: Any) -> None:
+def test_stored_error_and_log_are_redacted(
+    settings: Any,
+    make_flow: Any,
+    admin_user: Any,
+    dsn_plugin: Any,
+    dsn_flush: Any,
+    caplog: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     settings.DSN = {**settings.DSN, "LEAKY": {"BOT_TOKEN": TOKEN}}
     dsn_plugin("leaky", LeakyPlugin())
     make_flow(Article, messenger="leaky", users=[admin_user])

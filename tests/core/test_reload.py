@@ -33,13 +33,25 @@ print(f"{{time.time():.3f}}")
 
 
 def _env(db: Path) -> dict[str, str]:
-    return dict(os.environ, DSN_SQLITE_NAME=str(db), DSN_TEST_AUTO_RELOAD="1", DJANGO_SETTINGS_MODULE="tests.settings",
-                PYTHONPATH=str(ROOT), DSN_TEST_DB="sqlite")
+    return dict(
+        os.environ,
+        DSN_SQLITE_NAME=str(db),
+        DSN_TEST_AUTO_RELOAD="1",
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        PYTHONPATH=str(ROOT),
+        DSN_TEST_DB="sqlite",
+    )
 
 
 def _django(env: dict[str, str], code: str) -> float:
-    out = subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + code], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()\n" + code],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, f"the editing process failed:\n{out.stderr[-3000:]}"
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -49,8 +61,13 @@ def test_edit_in_one_process_reaches_another_within_a_second(tmp_path: Path) -> 
     db = tmp_path / "reload.sqlite3"
     env = _env(db)
     subprocess.run([sys.executable, "-m", "django", "migrate", "-v0"], env=env, cwd=ROOT, check=True, timeout=120)
-    probe = subprocess.Popen([sys.executable, str(ROOT / "tests/core/reload_probe.py"), "20"], env=env, cwd=ROOT,
-                             stdout=subprocess.PIPE, text=True)
+    probe = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests/core/reload_probe.py"), "20"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert probe.stdout is not None
     assert probe.stdout.readline().strip() == "ready"
     time.sleep(1.0)  # let the probe save a few rows with no trigger (not a timing assertion)

@@ -108,8 +108,9 @@ def test_unknown_engine() -> None:
 
 
 def test_good_template_passes() -> None:
-    MessageTemplate(name="t", subject="{{ verb }}", text="{% if instance %}{{ instance }}{% endif %}",
-                    html="<p>{{ instance }}</p>").full_clean()
+    MessageTemplate(
+        name="t", subject="{{ verb }}", text="{% if instance %}{{ instance }}{% endif %}", html="<p>{{ instance }}</p>"
+    ).full_clean()
 
 
 # -- escaping -----------------------------------------------------------------------------
@@ -118,35 +119,61 @@ def test_good_template_passes() -> None:
 def test_values_are_escaped_for_the_channel_but_template_text_is_not(
     make_flow: Any, alice: Any, starry: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    _send(make_flow, django_capture_on_commit_callbacks, alice, {"title": "2*3 \\ 4", "status": "a*b"},
-          messenger="starry",
-          text="*New:* {{ instance.title }} / {{ instance.status|upper }} / {{ recipient.username }}*")
+    _send(
+        make_flow,
+        django_capture_on_commit_callbacks,
+        alice,
+        {"title": "2*3 \\ 4", "status": "a*b"},
+        messenger="starry",
+        text="*New:* {{ instance.title }} / {{ instance.status|upper }} / {{ recipient.username }}*",
+    )
     assert [m.text for m in starry.sent] == ["*New:* 2\\*3 \\\\ 4 / A\\*B / alice*"]
 
 
-def test_values_inside_blocks_are_escaped(make_flow: Any, alice: Any, starry: Any,
-                                          django_capture_on_commit_callbacks: Any) -> None:
-    _send(make_flow, django_capture_on_commit_callbacks, alice, {"title": "x*y"}, messenger="starry",
-          text="{% if instance %}*{{ instance.title }}*{% endif %}{% for c in 'ab' %}{{ instance.title }}{% endfor %}")
+def test_values_inside_blocks_are_escaped(
+    make_flow: Any, alice: Any, starry: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    _send(
+        make_flow,
+        django_capture_on_commit_callbacks,
+        alice,
+        {"title": "x*y"},
+        messenger="starry",
+        text="{% if instance %}*{{ instance.title }}*{% endif %}{% for c in 'ab' %}{{ instance.title }}{% endfor %}",
+    )
     assert starry.sent[0].text == "*x\\*y*x\\*yx\\*y"
 
 
-def test_values_from_firstof_are_escaped(make_flow: Any, alice: Any, starry: Any,
-                                         django_capture_on_commit_callbacks: Any) -> None:
-    _send(make_flow, django_capture_on_commit_callbacks, alice, {"title": "x*y"}, messenger="starry",
-          text="{% firstof instance.note instance.title %}")
+def test_values_from_firstof_are_escaped(
+    make_flow: Any, alice: Any, starry: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    _send(
+        make_flow,
+        django_capture_on_commit_callbacks,
+        alice,
+        {"title": "x*y"},
+        messenger="starry",
+        text="{% firstof instance.note instance.title %}",
+    )
     assert starry.sent[0].text == "x\\*y"
 
 
-def test_plain_channels_substitute_values_as_they_are(make_flow: Any, alice: Any, dsn_outbox: list[Message],
-                                                      django_capture_on_commit_callbacks: Any) -> None:
-    _send(make_flow, django_capture_on_commit_callbacks, alice, {"title": "<b>Tom & Jerry</b>"},
-          text="{{ instance.title }} *")
+def test_plain_channels_substitute_values_as_they_are(
+    make_flow: Any, alice: Any, dsn_outbox: list[Message], django_capture_on_commit_callbacks: Any
+) -> None:
+    _send(
+        make_flow,
+        django_capture_on_commit_callbacks,
+        alice,
+        {"title": "<b>Tom & Jerry</b>"},
+        text="{{ instance.title }} *",
+    )
     assert dsn_outbox[0].text == "<b>Tom & Jerry</b> *"
 
 
-def test_html_body_escapes_values_not_markup(make_flow: Any, alice: Any, dsn_outbox: list[Message],
-                                             django_capture_on_commit_callbacks: Any) -> None:
+def test_html_body_escapes_values_not_markup(
+    make_flow: Any, alice: Any, dsn_outbox: list[Message], django_capture_on_commit_callbacks: Any
+) -> None:
     make_flow(Article, users=[alice], text="{{ instance.title }}")
     MessageTemplate.objects.update(html='<p class="t">{{ instance.title }}</p>')
     with django_capture_on_commit_callbacks(execute=True):
@@ -156,8 +183,9 @@ def test_html_body_escapes_values_not_markup(make_flow: Any, alice: Any, dsn_out
     assert message.text == '<script>alert("x")</script> & co'
 
 
-def test_html_body_also_escapes_for_escaping_channels(make_flow: Any, alice: Any, starry: Any,
-                                                      django_capture_on_commit_callbacks: Any) -> None:
+def test_html_body_also_escapes_for_escaping_channels(
+    make_flow: Any, alice: Any, starry: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     make_flow(Article, users=[alice], messenger="starry", text="{{ instance.title }}")
     MessageTemplate.objects.update(html="<i>{{ instance.title }}</i>")
     with django_capture_on_commit_callbacks(execute=True):
@@ -166,47 +194,74 @@ def test_html_body_also_escapes_for_escaping_channels(make_flow: Any, alice: Any
     assert starry.sent[0].text == "<a\\*b>"
 
 
-def test_subject_is_one_line(make_flow: Any, alice: Any, dsn_outbox: list[Message],
-                             django_capture_on_commit_callbacks: Any) -> None:
-    _send(make_flow, django_capture_on_commit_callbacks, alice, {"title": "Line one\nLine   two"},
-          subject="\n  New: {{ instance.title }}\n")
+def test_subject_is_one_line(
+    make_flow: Any, alice: Any, dsn_outbox: list[Message], django_capture_on_commit_callbacks: Any
+) -> None:
+    _send(
+        make_flow,
+        django_capture_on_commit_callbacks,
+        alice,
+        {"title": "Line one\nLine   two"},
+        subject="\n  New: {{ instance.title }}\n",
+    )
     assert dsn_outbox[0].subject == "New: Line one Line two"
 
 
 # -- the context --------------------------------------------------------------------------
 
 
-def test_context_has_every_documented_name(make_flow: Any, alice: Any, bob: Any, shipped_verb: str,
-                                           dsn_outbox: list[Message], django_capture_on_commit_callbacks: Any) -> None:
+def test_context_has_every_documented_name(
+    make_flow: Any,
+    alice: Any,
+    bob: Any,
+    shipped_verb: str,
+    dsn_outbox: list[Message],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     make_flow(
         Article,
         verb=shipped_verb,
         users=[alice],
-        text=("{{ verb }}|{{ instance.title }}|{{ action_object.status }}|{{ actor.username }}|{{ target }}|"
-              "{{ recipient.username }}|{{ carrier }}|{{ kwargs.carrier }}|{{ kwargs.parcels }}|{{ address }}|"
-              "{{ notification.pk }}"),
+        text=(
+            "{{ verb }}|{{ instance.title }}|{{ action_object.status }}|{{ actor.username }}|{{ target }}|"
+            "{{ recipient.username }}|{{ carrier }}|{{ kwargs.carrier }}|{{ kwargs.parcels }}|{{ address }}|"
+            "{{ notification.pk }}"
+        ),
     )
     article = Article.objects.create(title="Parcel", status="shipped")
     with django_capture_on_commit_callbacks(execute=True):
-        article_shipped.send(sender=Article, action_object=article, actor=bob, target="warehouse",
-                             carrier="post", parcels=3)
+        article_shipped.send(
+            sender=Article, action_object=article, actor=bob, target="warehouse", carrier="post", parcels=3
+        )
     notification = Notification.objects.get()
     assert dsn_outbox[0].text == (
         f"article_shipped|Parcel|shipped|bob|warehouse|alice|post|post|3|alice|{notification.pk}"
     )
 
 
-def test_related_objects_load_from_the_snapshot(make_flow: Any, alice: Any, bob: Any, dsn_outbox: list[Message],
-                                                django_capture_on_commit_callbacks: Any) -> None:
-    _send(make_flow, django_capture_on_commit_callbacks, alice, {"title": "Mine", "owner": bob},
-          text="{{ instance.owner.email }}")
+def test_related_objects_load_from_the_snapshot(
+    make_flow: Any, alice: Any, bob: Any, dsn_outbox: list[Message], django_capture_on_commit_callbacks: Any
+) -> None:
+    _send(
+        make_flow,
+        django_capture_on_commit_callbacks,
+        alice,
+        {"title": "Mine", "owner": bob},
+        text="{{ instance.owner.email }}",
+    )
     assert dsn_outbox[0].text == "bob@example.com"
 
 
-def test_unsubscribe_url_for_users_not_for_fixed_addresses(make_flow: Any, alice: Any, dsn_outbox: list[Message],
-                                                          django_capture_on_commit_callbacks: Any) -> None:
-    _send(make_flow, django_capture_on_commit_callbacks, alice, fixed={"locmem": ["ops-room"]},
-          text="[{{ unsubscribe_url }}]")
+def test_unsubscribe_url_for_users_not_for_fixed_addresses(
+    make_flow: Any, alice: Any, dsn_outbox: list[Message], django_capture_on_commit_callbacks: Any
+) -> None:
+    _send(
+        make_flow,
+        django_capture_on_commit_callbacks,
+        alice,
+        fixed={"locmem": ["ops-room"]},
+        text="[{{ unsubscribe_url }}]",
+    )
     by_address = {m.address: m for m in dsn_outbox}
     assert by_address["alice"].text.startswith("[https://example.test/")
     assert by_address["alice"].unsubscribe_url == by_address["alice"].text[1:-1]
@@ -214,8 +269,9 @@ def test_unsubscribe_url_for_users_not_for_fixed_addresses(make_flow: Any, alice
     assert by_address["ops-room"].recipient is None
 
 
-def test_missing_values_render_empty(make_flow: Any, alice: Any, dsn_outbox: list[Message],
-                                     django_capture_on_commit_callbacks: Any) -> None:
+def test_missing_values_render_empty(
+    make_flow: Any, alice: Any, dsn_outbox: list[Message], django_capture_on_commit_callbacks: Any
+) -> None:
     _send(make_flow, django_capture_on_commit_callbacks, alice, text="[{{ actor.username }}][{{ nothing.here }}]")
     assert dsn_outbox[0].text == "[][]"
     assert Delivery.objects.get().status == "sent"

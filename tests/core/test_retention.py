@@ -20,17 +20,24 @@ S = Delivery.Status
 
 @pytest.fixture
 def backend() -> Backend:
-    return Backend.objects.create(name="b", messenger="locmem",
-                                  template=MessageTemplate.objects.create(name="t", text="x"))
+    return Backend.objects.create(
+        name="b", messenger="locmem", template=MessageTemplate.objects.create(name="t", text="x")
+    )
 
 
-def notification(backend: Backend, name: str, age_days: float, statuses: list[str], *,
-                 fanned_out: bool = True) -> Notification:
+def notification(
+    backend: Backend, name: str, age_days: float, statuses: list[str], *, fanned_out: bool = True
+) -> Notification:
     created = timezone.now() - timedelta(days=age_days)
-    n = Notification.objects.create(trigger_name=name, verb="post_save", created_at=created,
-                                    fanned_out_at=created if fanned_out else None)
-    Delivery.objects.bulk_create([Delivery(notification=n, backend=backend, messenger="locmem", address=f"{name}-{i}",
-                                           status=status) for i, status in enumerate(statuses)])
+    n = Notification.objects.create(
+        trigger_name=name, verb="post_save", created_at=created, fanned_out_at=created if fanned_out else None
+    )
+    Delivery.objects.bulk_create(
+        [
+            Delivery(notification=n, backend=backend, messenger="locmem", address=f"{name}-{i}", status=status)
+            for i, status in enumerate(statuses)
+        ]
+    )
     return n
 
 
@@ -38,8 +45,14 @@ def notification(backend: Backend, name: str, age_days: float, statuses: list[st
 def history(backend: Backend) -> dict[str, Notification]:
     old_done = notification(backend, "old-done", 100, [S.SENT, S.DEAD, S.SKIPPED])
     original = old_done.deliveries.get(status=S.SENT)
-    Delivery.objects.create(notification=old_done, backend=backend, messenger="locmem", address=original.address,
-                            status=S.SENT, resend_of=original)
+    Delivery.objects.create(
+        notification=old_done,
+        backend=backend,
+        messenger="locmem",
+        address=original.address,
+        status=S.SENT,
+        resend_of=original,
+    )
     return {
         "old-done": old_done,
         "old-retrying": notification(backend, "old-retrying", 100, [S.SENT, S.FAILED]),
@@ -87,8 +100,11 @@ def test_deliveries_are_deleted_without_loading_them(backend: Backend) -> None:
         assert prune(90) == {"notifications": 2, "deliveries": 1000}
     statements = [q["sql"] for q in ctx.captured_queries]
     assert sum(sql.startswith('DELETE FROM "dsn_core_delivery"') for sql in statements) == 1
-    assert not [sql for sql in statements if sql.startswith("SELECT") and 'FROM "dsn_core_delivery"' in sql
-                and "EXISTS" not in sql]
+    assert not [
+        sql
+        for sql in statements
+        if sql.startswith("SELECT") and 'FROM "dsn_core_delivery"' in sql and "EXISTS" not in sql
+    ]
     assert len(statements) <= 10
 
 

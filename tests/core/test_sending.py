@@ -75,8 +75,9 @@ def test_sent(make_flow: Any, user: Any, dsn_outbox: list[Message], django_captu
     assert dsn_outbox[0].delivery_id == delivery.pk
 
 
-def test_transient_error_schedules_a_retry(make_flow: Any, user: Any, dsn_outbox: list[Message],
-                                           django_capture_on_commit_callbacks: Any) -> None:
+def test_transient_error_schedules_a_retry(
+    make_flow: Any, user: Any, dsn_outbox: list[Message], django_capture_on_commit_callbacks: Any
+) -> None:
     before = timezone.now()
     delivery = _event(make_flow, django_capture_on_commit_callbacks, user, options={"fail": "transient"})
     assert delivery.status == "failed"
@@ -90,8 +91,14 @@ def test_transient_error_schedules_a_retry(make_flow: Any, user: Any, dsn_outbox
     assert drain(None) == {"sent": 0, "failed": 0, "dead": 0, "lost": 0}  # not due yet
 
 
-def test_gives_up_after_max_attempts(make_flow: Any, user: Any, settings: Any, dsn_plugin: Any,
-                                     dead_events: list[int], django_capture_on_commit_callbacks: Any) -> None:
+def test_gives_up_after_max_attempts(
+    make_flow: Any,
+    user: Any,
+    settings: Any,
+    dsn_plugin: Any,
+    dead_events: list[int],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     settings.DSN = {**settings.DSN, "MAX_ATTEMPTS": 3, "RETRY_FOR": 0}  # attempts alone decide
     observer = DeadObserver()
     dsn_plugin("dead-observer", observer)
@@ -109,8 +116,9 @@ def test_gives_up_after_max_attempts(make_flow: Any, user: Any, settings: Any, d
     assert dead_events == [delivery.pk] and len(observer.seen) == 1
 
 
-def test_permanent_error_is_dead_at_once(make_flow: Any, user: Any, dsn_plugin: Any, dead_events: list[int],
-                                         django_capture_on_commit_callbacks: Any) -> None:
+def test_permanent_error_is_dead_at_once(
+    make_flow: Any, user: Any, dsn_plugin: Any, dead_events: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
     observer = DeadObserver()
     dsn_plugin("dead-observer", observer)
     delivery = _event(make_flow, django_capture_on_commit_callbacks, user, options={"fail": "permanent"})
@@ -120,8 +128,9 @@ def test_permanent_error_is_dead_at_once(make_flow: Any, user: Any, dsn_plugin: 
     assert dead_events == [delivery.pk] and observer.seen == [(delivery.pk, "dead")]
 
 
-def test_finished_signal_reports_every_attempt(make_flow: Any, user: Any, settings: Any,
-                                               django_capture_on_commit_callbacks: Any) -> None:
+def test_finished_signal_reports_every_attempt(
+    make_flow: Any, user: Any, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     settings.DSN = {**settings.DSN, "MAX_ATTEMPTS": 2, "RETRY_FOR": 0}
     seen: list[tuple[str, str]] = []
 
@@ -179,8 +188,9 @@ def scripted(dsn_plugin: Any) -> Iterator[type[Scripted]]:
     Scripted.behaviour = "ok"
 
 
-def test_retry_after_is_honoured(make_flow: Any, user: Any, scripted: Any,
-                                 django_capture_on_commit_callbacks: Any) -> None:
+def test_retry_after_is_honoured(
+    make_flow: Any, user: Any, scripted: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     scripted.behaviour = "slow down"
     before = timezone.now()
     delivery = _event(make_flow, django_capture_on_commit_callbacks, user, messenger="scripted")
@@ -188,13 +198,17 @@ def test_retry_after_is_honoured(make_flow: Any, user: Any, scripted: Any,
     assert delivery.next_attempt_at >= before + timedelta(seconds=600)
 
 
-@pytest.mark.parametrize(("behaviour", "error"), [
-    ("crash", "RuntimeError: library bug"),
-    ("short", "returned 0 outcomes for 1 messages"),
-    ("open fails", "ConnectionError: cannot connect"),
-])
-def test_misbehaving_messenger_is_a_transient_failure(make_flow: Any, user: Any, scripted: Any, behaviour: str,
-                                                      error: str, django_capture_on_commit_callbacks: Any) -> None:
+@pytest.mark.parametrize(
+    ("behaviour", "error"),
+    [
+        ("crash", "RuntimeError: library bug"),
+        ("short", "returned 0 outcomes for 1 messages"),
+        ("open fails", "ConnectionError: cannot connect"),
+    ],
+)
+def test_misbehaving_messenger_is_a_transient_failure(
+    make_flow: Any, user: Any, scripted: Any, behaviour: str, error: str, django_capture_on_commit_callbacks: Any
+) -> None:
     scripted.behaviour = behaviour
     delivery = _event(make_flow, django_capture_on_commit_callbacks, user, messenger="scripted")
     assert (delivery.status, delivery.attempts) == ("failed", 1)
@@ -203,17 +217,20 @@ def test_misbehaving_messenger_is_a_transient_failure(make_flow: Any, user: Any,
     assert _retry_now()["sent"] == 1
 
 
-def test_template_failing_at_render_time_is_dead(make_flow: Any, user: Any, dsn_outbox: list[Message],
-                                                 django_capture_on_commit_callbacks: Any) -> None:
-    delivery = _event(make_flow, django_capture_on_commit_callbacks, user,
-                      text="{% for c in instance.pk %}{{ c }}{% endfor %}")
+def test_template_failing_at_render_time_is_dead(
+    make_flow: Any, user: Any, dsn_outbox: list[Message], django_capture_on_commit_callbacks: Any
+) -> None:
+    delivery = _event(
+        make_flow, django_capture_on_commit_callbacks, user, text="{% for c in instance.pk %}{{ c }}{% endfor %}"
+    )
     assert delivery.status == "dead"
     assert delivery.last_error.startswith("template error")
     assert dsn_outbox == []
 
 
-def test_bad_backend_options_fail_that_backend_only(make_flow: Any, user: Any, dsn_outbox: list[Message],
-                                                   django_capture_on_commit_callbacks: Any) -> None:
+def test_bad_backend_options_fail_that_backend_only(
+    make_flow: Any, user: Any, dsn_outbox: list[Message], django_capture_on_commit_callbacks: Any
+) -> None:
     subscription = make_flow(Article, users=[user])
     good = subscription.backends.get()
     # Saved around Backend.clean() (the shell, a data migration, an option removed in a plugin upgrade).
@@ -252,8 +269,9 @@ class LatePlugin:
         register(Late)
 
 
-def test_messenger_not_installed_then_installed(make_flow: Any, user: Any, dsn_plugin: Any,
-                                                django_capture_on_commit_callbacks: Any) -> None:
+def test_messenger_not_installed_then_installed(
+    make_flow: Any, user: Any, dsn_plugin: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     Late.sent = []
     delivery = _event(make_flow, django_capture_on_commit_callbacks, user, messenger="nope")
     assert delivery.status == "failed"
@@ -268,8 +286,9 @@ def test_messenger_not_installed_then_installed(make_flow: Any, user: Any, dsn_p
     assert len(Late.sent) == 1 and Late.sent[0].recipient == user
 
 
-def test_messenger_installed_late_sends_to_the_users_address(make_flow: Any, user: Any, dsn_plugin: Any,
-                                                             django_capture_on_commit_callbacks: Any) -> None:
+def test_messenger_installed_late_sends_to_the_users_address(
+    make_flow: Any, user: Any, dsn_plugin: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     Late.sent = []
     _event(make_flow, django_capture_on_commit_callbacks, user, messenger="nope")
     dsn_plugin("late-tests", LatePlugin())
@@ -290,8 +309,9 @@ class AddresslessPlugin:
         register(Addressless)
 
 
-def test_late_messenger_without_an_address_skips(make_flow: Any, user: Any, dsn_plugin: Any,
-                                                 django_capture_on_commit_callbacks: Any) -> None:
+def test_late_messenger_without_an_address_skips(
+    make_flow: Any, user: Any, dsn_plugin: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     Late.sent = []
     _event(make_flow, django_capture_on_commit_callbacks, user, messenger="nope")
     dsn_plugin("addressless-tests", AddresslessPlugin())
@@ -301,8 +321,9 @@ def test_late_messenger_without_an_address_skips(make_flow: Any, user: Any, dsn_
     assert Late.sent == []
 
 
-def test_late_address_equal_to_a_fixed_address_is_sent_once(make_flow: Any, user: Any, dsn_plugin: Any,
-                                                            django_capture_on_commit_callbacks: Any) -> None:
+def test_late_address_equal_to_a_fixed_address_is_sent_once(
+    make_flow: Any, user: Any, dsn_plugin: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     Late.sent = []
     make_flow(Article, users=[user], messenger="nope", fixed={"nope": ["late:alice"]})
     with django_capture_on_commit_callbacks(execute=True):
@@ -315,8 +336,9 @@ def test_late_address_equal_to_a_fixed_address_is_sent_once(make_flow: Any, user
     assert statuses == {None: "sent", user.pk: "skipped"}
 
 
-def test_fixing_bad_options_sends_to_the_real_address(make_flow: Any, user: Any, dsn_outbox: list[Message],
-                                                      django_capture_on_commit_callbacks: Any) -> None:
+def test_fixing_bad_options_sends_to_the_real_address(
+    make_flow: Any, user: Any, dsn_outbox: list[Message], django_capture_on_commit_callbacks: Any
+) -> None:
     subscription = make_flow(Article, users=[user])
     Backend.objects.update(options={"fail": "often"})
     with django_capture_on_commit_callbacks(execute=True):
@@ -337,11 +359,13 @@ def pending(make_flow: Any) -> list[Delivery]:
     """Five pending deliveries of one notification (made directly, nothing sent)."""
     subscription = make_flow(Article)
     backend = subscription.backends.get()
-    notification = Notification.objects.create(trigger=subscription.trigger, trigger_name="t", verb="post_save",
-                                               context={"verb": "post_save"})
+    notification = Notification.objects.create(
+        trigger=subscription.trigger, trigger_name="t", verb="post_save", context={"verb": "post_save"}
+    )
     return [
-        Delivery.objects.create(notification=notification, subscription=subscription, backend=backend,
-                                messenger="locmem", address=f"a{i}")
+        Delivery.objects.create(
+            notification=notification, subscription=subscription, backend=backend, messenger="locmem", address=f"a{i}"
+        )
         for i in range(5)
     ]
 
@@ -394,9 +418,9 @@ def test_concurrent_claims_never_overlap(make_flow: Any) -> None:
     subscription = make_flow(Article)
     backend = subscription.backends.get()
     notification = Notification.objects.create(trigger=subscription.trigger, trigger_name="t", verb="post_save")
-    Delivery.objects.bulk_create([
-        Delivery(notification=notification, backend=backend, messenger="locmem", address=f"a{i}") for i in range(200)
-    ])
+    Delivery.objects.bulk_create(
+        [Delivery(notification=notification, backend=backend, messenger="locmem", address=f"a{i}") for i in range(200)]
+    )
     results: list[list[int]] = []
     errors: list[BaseException] = []
     start = threading.Barrier(4)

@@ -17,13 +17,16 @@ from tests.testapp.models import Article
 pytestmark = pytest.mark.django_db
 
 
-def test_the_seed_quickstart_prints_the_message(admin_user: Any, dsn_flush: Any, capsys: Any,
-                                                django_capture_on_commit_callbacks: Any) -> None:
+def test_the_seed_quickstart_prints_the_message(
+    admin_user: Any, dsn_flush: Any, capsys: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     """django-signal-notifier's quickstart, step by step, in DSN's words."""
-    trigger = Trigger.objects.create(name="Article pre_save", verb="pre_save",
-                                     action_object_type=ContentType.objects.get_for_model(Article))
-    template = MessageTemplate.objects.create(name="simple", subject="{{ verb }}",
-                                              text="{{ instance.title }} is being saved")
+    trigger = Trigger.objects.create(
+        name="Article pre_save", verb="pre_save", action_object_type=ContentType.objects.get_for_model(Article)
+    )
+    template = MessageTemplate.objects.create(
+        name="simple", subject="{{ verb }}", text="{{ instance.title }} is being saved"
+    )
     backend = Backend.objects.create(name="print", messenger="console", template=template)
     subscription = Subscription.objects.create(trigger=trigger)
     subscription.backends.add(backend)
@@ -48,8 +51,14 @@ def _register_personal(register: Any) -> None:
     register(PersonalMessenger)
 
 
-def test_preferences_page_mutes_a_channel(client: Any, make_flow: Any, django_user_model: Any, dsn_outbox: Any,
-                                          django_capture_on_commit_callbacks: Any, dsn_plugin: Any) -> None:
+def test_preferences_page_mutes_a_channel(
+    client: Any,
+    make_flow: Any,
+    django_user_model: Any,
+    dsn_outbox: Any,
+    django_capture_on_commit_callbacks: Any,
+    dsn_plugin: Any,
+) -> None:
     dsn_plugin("personal-tests", SimpleNamespace(register_messengers=_register_personal))
     user = django_user_model.objects.create_user("pat", password="pw")
     make_flow(Article, users=[user], messenger="personal")
@@ -84,23 +93,29 @@ def test_a_site_that_does_not_mount_dsn_urls_still_sends(
     assert Delivery.objects.get().status == "sent"
 
 
-def test_messages_render_in_the_recipients_language(settings: Any, make_flow: Any, django_user_model: Any,
-                                                    dsn_outbox: Any, django_capture_on_commit_callbacks: Any) -> None:
+def test_messages_render_in_the_recipients_language(
+    settings: Any, make_flow: Any, django_user_model: Any, dsn_outbox: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     settings.DSN = {**settings.DSN, "USER_LANGUAGE_ATTRIBUTE": "last_name"}  # a field holding "fr" / "de"
     fr = django_user_model.objects.create_user("fr", last_name="fr")
     de = django_user_model.objects.create_user("de", last_name="de")
     plain = django_user_model.objects.create_user("plain")
-    make_flow(Article, users=[fr, de, plain],
-              text="{% load i18n %}{% get_current_language as lang %}{{ recipient }}={{ lang }}")
+    make_flow(
+        Article,
+        users=[fr, de, plain],
+        text="{% load i18n %}{% get_current_language as lang %}{{ recipient }}={{ lang }}",
+    )
     with django_capture_on_commit_callbacks(execute=True):
         Article.objects.create(title="x")
     assert sorted(m.text for m in dsn_outbox) == ["de=de", "fr=fr", f"plain={settings.LANGUAGE_CODE}"]
 
 
-def test_a_backend_sets_its_own_retry_policy(make_flow: Any, admin_user: Any,
-                                             django_capture_on_commit_callbacks: Any) -> None:
-    subscription = make_flow(Article, users=[admin_user],
-                             options={"fail": "transient", "retry_max_attempts": "1", "retry_base": "0.5"})
+def test_a_backend_sets_its_own_retry_policy(
+    make_flow: Any, admin_user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    subscription = make_flow(
+        Article, users=[admin_user], options={"fail": "transient", "retry_max_attempts": "1", "retry_base": "0.5"}
+    )
     backend = subscription.backends.get()
     backend.full_clean()  # the core's retry options pass every messenger's validation ...
     assert backend.options["retry_max_attempts"] == 1 and backend.options["retry_base"] == 0.5

@@ -34,8 +34,9 @@ def _through_json(value: Any) -> Any:
 
 def test_article_round_trip(owner: Any, django_assert_num_queries: Any) -> None:
     team = Team.objects.create(name="desk")
-    article = Article.objects.create(title="Prices", status="paid", note="", owner=owner, team=team,
-                                     price=Decimal("12.50"))
+    article = Article.objects.create(
+        title="Prices", status="paid", note="", owner=owner, team=team, price=Decimal("12.50")
+    )
     article = Article.objects.get(pk=article.pk)  # nothing related is cached
     with django_assert_num_queries(0):
         data = _through_json(snapshot(article))
@@ -51,7 +52,11 @@ def test_article_round_trip(owner: Any, django_assert_num_queries: Any) -> None:
     assert restored.pk == article.pk and restored._state.adding is False
     assert restored.price == Decimal("12.50") and isinstance(restored.price, Decimal)
     assert (restored.title, restored.status, restored.owner_id, restored.team_id) == (
-        "Prices", "paid", owner.pk, team.pk)
+        "Prices",
+        "paid",
+        owner.pk,
+        team.pk,
+    )
     with django_assert_num_queries(1):
         assert restored.owner.username == "owner"  # related objects load lazily
 
@@ -60,8 +65,12 @@ def test_round_trip_of_datetimes_and_json(owner: Any) -> None:
     restored = restore(_through_json(snapshot(owner)))
     assert restored.date_joined == owner.date_joined
     assert restored.date_joined.tzinfo is not None
-    trigger = Trigger.objects.create(name="t", verb="post_save", conditions=[{"op": "created"}],
-                                     action_object_type=ContentType.objects.get_for_model(Article))
+    trigger = Trigger.objects.create(
+        name="t",
+        verb="post_save",
+        conditions=[{"op": "created"}],
+        action_object_type=ContentType.objects.get_for_model(Article),
+    )
     restored_trigger = restore(_through_json(snapshot(trigger)))
     assert restored_trigger.conditions == [{"op": "created"}]
     assert restored_trigger.action_object_type_id == trigger.action_object_type_id
@@ -76,8 +85,14 @@ def test_unsaved_instance(owner: Any) -> None:
 
 
 def test_containers_and_plain_values(owner: Any) -> None:
-    value = {"when": datetime.date(2024, 2, 29), "amount": Decimal("0.10"), "tags": {"a"},
-             "users": [owner], 3: (1, "x", None, True), "model": Article}
+    value = {
+        "when": datetime.date(2024, 2, 29),
+        "amount": Decimal("0.10"),
+        "tags": {"a"},
+        "users": [owner],
+        3: (1, "x", None, True),
+        "model": Article,
+    }
     data = _through_json(snapshot(value))
     assert data["when"] == "2024-02-29"
     assert data["amount"] == "0.10"
@@ -118,13 +133,15 @@ def test_removed_field_is_ignored() -> None:
 
 
 def test_event_from_context_with_a_missing_model() -> None:
-    event = Event.from_context({
-        "verb": "post_save",
-        "action_object": {MODEL_KEY: "gone.invoice", "pk": 7, "fields": {"number": "F-7"}},
-        "actor": None,
-        "target": "shop",
-        "kwargs": {"created": True},
-    })
+    event = Event.from_context(
+        {
+            "verb": "post_save",
+            "action_object": {MODEL_KEY: "gone.invoice", "pk": 7, "fields": {"number": "F-7"}},
+            "actor": None,
+            "target": "shop",
+            "kwargs": {"created": True},
+        }
+    )
     assert str(event.instance) == "gone.invoice #7"
     assert (event.target, event.kwargs) == ("shop", {"created": True})
 

@@ -20,18 +20,23 @@ S = Delivery.Status
 @pytest.fixture
 def queue() -> None:
     now = timezone.now()
-    backend = Backend.objects.create(name="b", messenger="locmem",
-                                     template=MessageTemplate.objects.create(name="t", text="x"))
+    backend = Backend.objects.create(
+        name="b", messenger="locmem", template=MessageTemplate.objects.create(name="t", text="x")
+    )
     done = Notification.objects.create(trigger_name="t", verb="post_save", fanned_out_at=now)
     rows = [
-        (S.SENT, {}), (S.SENT, {}), (S.DEAD, {}), (S.SKIPPED, {}),
+        (S.SENT, {}),
+        (S.SENT, {}),
+        (S.DEAD, {}),
+        (S.SKIPPED, {}),
         (S.PENDING, {}),
         (S.FAILED, {"next_attempt_at": now - timedelta(seconds=30)}),  # due
         (S.FAILED, {"next_attempt_at": now + timedelta(hours=1)}),  # not due yet
     ]
     for i, (status, extra) in enumerate(rows):
-        Delivery.objects.create(notification=done, backend=backend, messenger="locmem", address=f"a{i}", status=status,
-                                **extra)
+        Delivery.objects.create(
+            notification=done, backend=backend, messenger="locmem", address=f"a{i}", status=status, **extra
+        )
     # a pending delivery whose row was last touched 10 minutes ago
     Delivery.objects.filter(status=S.PENDING).update(updated_at=now - timedelta(minutes=10))
     Notification.objects.create(trigger_name="t", verb="post_save", created_at=now - timedelta(seconds=5))

@@ -173,15 +173,17 @@ class Site:
 
     def run(self, *args: str, timeout: float = 120) -> str:
         """Run ``python -m django <args>`` to completion; return its stdout."""
-        out = subprocess.run([PYTHON, "-m", "django", *args], env=self.env, cwd=ROOT, capture_output=True,
-                             text=True, timeout=timeout)
+        out = subprocess.run(
+            [PYTHON, "-m", "django", *args], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        )
         if out.returncode:
             raise AssertionError(f"manage.py {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
         return out.stdout
 
     def script(self, code: str, timeout: float = 120) -> str:
-        out = subprocess.run([PYTHON, "-c", code], env=self.env, cwd=ROOT, capture_output=True, text=True,
-                             timeout=timeout)
+        out = subprocess.run(
+            [PYTHON, "-c", code], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        )
         if out.returncode:
             raise AssertionError(f"script failed:\n{out.stdout}\n{out.stderr}")
         return out.stdout
@@ -190,18 +192,25 @@ class Site:
         """Start ``python -m django <args>`` in its own process group."""
         assert self.logs is not None
         log = open(self.logs / f"{args[0]}-{len(self.processes)}.log", "w")
-        proc = subprocess.Popen([PYTHON, "-m", "django", *args], env={**self.env, **(env or {})}, cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "django", *args],
+            env={**self.env, **(env or {})},
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         log.close()
         self.processes.append(proc)
         return proc
 
     def start_worker(self, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         if self.env.get("DSN_TEST_TASKS") == "rq":
-            return self.start("rqworker", "--job-class", "django_tasks_rq.Job", "--with-scheduler",
-                              self.env["DSN_RQ_QUEUE"], env=env)
-        return self.start("db_worker", "--interval", "0.05", "--no-startup-delay", "--queue-name", "default",
-                          env=env)
+            return self.start(
+                "rqworker", "--job-class", "django_tasks_rq.Job", "--with-scheduler", self.env["DSN_RQ_QUEUE"], env=env
+            )
+        return self.start("db_worker", "--interval", "0.05", "--no-startup-delay", "--queue-name", "default", env=env)
 
     @staticmethod
     def kill9(proc: subprocess.Popen[str]) -> None:
@@ -237,11 +246,24 @@ class Site:
 
 
 def _base_env() -> dict[str, str]:
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.delivery.settings", PYTHONPATH=str(ROOT),
-               NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
-    for name in ("DSN_TEST_DB", "DSN_PG_NAME", "DSN_SQLITE_NAME", "DSN_TEST_TASKS", "DSN_HTTP_RATE",
-                 "DSN_HTTP_BATCH", "DSN_HTTP_UNINSTALLED", "DSN_HTTP_DEDUP",
-                 "DSN_SQLITE_OPTIONS"):
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.delivery.settings",
+        PYTHONPATH=str(ROOT),
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
+    for name in (
+        "DSN_TEST_DB",
+        "DSN_PG_NAME",
+        "DSN_SQLITE_NAME",
+        "DSN_TEST_TASKS",
+        "DSN_HTTP_RATE",
+        "DSN_HTTP_BATCH",
+        "DSN_HTTP_UNINSTALLED",
+        "DSN_HTTP_DEDUP",
+        "DSN_SQLITE_OPTIONS",
+    ):
         env.pop(name, None)
     return env
 
@@ -314,9 +336,11 @@ class Tally:
     seconds: float
 
     def line(self, label: str) -> str:
-        return (f"{label}: {self.expected} deliveries, {self.received} distinct received, "
-                f"{self.duplicates} repeated requests, {self.delivered_twice} delivered twice, "
-                f"{self.lost} lost, {self.seconds:.1f}s")
+        return (
+            f"{label}: {self.expected} deliveries, {self.received} distinct received, "
+            f"{self.duplicates} repeated requests, {self.delivered_twice} delivered twice, "
+            f"{self.lost} lost, {self.seconds:.1f}s"
+        )
 
 
 def tally(s: Site, provider: Provider, started: float) -> Tally:

@@ -52,8 +52,14 @@ def _fan_out() -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("dedup", [False, True], ids=["one-per-call", "whole-batch"])
 def test_a_hung_provider_costs_its_deadline_and_the_rest_of_the_batch_is_sent(
-        provider: Provider, hang: threading.Event, dsn_plugin: Any, make_flow: Any, settings: Any,
-        django_user_model: Any, dedup: bool) -> None:
+    provider: Provider,
+    hang: threading.Event,
+    dsn_plugin: Any,
+    make_flow: Any,
+    settings: Any,
+    django_user_model: Any,
+    dedup: bool,
+) -> None:
     settings.DSN = {**settings.DSN, "SEND_TIMEOUT": 0.5, "TASK_BACKEND": "default"}
     users = _users(django_user_model, 10)
     # A plugin "without its own timeout": an hour, for a provider that never answers.
@@ -76,8 +82,10 @@ def test_a_hung_provider_costs_its_deadline_and_the_rest_of_the_batch_is_sent(
     took = time.monotonic() - started
     rows = dict(Delivery.objects.values_list("pk", "status"))
     error = Delivery.objects.get(pk=hung).last_error
-    print(f"hung provider ({'whole batch' if dedup else 'one message per call'}): {counts} in {took:.2f}s; "
-          f"provider answered {len(provider.hits)} requests")
+    print(
+        f"hung provider ({'whole batch' if dedup else 'one message per call'}): {counts} in {took:.2f}s; "
+        f"provider answered {len(provider.hits)} requests"
+    )
     assert took < 5, "the worker waited for the hung provider instead of its 0.5 s deadline"
     assert "no answer within 0.5 s" in error
     if dedup:
@@ -133,8 +141,9 @@ class Plugin:
 
 
 @pytest.mark.django_db
-def test_a_messenger_hanging_in_open_is_bounded_too(make_flow: Any, dsn_plugin: Any, settings: Any,
-                                                    django_user_model: Any, dsn_flush: Any) -> None:
+def test_a_messenger_hanging_in_open_is_bounded_too(
+    make_flow: Any, dsn_plugin: Any, settings: Any, django_user_model: Any, dsn_flush: Any
+) -> None:
     settings.DSN = {**settings.DSN, "SEND_TIMEOUT": 0.3}
     dsn_plugin("bounded-tests", Plugin())
     make_flow(Article, messenger="hangs-open", users=_users(django_user_model, 3))
@@ -152,7 +161,8 @@ def test_a_messenger_hanging_in_open_is_bounded_too(make_flow: Any, dsn_plugin: 
 
 @pytest.mark.django_db
 def test_a_settings_error_in_open_is_a_configuration_error_for_each_message(
-        make_flow: Any, dsn_plugin: Any, django_user_model: Any, dsn_flush: Any, caplog: Any) -> None:
+    make_flow: Any, dsn_plugin: Any, django_user_model: Any, dsn_flush: Any, caplog: Any
+) -> None:
     dsn_plugin("bounded-tests", Plugin())
     make_flow(Article, messenger="no-token", users=_users(django_user_model, 2))
     Article.objects.create(title="x")
@@ -164,15 +174,20 @@ def test_a_settings_error_in_open_is_a_configuration_error_for_each_message(
     assert any(r.levelname == "ERROR" and "configuration error" in r.getMessage() for r in caplog.records)
 
 
-def test_flush_sends_each_backend_with_its_own_options(make_flow: Any, dsn_plugin: Any, dsn_flush: Any,
-                                                       django_user_model: Any) -> None:
+def test_flush_sends_each_backend_with_its_own_options(
+    make_flow: Any, dsn_plugin: Any, dsn_flush: Any, django_user_model: Any
+) -> None:
     """Two backends of one messenger, different URLs, one event: each message to its own URL."""
     dsn_plugin(PLUGIN, HttpPlugin(make_messenger(dedup=False)))
     users = _users(django_user_model, 3)
     with Provider() as a, Provider() as b:
         sub = make_flow(Article, messenger="http", users=users, options={"url": a.url})
-        other = Backend.objects.create(name="B", messenger="http", options={"url": b.url},
-                                       template=MessageTemplate.objects.create(name="b", text="B {{ address }}"))
+        other = Backend.objects.create(
+            name="B",
+            messenger="http",
+            options={"url": b.url},
+            template=MessageTemplate.objects.create(name="b", text="B {{ address }}"),
+        )
         sub.backends.add(other)
         Article.objects.create(title="two backends")
         dsn_flush()  # fans out (its send tasks run at once on the immediate backend) ...
@@ -191,7 +206,8 @@ def test_flush_sends_each_backend_with_its_own_options(make_flow: Any, dsn_plugi
 
 @pytest.mark.django_db(transaction=True)
 def test_a_missing_plugin_parks_deliveries_and_the_sweeper_sends_them_when_it_is_back(
-        provider: Provider, make_flow: Any, settings: Any, django_user_model: Any) -> None:
+    provider: Provider, make_flow: Any, settings: Any, django_user_model: Any
+) -> None:
     from dsn_core.sweep import sweep
 
     # Attempts and time both as short as can be: a missing plugin must still not kill anything.
@@ -206,7 +222,8 @@ def test_a_missing_plugin_parks_deliveries_and_the_sweeper_sends_them_when_it_is
     assert {(s, a, n) for s, a, n, _ in rows} == {(S.FAILED, 0, None)}
     assert {e for *_, e in rows} == {
         "messenger 'http' not installed (its plugin is missing, failed to load, or is in DSN['BLOCK_PLUGINS']); "
-        "waiting: sent once the plugin is back"}
+        "waiting: sent once the plugin is back"
+    }
     assert provider.hits == []
     add_plugin(PLUGIN, HttpPlugin(make_messenger()))
     try:
@@ -225,4 +242,6 @@ def test_a_test_send_calls_a_missing_token_a_configuration_error(dsn_plugin: Any
     dsn_plugin("bounded-tests", Plugin())
     outcome = send_by_hand(NoToken({}), Message(address="t:1", subject="", text="hi"))
     assert describe_outcome(outcome) == (
-        False, 'configuration error: no-token is not configured: DSN: set settings.DSN["NOTOKEN"]["TOKEN"].')
+        False,
+        'configuration error: no-token is not configured: DSN: set settings.DSN["NOTOKEN"]["TOKEN"].',
+    )

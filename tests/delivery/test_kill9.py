@@ -124,8 +124,12 @@ def repeated_kills(s: Site, provider: Provider, label: str) -> dict[str, float]:
     with provider.lock:
         resume = min(h.at for h in provider.hits if h.at > last_kill) - last_kill
     try:
-        wait_until(lambda: s.statuses() == {"sent": N} and len(provider.accepted()) >= N, 150,
-                   f"all {N} deliveries sent", step=0.25)
+        wait_until(
+            lambda: s.statuses() == {"sent": N} and len(provider.accepted()) >= N,
+            150,
+            f"all {N} deliveries sent",
+            step=0.25,
+        )
     except AssertionError:
         raise AssertionError(f"{s.statuses()} {len(provider.accepted())}\n{s.logs_text()}") from None
     result = tally(s, provider, last_kill)
@@ -134,12 +138,20 @@ def repeated_kills(s: Site, provider: Provider, label: str) -> dict[str, float]:
     running = "SELECT COUNT(*) FROM django_tasks_database_dbtaskresult WHERE status = 'RUNNING'"
     left_running = s.query(running)[0][0]
     wait_until(lambda: _closed_by_sweep(s), 60, "abandoned task rows closed by dsn_sweep", step=1)
-    print(f"{label}: {KILLS} kills of {WORKERS} workers ({killed} processes), {result.duplicates} repeated "
-          f"requests ({result.duplicates / killed:.2f} per killed worker), {result.delivered_twice} delivered "
-          f"twice, {result.lost} lost; sending resumed {resume:.2f}s after the last kill (lease {LEASE:g}s); "
-          f"{left_running} task rows left RUNNING by the kills, closed by the next sweep")
-    return {"resume": resume, "duplicates": result.duplicates, "killed": killed, "lost": result.lost,
-            "twice": result.delivered_twice, "left_running": left_running}
+    print(
+        f"{label}: {KILLS} kills of {WORKERS} workers ({killed} processes), {result.duplicates} repeated "
+        f"requests ({result.duplicates / killed:.2f} per killed worker), {result.delivered_twice} delivered "
+        f"twice, {result.lost} lost; sending resumed {resume:.2f}s after the last kill (lease {LEASE:g}s); "
+        f"{left_running} task rows left RUNNING by the kills, closed by the next sweep"
+    )
+    return {
+        "resume": resume,
+        "duplicates": result.duplicates,
+        "killed": killed,
+        "lost": result.lost,
+        "twice": result.delivered_twice,
+        "left_running": left_running,
+    }
 
 
 def _closed_by_sweep(s: Site) -> bool:
@@ -149,8 +161,9 @@ def _closed_by_sweep(s: Site) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_repeated_kills_resume_within_two_leases_without_a_sweeper(tmp_path: Path, provider: Provider,
-                                                                   engine: str, request: Any) -> None:
+def test_repeated_kills_resume_within_two_leases_without_a_sweeper(
+    tmp_path: Path, provider: Provider, engine: str, request: Any
+) -> None:
     if engine == "postgres":
         request.getfixturevalue("need_postgres")
     with site(tmp_path, engine=engine, DSN_HTTP_BATCH=str(BATCH), DSN_LEASE_SECONDS=str(LEASE)) as s:

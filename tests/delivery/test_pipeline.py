@@ -34,8 +34,9 @@ def addresses(provider: Provider) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_rolled_back_transaction_sends_nothing(provider: Provider, http_plugin: None, make_flow: Any,
-                                               django_user_model: Any) -> None:
+def test_rolled_back_transaction_sends_nothing(
+    provider: Provider, http_plugin: None, make_flow: Any, django_user_model: Any
+) -> None:
     user = django_user_model.objects.create_user("ann")
     make_flow(Article, messenger="http", users=[user], options={"url": provider.url})
     with pytest.raises(RuntimeError), transaction.atomic():
@@ -49,8 +50,9 @@ def test_rolled_back_transaction_sends_nothing(provider: Provider, http_plugin: 
     assert addresses(provider) == ["addr-ann"]
 
 
-def test_uninstalled_plugin_fails_then_retry_now_delivers(provider: Provider, make_flow: Any, dsn_flush: Any,
-                                                          django_user_model: Any) -> None:
+def test_uninstalled_plugin_fails_then_retry_now_delivers(
+    provider: Provider, make_flow: Any, dsn_flush: Any, django_user_model: Any
+) -> None:
     users = [django_user_model.objects.create_user(f"u{i}") for i in range(3)]
     sub = make_flow(Article, messenger="http", users=users, options={"url": provider.url})
     Article.objects.create(title="while uninstalled")
@@ -74,8 +76,9 @@ def test_uninstalled_plugin_fails_then_retry_now_delivers(provider: Provider, ma
     assert addresses(provider) == ["addr-u0", "addr-u1", "addr-u2"]
 
 
-def test_plugin_removed_after_fan_out_then_sweeper_delivers(provider: Provider, make_flow: Any, dsn_flush: Any,
-                                                            django_user_model: Any) -> None:
+def test_plugin_removed_after_fan_out_then_sweeper_delivers(
+    provider: Provider, make_flow: Any, dsn_flush: Any, django_user_model: Any
+) -> None:
     from dsn_core.fanout import fan_out
     from dsn_core.sending import drain
     from dsn_core.sweep import sweep
@@ -105,15 +108,22 @@ def test_plugin_removed_after_fan_out_then_sweeper_delivers(provider: Provider, 
 
 
 @pytest.mark.django_db
-def test_unsubscribe_tokens_and_opt_out(client: Any, provider: Provider, http_plugin: None, make_flow: Any,
-                                        dsn_flush: Any, django_user_model: Any) -> None:
+def test_unsubscribe_tokens_and_opt_out(
+    client: Any, provider: Provider, http_plugin: None, make_flow: Any, dsn_flush: Any, django_user_model: Any
+) -> None:
     from dsn_core.models import Backend, MessageTemplate, Subscription
 
     ann, bob = (django_user_model.objects.create_user(n) for n in ("ann", "bob"))
     sub = make_flow(Article, messenger="http", users=[ann, bob], options={"url": provider.url})
     critical = Subscription.objects.create(trigger=sub.trigger, critical=True, name="critical")
-    critical.backends.add(Backend.objects.create(name="critical", messenger="http", options={"url": provider.url},
-                                                 template=MessageTemplate.objects.create(name="c", text="!")))
+    critical.backends.add(
+        Backend.objects.create(
+            name="critical",
+            messenger="http",
+            options={"url": provider.url},
+            template=MessageTemplate.objects.create(name="c", text="!"),
+        )
+    )
     critical.receiver_users.add(ann)
     token = unsubscribe_token(ann.pk, "http", None)  # every non-critical "http" message to ann
     url = f"/dsn/unsubscribe/{token}/"

@@ -13,8 +13,9 @@ from .httpapp.messenger import HttpMessenger
 
 
 def send(provider: Provider, delivery_id: int) -> SendResult:
-    return HttpMessenger({"url": provider.url}).send(Message(address="a", subject="", text="hi",
-                                                             delivery_id=delivery_id))
+    return HttpMessenger({"url": provider.url}).send(
+        Message(address="a", subject="", text="hi", delivery_id=delivery_id)
+    )
 
 
 def test_a_repeated_idempotency_key_is_answered_but_not_delivered_again(provider: Provider) -> None:

@@ -93,8 +93,10 @@ def test_rate_limit_holds_across_two_worker_processes(tmp_path: Path) -> None:
     pids = {h.pid for h in provider.hits}
     worst = max_in_window(times, 1.0 - TOLERANCE)
     span = max(times) - min(times)
-    print(f"rate limit 10/s, 2 workers ({len(pids)} sent): max {worst} per {1 - TOLERANCE:.2f}s window, "
-          f"max {max_in_window(times, 1.0)} per exact 1s window; {n} in {span:.2f}s")
+    print(
+        f"rate limit 10/s, 2 workers ({len(pids)} sent): max {worst} per {1 - TOLERANCE:.2f}s window, "
+        f"max {max_in_window(times, 1.0)} per exact 1s window; {n} in {span:.2f}s"
+    )
     assert len(pids) == 2, "both worker processes must have sent, or the test proves nothing across processes"
     assert worst <= 10
     assert span >= (n - 10) / 10 - TOLERANCE
@@ -130,8 +132,10 @@ def test_a_batch_longer_than_the_lease_is_not_sent_twice(tmp_path: Path) -> None
         finally:
             # Measured: the batch is released, re-claimed and re-sent over and over; no worker ever
             # records it ("lost the claim"), so it stays "sending" and the provider gets it again.
-            print(f"batch of {n} over a 2 s lease: {len(provider.hits)} requests for {n} deliveries, "
-                  f"statuses {s.statuses()}")
+            print(
+                f"batch of {n} over a 2 s lease: {len(provider.hits)} requests for {n} deliveries, "
+                f"statuses {s.statuses()}"
+            )
     assert len(provider.hits) == n
 
 
@@ -169,13 +173,16 @@ def test_three_workers_on_one_sqlite_file_finish_every_delivery(tmp_path: Path, 
             s.start_worker()
         wait_all_sent(s, provider, n, timeout=240)
         took = time.time() - started
-        failed_tasks = s.query("SELECT task_path, exception_class_path FROM django_tasks_database_dbtaskresult "
-                               "WHERE status = 'FAILED'")
+        failed_tasks = s.query(
+            "SELECT task_path, exception_class_path FROM django_tasks_database_dbtaskresult WHERE status = 'FAILED'"
+        )
         workers = {h.pid for h in provider.hits}
         logs = s.logs_text()
-    print(f"3 db_workers on one SQLite file ({options} options): {n} deliveries sent in {took:.1f}s by "
-          f"{len(workers)} workers; {logs.count('locked database; trying again')} task retries after a lock, "
-          f"{len(failed_tasks)} failed tasks")
+    print(
+        f"3 db_workers on one SQLite file ({options} options): {n} deliveries sent in {took:.1f}s by "
+        f"{len(workers)} workers; {logs.count('locked database; trying again')} task retries after a lock, "
+        f"{len(failed_tasks)} failed tasks"
+    )
     assert failed_tasks == []
     assert len(provider.delivered()) == n
     assert len(workers) >= 2, "only one worker sent: the test proves nothing about concurrent writers"

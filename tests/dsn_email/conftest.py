@@ -38,8 +38,9 @@ def smtp_connection(port: int, **options: Any) -> dict[str, Any]:
 @pytest.fixture
 def smtp_settings(smtp: FakeSMTP, email_settings: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     """``DSN["EMAIL"]`` with a connection ``"test"`` to the fake SMTP server."""
-    return email_settings(FROM=FROM, REPLY_TO="help@dsn.test", TIMEOUT=5,
-                          CONNECTIONS={"test": smtp_connection(smtp.port)})
+    return email_settings(
+        FROM=FROM, REPLY_TO="help@dsn.test", TIMEOUT=5, CONNECTIONS={"test": smtp_connection(smtp.port)}
+    )
 
 
 @pytest.fixture

@@ -52,11 +52,17 @@ def test_anymail_test_backend_receives_everything(email_settings: Any, mailoutbo
     email_settings(FROM="noreply@dsn.test")
     messenger = EmailMessenger({"connection": ANYMAIL_TEST})
     with messenger:
-        outcomes = messenger.send_batch([
-            msg("a@example.com", html="<p>rich</p>", unsubscribe_url="https://example.test/u/1/",
-                metadata={"verb": "post_save"}),
-            msg("b@example.com"),
-        ])
+        outcomes = messenger.send_batch(
+            [
+                msg(
+                    "a@example.com",
+                    html="<p>rich</p>",
+                    unsubscribe_url="https://example.test/u/1/",
+                    metadata={"verb": "post_save"},
+                ),
+                msg("b@example.com"),
+            ]
+        )
 
     assert [type(o) for o in outcomes] == [SendResult, SendResult]
     # anymail's message id (the test backend numbers its outbox) is the provider id
@@ -74,8 +80,13 @@ def test_anymail_errors_are_mapped(email_settings: Any, mailoutbox: list[Any]) -
     messenger = EmailMessenger({"connection": "esp"})
     with messenger:
         ok, slow, badkey, down, rejected = messenger.send_batch(
-            [msg("ok@example.com"), msg("slow@example.com"), msg("badkey@example.com"),
-             msg("down@example.com"), msg("rejected@example.com")]
+            [
+                msg("ok@example.com"),
+                msg("slow@example.com"),
+                msg("badkey@example.com"),
+                msg("down@example.com"),
+                msg("rejected@example.com"),
+            ]
         )
     assert isinstance(ok, SendResult)
     assert isinstance(slow, TransientError) and "429" in str(slow)
@@ -85,8 +96,9 @@ def test_anymail_errors_are_mapped(email_settings: Any, mailoutbox: list[Any]) -
     assert isinstance(rejected, PermanentError) and "rejected" in str(rejected)
 
 
-def test_rejected_recipient_with_ignore_recipient_status(email_settings: Any, settings: Any,
-                                                         mailoutbox: list[Any]) -> None:
+def test_rejected_recipient_with_ignore_recipient_status(
+    email_settings: Any, settings: Any, mailoutbox: list[Any]
+) -> None:
     settings.ANYMAIL = {"IGNORE_RECIPIENT_STATUS": True}  # anymail no longer raises: DSN reads the status
     email_settings(FROM="noreply@dsn.test", CONNECTIONS={"esp": {"BACKEND": f"{__name__}.ScriptedESP"}})
     outcome = EmailMessenger({"connection": "esp"}).send_batch([msg("rejected@example.com")])[0]
@@ -95,8 +107,13 @@ def test_rejected_recipient_with_ignore_recipient_status(email_settings: Any, se
 
 
 @pytest.mark.django_db
-def test_pipeline_through_anymail(make_flow: Any, django_user_model: Any, email_settings: Any,
-                                  mailoutbox: list[Any], django_capture_on_commit_callbacks: Any) -> None:
+def test_pipeline_through_anymail(
+    make_flow: Any,
+    django_user_model: Any,
+    email_settings: Any,
+    mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     email_settings(FROM="noreply@dsn.test")
     user = django_user_model.objects.create_user("carol", "carol@example.com", "pw")
     make_flow(Article, messenger="email", users=[user], options={"connection": ANYMAIL_TEST})

@@ -31,23 +31,30 @@ def test_registered_through_the_entry_point() -> None:
 
 
 def test_good_options_pass(smtp_settings: Any) -> None:
-    cleaned = EmailMessenger.clean_options({
-        "from_email": "Shop <shop@example.com>", "reply_to": "a@example.com, b@example.com",
-        "connection": "test", "subject_prefix": "[Shop] ",
-    })
+    cleaned = EmailMessenger.clean_options(
+        {
+            "from_email": "Shop <shop@example.com>",
+            "reply_to": "a@example.com, b@example.com",
+            "connection": "test",
+            "subject_prefix": "[Shop] ",
+        }
+    )
     assert cleaned["connection"] == "test"
     assert EmailMessenger.clean_options({"connection": "anymail.backends.test.EmailBackend"})
 
 
-@pytest.mark.parametrize(("options", "needle"), [
-    ({"from_email": "not an address"}, "from_email"),
-    ({"reply_to": "ok@example.com, broken@"}, "reply_to"),
-    ({"connection": "nope"}, "unknown email connection 'nope'"),
-    ({"connection": "no.such.module.Backend"}, "does not import"),
-    ({"connection": "dsn_core.messengers.Messenger"}, "not an email backend class"),
-    ({"subject_prefix": "two\nlines"}, "subject_prefix"),
-    ({"bogus": 1}, "bogus"),
-])
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        ({"from_email": "not an address"}, "from_email"),
+        ({"reply_to": "ok@example.com, broken@"}, "reply_to"),
+        ({"connection": "nope"}, "unknown email connection 'nope'"),
+        ({"connection": "no.such.module.Backend"}, "does not import"),
+        ({"connection": "dsn_core.messengers.Messenger"}, "not an email backend class"),
+        ({"subject_prefix": "two\nlines"}, "subject_prefix"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
 def test_bad_options_are_rejected_with_the_reason(smtp_settings: Any, options: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValidationError) as info:
         EmailMessenger.clean_options(options)
@@ -78,8 +85,7 @@ def test_rate_limit_setting(email_settings: Callable[..., Any]) -> None:
 
 
 @pytest.mark.django_db
-def test_addresses_from_the_attribute_without_queries(django_user_model: Any,
-                                                      django_assert_num_queries: Any) -> None:
+def test_addresses_from_the_attribute_without_queries(django_user_model: Any, django_assert_num_queries: Any) -> None:
     users = [django_user_model.objects.create_user(f"u{i}", f"u{i}@example.com") for i in range(3)]
     with django_assert_num_queries(0):
         found = EmailMessenger().addresses_for(users)
@@ -119,8 +125,7 @@ def test_clean_settings_pass_the_checks(smtp_settings: Any) -> None:
 
 
 def test_checks_report_bad_settings(email_settings: Callable[..., Any]) -> None:
-    email_settings(FROM="nobody", USER_ATTRIBUTE="mail_address",
-                   CONNECTIONS={"x": {"BACKEND": "no.such.Backend"}})
+    email_settings(FROM="nobody", USER_ATTRIBUTE="mail_address", CONNECTIONS={"x": {"BACKEND": "no.such.Backend"}})
     assert ids(EmailMessenger.check()) == ["dsn_email.E001", "dsn_email.E002", "dsn_email.E003"]
 
 
@@ -141,11 +146,14 @@ def test_smtp_without_timeout_warns(settings: Any) -> None:
 
 def test_verify_connections_reports_authentication_failure(email_settings: Callable[..., Any]) -> None:
     with FakeSMTP(credentials=("dsn", "right")) as server:
-        email_settings(VERIFY_CONNECTIONS=True, CONNECTIONS={
-            "good": smtp_connection(server.port, username="dsn", password="right"),
-            "bad": smtp_connection(server.port, username="dsn", password="wrong-pass-123"),
-            "down": smtp_connection(free_port()),
-        })
+        email_settings(
+            VERIFY_CONNECTIONS=True,
+            CONNECTIONS={
+                "good": smtp_connection(server.port, username="dsn", password="right"),
+                "bad": smtp_connection(server.port, username="dsn", password="wrong-pass-123"),
+                "down": smtp_connection(free_port()),
+            },
+        )
         messages = EmailMessenger.check()
     assert ids(messages) == ["dsn_email.E004", "dsn_email.W002"]
     [auth] = [m for m in messages if m.id == "dsn_email.E004"]

@@ -29,10 +29,17 @@ def save_article(capture: Any, title: str = "Hello") -> Article:
         return Article.objects.create(title=title)
 
 
-def test_post_save_reaches_the_smtp_server(make_flow: Any, alice: Any, smtp: FakeSMTP, smtp_settings: Any,
-                                           django_capture_on_commit_callbacks: Any) -> None:
-    make_flow(Article, messenger="email", users=[alice], options={"connection": "test"},
-              subject="New article: {{ instance.title }}", text="{{ recipient.first_name }}, read {{ instance }}.")
+def test_post_save_reaches_the_smtp_server(
+    make_flow: Any, alice: Any, smtp: FakeSMTP, smtp_settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    make_flow(
+        Article,
+        messenger="email",
+        users=[alice],
+        options={"connection": "test"},
+        subject="New article: {{ instance.title }}",
+        text="{{ recipient.first_name }}, read {{ instance }}.",
+    )
     save_article(django_capture_on_commit_callbacks, "Signals 101")
 
     [got] = smtp.received
@@ -50,9 +57,14 @@ def test_post_save_reaches_the_smtp_server(make_flow: Any, alice: Any, smtp: Fak
     assert got.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
-def test_user_without_address_is_skipped_not_failed(make_flow: Any, alice: Any, django_user_model: Any,
-                                                    smtp: FakeSMTP, smtp_settings: Any,
-                                                    django_capture_on_commit_callbacks: Any) -> None:
+def test_user_without_address_is_skipped_not_failed(
+    make_flow: Any,
+    alice: Any,
+    django_user_model: Any,
+    smtp: FakeSMTP,
+    smtp_settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     nomail = django_user_model.objects.create_user("nomail", "", "pw")
     booked = django_user_model.objects.create_user("booked", "", "pw")
     set_address(booked, "email", "booked@example.com")
@@ -67,8 +79,9 @@ def test_user_without_address_is_skipped_not_failed(make_flow: Any, alice: Any, 
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == ["alice@example.com", "booked@example.com"]
 
 
-def test_fixed_list_address(make_flow: Any, smtp: FakeSMTP, smtp_settings: Any,
-                            django_capture_on_commit_callbacks: Any) -> None:
+def test_fixed_list_address(
+    make_flow: Any, smtp: FakeSMTP, smtp_settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     make_flow(Article, messenger="email", options={"connection": "test"}, fixed={"email": ["ops@example.com"]})
     save_article(django_capture_on_commit_callbacks)
     [got] = smtp.received
@@ -77,9 +90,14 @@ def test_fixed_list_address(make_flow: Any, smtp: FakeSMTP, smtp_settings: Any,
     assert Delivery.objects.get().status == "sent"
 
 
-def test_451_is_retried_and_the_second_attempt_succeeds(make_flow: Any, alice: Any, smtp: FakeSMTP,
-                                                        smtp_settings: Any, dsn_flush: Any,
-                                                        django_capture_on_commit_callbacks: Any) -> None:
+def test_451_is_retried_and_the_second_attempt_succeeds(
+    make_flow: Any,
+    alice: Any,
+    smtp: FakeSMTP,
+    smtp_settings: Any,
+    dsn_flush: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     smtp.rcpt_replies["alice@example.com"] = "451 4.7.1 Greylisted, come back later"
     make_flow(Article, messenger="email", users=[alice], options={"connection": "test"})
     before = timezone.now()
@@ -104,8 +122,9 @@ def test_451_is_retried_and_the_second_attempt_succeeds(make_flow: Any, alice: A
     assert [r.rcpt_tos for r in smtp.received] == [["alice@example.com"]]
 
 
-def test_550_is_dead_at_once(make_flow: Any, alice: Any, smtp: FakeSMTP, smtp_settings: Any,
-                             django_capture_on_commit_callbacks: Any) -> None:
+def test_550_is_dead_at_once(
+    make_flow: Any, alice: Any, smtp: FakeSMTP, smtp_settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     smtp.rcpt_replies["alice@example.com"] = "550 5.1.1 Mailbox unavailable"
     make_flow(Article, messenger="email", users=[alice], options={"connection": "test"})
     save_article(django_capture_on_commit_callbacks)
@@ -115,8 +134,9 @@ def test_550_is_dead_at_once(make_flow: Any, alice: Any, smtp: FakeSMTP, smtp_se
     assert delivery.next_attempt_at is None
 
 
-def test_server_down_fails_transiently(make_flow: Any, alice: Any, email_settings: Any,
-                                       django_capture_on_commit_callbacks: Any) -> None:
+def test_server_down_fails_transiently(
+    make_flow: Any, alice: Any, email_settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     email_settings(CONNECTIONS={"down": smtp_connection(free_port())})
     make_flow(Article, messenger="email", users=[alice], options={"connection": "down"})
     save_article(django_capture_on_commit_callbacks)
@@ -126,9 +146,9 @@ def test_server_down_fails_transiently(make_flow: Any, alice: Any, email_setting
     assert "cannot reach the mail server" in delivery.last_error
 
 
-def test_bad_credentials_fail_as_configuration_without_leaking(make_flow: Any, alice: Any, email_settings: Any,
-                                                               django_capture_on_commit_callbacks: Any,
-                                                               caplog: Any) -> None:
+def test_bad_credentials_fail_as_configuration_without_leaking(
+    make_flow: Any, alice: Any, email_settings: Any, django_capture_on_commit_callbacks: Any, caplog: Any
+) -> None:
     with FakeSMTP(credentials=("dsn", "right")) as server:
         email_settings(CONNECTIONS={"bad": smtp_connection(server.port, username="dsn", password="hunter2-wrong")})
         make_flow(Article, messenger="email", users=[alice], options={"connection": "bad"})

@@ -20,8 +20,7 @@ UNSUB = "https://example.test/dsn/unsubscribe/abc123/"
 
 def msg(address: str, text: str = "Body", **kwargs: object) -> Message:
     kwargs.setdefault("delivery_id", 7)
-    return Message(address=address, subject=kwargs.pop("subject", "Greetings"), text=text,
-                   **kwargs)  # type: ignore[arg-type]
+    return Message(address=address, subject=kwargs.pop("subject", "Greetings"), text=text, **kwargs)  # type: ignore[arg-type]
 
 
 def test_content_and_headers_as_received(messenger: EmailMessenger, smtp: FakeSMTP) -> None:
@@ -159,10 +158,12 @@ def test_timeout_is_transient(email_settings: object, silent_server: int) -> Non
 
 def test_authentication_failure_is_a_configuration_error(email_settings: object) -> None:
     with FakeSMTP(credentials=("dsn", "right-password")) as server:
-        email_settings(CONNECTIONS={  # type: ignore[operator]
-            "bad": smtp_connection(server.port, username="dsn", password="s3cret-wrong"),
-            "good": smtp_connection(server.port, username="dsn", password="right-password"),
-        })
+        email_settings(
+            CONNECTIONS={  # type: ignore[operator]
+                "bad": smtp_connection(server.port, username="dsn", password="s3cret-wrong"),
+                "good": smtp_connection(server.port, username="dsn", password="right-password"),
+            }
+        )
         outcomes = EmailMessenger({"connection": "bad"}).send_batch([msg("a@example.com"), msg("b@example.com")])
         assert all(isinstance(o, ConfigurationError) for o in outcomes), outcomes
         assert "authentication failed" in str(outcomes[0])
@@ -189,8 +190,9 @@ def test_subject_prefix_and_newlines(smtp_settings: object, smtp: FakeSMTP) -> N
 
 
 def test_from_and_reply_to_per_backend(smtp_settings: object, smtp: FakeSMTP) -> None:
-    messenger = EmailMessenger({"connection": "test", "from_email": "Shop <shop@shop.test>",
-                                "reply_to": "a@shop.test, b@shop.test"})
+    messenger = EmailMessenger(
+        {"connection": "test", "from_email": "Shop <shop@shop.test>", "reply_to": "a@shop.test, b@shop.test"}
+    )
     result = messenger.send(msg("a@example.com"))
     m = smtp.received[0].message
     assert m["From"] == "Shop <shop@shop.test>"

@@ -20,8 +20,14 @@ AUTH = "Basic " + base64.b64encode(b"hook:s3cret-hook").decode()
 
 
 @pytest.fixture
-def sent(settings: Any, email_settings: Any, make_flow: Any, django_user_model: Any, mailoutbox: list[Any],
-         django_capture_on_commit_callbacks: Any) -> dict[str, Delivery]:
+def sent(
+    settings: Any,
+    email_settings: Any,
+    make_flow: Any,
+    django_user_model: Any,
+    mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
+) -> dict[str, Delivery]:
     """Two emails DSN sent through anymail's test backend, by recipient name."""
     settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:s3cret-hook"}
     email_settings(FROM="noreply@dsn.test", CONNECTIONS={"esp": {"BACKEND": "anymail.backends.test.EmailBackend"}})
@@ -42,16 +48,25 @@ def post_event(client: Client, event: dict[str, Any], *, auth: str = AUTH) -> in
 
 
 def event(record_type: str, delivery: Delivery, *, metadata: bool = True, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"RecordType": record_type, "MessageID": delivery.provider_id,
-                            "Recipient": delivery.address, "Email": delivery.address, **extra}
+    body: dict[str, Any] = {
+        "RecordType": record_type,
+        "MessageID": delivery.provider_id,
+        "Recipient": delivery.address,
+        "Email": delivery.address,
+        **extra,
+    }
     if metadata:
         body["Metadata"] = {"dsn_delivery": str(delivery.pk)}
     return body
 
 
 def test_delivered_is_recorded(client: Client, sent: dict[str, Delivery]) -> None:
-    assert post_event(client, event("Delivery", sent["ann"], DeliveredAt="2026-11-25T10:00:00Z",
-                                    Details="smtp;250 2.0.0 OK")) == 200
+    assert (
+        post_event(
+            client, event("Delivery", sent["ann"], DeliveredAt="2026-11-25T10:00:00Z", Details="smtp;250 2.0.0 OK")
+        )
+        == 200
+    )
     ann = Delivery.objects.get(pk=sent["ann"].pk)
     assert (ann.status, ann.receipt) == ("sent", "delivered")
     assert ann.receipt_detail == "Postmark delivered, smtp;250 2.0.0 OK"
@@ -60,8 +75,14 @@ def test_delivered_is_recorded(client: Client, sent: dict[str, Delivery]) -> Non
 
 
 def test_a_hard_bounce_deactivates_the_address(client: Client, sent: dict[str, Delivery]) -> None:
-    bounce = event("Bounce", sent["bob"], Type="HardBounce", ID=42, Description="The server was unable to deliver",
-                   BouncedAt="2026-11-25T10:00:00Z")
+    bounce = event(
+        "Bounce",
+        sent["bob"],
+        Type="HardBounce",
+        ID=42,
+        Description="The server was unable to deliver",
+        BouncedAt="2026-11-25T10:00:00Z",
+    )
     assert post_event(client, bounce) == 200
     bob = Delivery.objects.get(pk=sent["bob"].pk)
     assert bob.receipt == "bounced"

@@ -24,8 +24,13 @@ def inbox_flow(make_flow: Any, ann: Any, bob: Any) -> Callable[..., Any]:
     from tests.testapp.models import Article
 
     def make(users: Any = None, **options: Any) -> Any:
-        return make_flow(Article, messenger="inbox", users=users if users is not None else [ann, bob],
-                         subject="New: {{ instance.title }}", text="{{ instance.title }} was saved",
-                         options=options)
+        return make_flow(
+            Article,
+            messenger="inbox",
+            users=users if users is not None else [ann, bob],
+            subject="New: {{ instance.title }}",
+            text="{{ instance.title }} was saved",
+            options=options,
+        )
 
     return make

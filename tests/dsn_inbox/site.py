@@ -52,8 +52,9 @@ class Site:
     def run(self, code: str, **values: Any) -> str:
         """Run ``code`` in a fresh Django process (``values`` become its globals); its stdout."""
         prelude = "import django; django.setup()\n" + "".join(f"{k} = {v!r}\n" for k, v in values.items())
-        out = subprocess.run([PYTHON, "-c", prelude + code], env=self.env, cwd=ROOT, capture_output=True, text=True,
-                             timeout=60)
+        out = subprocess.run(
+            [PYTHON, "-c", prelude + code], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
         assert out.returncode == 0, out.stderr[-3000:]
         return out.stdout.strip()
 
@@ -85,9 +86,23 @@ class Site:
         port = sock.getsockname()[1]
         log = open(self.logs / f"uvicorn-{port}.log", "wb")
         proc = subprocess.Popen(
-            [PYTHON, "-m", "uvicorn", "tests.dsn_inbox.asgi:application", "--fd", str(sock.fileno()),
-             "--log-level", "warning", "--lifespan", "off"],
-            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
+            [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                "tests.dsn_inbox.asgi:application",
+                "--fd",
+                str(sock.fileno()),
+                "--log-level",
+                "warning",
+                "--lifespan",
+                "off",
+            ],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(sock.fileno(),),
             start_new_session=True,
         )
         sock.close()
@@ -134,8 +149,13 @@ def postgres_available() -> bool:
 @contextmanager
 def site(tmp_path: Path, engine: str = "sqlite", **env: str) -> Iterator[Site]:
     """A migrated database (file SQLite, or a fresh PostgreSQL database) for other processes."""
-    base = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.dsn_inbox.settings", PYTHONPATH=str(ROOT),
-                DSN_INBOX_CHANNEL=f"dsn_inbox_{uuid.uuid4().hex[:10]}", NO_PROXY="127.0.0.1,localhost")
+    base = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.dsn_inbox.settings",
+        PYTHONPATH=str(ROOT),
+        DSN_INBOX_CHANNEL=f"dsn_inbox_{uuid.uuid4().hex[:10]}",
+        NO_PROXY="127.0.0.1,localhost",
+    )
     for name in ("DSN_TEST_DB", "DSN_PG_NAME", "DSN_SQLITE_NAME", "DSN_INBOX_REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"):
         base.pop(name, None)
     base.update(env)
@@ -153,8 +173,9 @@ def site(tmp_path: Path, engine: str = "sqlite", **env: str) -> Iterator[Site]:
         base.update(DSN_SQLITE_NAME=str(tmp_path / "site.sqlite3"))
     s = Site(env=base, logs=logs)
     try:
-        out = subprocess.run([PYTHON, "-m", "django", "migrate", "-v0"], env=base, cwd=ROOT, capture_output=True,
-                             text=True, timeout=180)
+        out = subprocess.run(
+            [PYTHON, "-m", "django", "migrate", "-v0"], env=base, cwd=ROOT, capture_output=True, text=True, timeout=180
+        )
         assert out.returncode == 0, out.stderr[-3000:]
         yield s
     finally:

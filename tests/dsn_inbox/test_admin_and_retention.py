@@ -52,8 +52,13 @@ def test_the_inbox_backend_is_in_the_messenger_dropdown(admin_user: Any) -> None
 
 def make(user: Any, *, age_days: float, read: bool = True, archived: bool = False) -> InboxItem:
     when = timezone.now() - timedelta(days=age_days)
-    return InboxItem.objects.create(user=user, subject=f"{age_days}", created_at=when, read_at=when if read else None,
-                                    archived_at=when if archived else None)
+    return InboxItem.objects.create(
+        user=user,
+        subject=f"{age_days}",
+        created_at=when,
+        read_at=when if read else None,
+        archived_at=when if archived else None,
+    )
 
 
 def test_the_sweeper_prunes_read_items_older_than_keep_days(ann: Any, settings: Any) -> None:

@@ -15,8 +15,14 @@ pytestmark = pytest.mark.slow
 
 ENGINES = [
     pytest.param("sqlite", id="sqlite-polling"),
-    pytest.param("postgres", id="postgres-listen-notify", marks=[
-        pytest.mark.postgres, pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL on 127.0.0.1:5432")]),
+    pytest.param(
+        "postgres",
+        id="postgres-listen-notify",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL on 127.0.0.1:5432"),
+        ],
+    ),
 ]
 UNREAD = "document.querySelector('dsn-inbox-badge').dataset.unread"
 
@@ -65,8 +71,9 @@ def test_the_badge_counts_up_live_and_marking_read_clears_it(tmp_path: Path, pag
 
 
 @pytest.mark.django_db(transaction=True)
-def test_without_an_asgi_server_the_badge_falls_back_to_polling(live_server: Any, page: Any, client: Any,
-                                                                 django_user_model: Any) -> None:
+def test_without_an_asgi_server_the_badge_falls_back_to_polling(
+    live_server: Any, page: Any, client: Any, django_user_model: Any
+) -> None:
     """Django's live server is WSGI: the stream answers 503, the script retries with backoff,
     then polls the count."""
     from dsn_inbox import reading
@@ -74,8 +81,9 @@ def test_without_an_asgi_server_the_badge_falls_back_to_polling(live_server: Any
 
     ann = django_user_model.objects.create_user("ann", password="pw")
     client.force_login(ann)
-    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                               "url": live_server.url}])
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
     streams: list[int] = []
     page.on("response", lambda r: streams.append(r.status) if r.url.endswith("/inbox/stream/") else None)
     page.goto(f"{live_server.url}/dsn/inbox/")

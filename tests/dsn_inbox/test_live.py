@@ -25,10 +25,23 @@ def redis_available() -> bool:
 
 PATHS = [
     pytest.param("sqlite", {}, "poll", id="sqlite-polling"),
-    pytest.param("postgres", {}, "postgresql", id="postgres-listen-notify", marks=[
-        pytest.mark.postgres, pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL on 127.0.0.1:5432")]),
-    pytest.param("sqlite", {"DSN_INBOX_REDIS_URL": "redis://127.0.0.1:6379/4"}, "redis", id="sqlite-redis", marks=[
-        pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379")]),
+    pytest.param(
+        "postgres",
+        {},
+        "postgresql",
+        id="postgres-listen-notify",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL on 127.0.0.1:5432"),
+        ],
+    ),
+    pytest.param(
+        "sqlite",
+        {"DSN_INBOX_REDIS_URL": "redis://127.0.0.1:6379/4"},
+        "redis",
+        id="sqlite-redis",
+        marks=[pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379")],
+    ),
 ]
 
 
@@ -81,9 +94,11 @@ def test_marking_read_elsewhere_updates_the_count(tmp_path: Path) -> None:
         stream = EventStream(s.url, ann)
         try:
             assert stream.next_event()[1] == {"unread": 1}
-            s.run("from django.contrib.auth.models import User\n"
-                  "from dsn_inbox import reading\n"
-                  "reading.mark_all_read(User.objects.get(username='ann').pk)\n")
+            s.run(
+                "from django.contrib.auth.models import User\n"
+                "from dsn_inbox import reading\n"
+                "reading.mark_all_read(User.objects.get(username='ann').pk)\n"
+            )
             assert stream.until(lambda n, d: n == "count", timeout=5)[1] == {"unread": 0}
         finally:
             stream.close()

@@ -36,7 +36,12 @@ def test_a_saved_article_lands_in_each_receivers_inbox(inbox_flow: Any, ann: Any
     assert set(items) == {ann.pk, bob.pk}
     item = items[ann.pk]
     assert (item.subject, item.text, item.level, item.category, item.verb) == (
-        "New: Ledger", "Ledger was saved", "warning", "orders", "post_save")
+        "New: Ledger",
+        "Ledger was saved",
+        "warning",
+        "orders",
+        "post_save",
+    )
     assert item.link == f"/articles/{article.pk}/"
     delivery = Delivery.objects.get(pk=item.delivery_id)
     assert delivery.address == str(ann.pk) and delivery.provider_id == f"inbox-{item.pk}"
@@ -82,8 +87,9 @@ def test_send_batch_twice_directly_is_idempotent(ann: Any) -> None:
     assert InboxItem.objects.filter(delivery_id=4242).count() == 1
 
 
-def test_the_link_comes_from_the_url_value_or_get_absolute_url(inbox_flow: Any, ann: Any, dsn_flush: Any,
-                                                                make_flow: Any) -> None:
+def test_the_link_comes_from_the_url_value_or_get_absolute_url(
+    inbox_flow: Any, ann: Any, dsn_flush: Any, make_flow: Any
+) -> None:
     shipped = Signal()
     register_signal("shipped", shipped, description="tests")
     try:
@@ -123,8 +129,12 @@ def test_bad_options_are_rejected_when_the_backend_is_saved() -> None:
 
 def test_a_message_without_a_recipient_fails_permanently(ann: Any) -> None:
     with InboxMessenger({}) as messenger:
-        out = messenger.send_batch([Message(address="x", subject="", text="t", delivery_id=1),
-                                    Message(address=str(ann.pk), subject="", text="t", recipient=ann, delivery_id=2)])
+        out = messenger.send_batch(
+            [
+                Message(address="x", subject="", text="t", delivery_id=1),
+                Message(address=str(ann.pk), subject="", text="t", recipient=ann, delivery_id=2),
+            ]
+        )
     assert isinstance(out[0], PermanentError)
     assert InboxItem.objects.get().user_id == ann.pk
 

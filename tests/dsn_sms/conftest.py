@@ -36,8 +36,12 @@ def message_resource(sid: str, form: dict[str, str]) -> dict[str, Any]:
 
 def twilio_error(status: int, code: int, message: str) -> dict[str, Any]:
     """An error body as Twilio's REST API writes it."""
-    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status}
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
 
 
 class FakeTwilio:
@@ -89,8 +93,13 @@ def twilio(twilio_server: FakeServer) -> Iterator[FakeTwilio]:
 
 
 def sms_section(twilio: FakeTwilio, **extra: Any) -> dict[str, Any]:
-    section = {"ACCOUNT_SID": ACCOUNT_SID, "AUTH_TOKEN": AUTH_TOKEN, "FROM_NUMBER": FROM_NUMBER,
-               "API_BASE_URL": twilio.url, "TIMEOUT": 2}
+    section = {
+        "ACCOUNT_SID": ACCOUNT_SID,
+        "AUTH_TOKEN": AUTH_TOKEN,
+        "FROM_NUMBER": FROM_NUMBER,
+        "API_BASE_URL": twilio.url,
+        "TIMEOUT": 2,
+    }
     section.update(extra)
     return section
 

@@ -140,8 +140,10 @@ def legacy_error(code: int, status: int, text: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("code", "text"),
-    [(21211, "The 'To' number +1415 is not a valid phone number."),
-     (21614, "'To' number is not a valid mobile number")],
+    [
+        (21211, "The 'To' number +1415 is not a valid phone number."),
+        (21614, "'To' number is not a valid mobile number"),
+    ],
 )
 def test_bad_recipient_is_permanent(configure: Any, twilio: FakeTwilio, code: int, text: str) -> None:
     twilio.answer(400, legacy_error(code, 400, text))
@@ -226,8 +228,14 @@ def test_unknown_client_error_is_permanent(configure: Any, twilio: FakeTwilio) -
 
 
 def rfc9457(code: int, status: int, title: str, detail: str = "") -> dict[str, Any]:
-    return {"type": f"https://www.twilio.com/docs/errors/{code}", "title": title, "status": status,
-            "code": code, "detail": detail, "instance": "/Messages"}
+    return {
+        "type": f"https://www.twilio.com/docs/errors/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "instance": "/Messages",
+    }
 
 
 def test_rfc9457_errors_are_understood(configure: Any, twilio: FakeTwilio) -> None:
@@ -300,9 +308,14 @@ def test_check_needs_a_sender_and_never_shows_the_token(configure: Any) -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "needle"),
-    [({"FROM_NUMBER": "+1 call me!"}, "FROM_NUMBER"), ({"TIMEOUT": 0}, "TIMEOUT"), ({"TIMEOUT": "soon"}, "TIMEOUT"),
-     ({"API_BASE_URL": "api.twilio.com"}, "API_BASE_URL"), ({"STATUS_CALLBACK_URL": "/sms/"}, "STATUS_CALLBACK_URL"),
-     ({"MESSAGING_SERVICE_SID": "MG1"}, "MESSAGING_SERVICE_SID")],
+    [
+        ({"FROM_NUMBER": "+1 call me!"}, "FROM_NUMBER"),
+        ({"TIMEOUT": 0}, "TIMEOUT"),
+        ({"TIMEOUT": "soon"}, "TIMEOUT"),
+        ({"API_BASE_URL": "api.twilio.com"}, "API_BASE_URL"),
+        ({"STATUS_CALLBACK_URL": "/sms/"}, "STATUS_CALLBACK_URL"),
+        ({"MESSAGING_SERVICE_SID": "MG1"}, "MESSAGING_SERVICE_SID"),
+    ],
 )
 def test_check_rejects_malformed_settings(configure: Any, overrides: dict[str, Any], needle: str) -> None:
     configure(**overrides)
@@ -325,9 +338,16 @@ def test_clean_address_normalises_to_e164() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"from_number": "not a number!"}, {"messaging_service_sid": "MG12"}, {"max_length": 0}, {"max_length": 1601},
-     {"max_segments": 0}, {"max_segments": 25}, {"max_segments": "many"},
-     {"from_number": FROM_NUMBER, "messaging_service_sid": SERVICE_SID}],
+    [
+        {"from_number": "not a number!"},
+        {"messaging_service_sid": "MG12"},
+        {"max_length": 0},
+        {"max_length": 1601},
+        {"max_segments": 0},
+        {"max_segments": 25},
+        {"max_segments": "many"},
+        {"from_number": FROM_NUMBER, "messaging_service_sid": SERVICE_SID},
+    ],
 )
 def test_bad_options_are_rejected(options: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
@@ -336,7 +356,10 @@ def test_bad_options_are_rejected(options: dict[str, Any]) -> None:
 
 def test_good_options_are_cleaned() -> None:
     assert SmsMessenger.clean_options({"from_number": "00 1 500 555 0001"}) == {
-        "from_number": "+15005550001", "include_subject": False, "max_length": MAX_BODY, "max_segments": 3
+        "from_number": "+15005550001",
+        "include_subject": False,
+        "max_length": MAX_BODY,
+        "max_segments": 3,
     }
     assert SmsMessenger.clean_options({"from_number": "ACME"})["from_number"] == "ACME"
 
@@ -363,8 +386,9 @@ def test_addresses_come_from_the_address_book_by_default(configure: Any, django_
     assert SmsMessenger({}).address_for(user) == TO
 
 
-@pytest.mark.parametrize(("rate", "limit"), [(None, RateLimit(1, 1.0)), (10, RateLimit(10, 1.0)),
-                                             (0.5, RateLimit(1, 2.0))])
+@pytest.mark.parametrize(
+    ("rate", "limit"), [(None, RateLimit(1, 1.0)), (10, RateLimit(10, 1.0)), (0.5, RateLimit(1, 2.0))]
+)
 def test_rate_limit_follows_messages_per_second(configure: Any, rate: float | None, limit: RateLimit) -> None:
     if rate is not None:
         configure(MESSAGES_PER_SECOND=rate)

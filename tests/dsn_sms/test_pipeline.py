@@ -25,9 +25,15 @@ def frozen_limiter(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return waits
 
 
-def test_post_save_sends_an_sms(configure: Any, twilio: FakeTwilio, make_flow: Any, dsn_flush: Any,
-                                django_user_model: Any, django_capture_on_commit_callbacks: Any,
-                                frozen_limiter: list[float]) -> None:
+def test_post_save_sends_an_sms(
+    configure: Any,
+    twilio: FakeTwilio,
+    make_flow: Any,
+    dsn_flush: Any,
+    django_user_model: Any,
+    django_capture_on_commit_callbacks: Any,
+    frozen_limiter: list[float],
+) -> None:
     ann = django_user_model.objects.create_user("ann")
     bob = django_user_model.objects.create_user("bob")  # no number: skipped, not failed
     set_address(ann, "sms", "+14155550123")
@@ -44,8 +50,12 @@ def test_post_save_sends_an_sms(configure: Any, twilio: FakeTwilio, make_flow: A
 
 
 def test_fixed_numbers_are_sent_and_spaced_by_the_rate_limit(
-    configure: Any, twilio: FakeTwilio, make_flow: Any, dsn_flush: Any, django_capture_on_commit_callbacks: Any,
-    frozen_limiter: list[float]
+    configure: Any,
+    twilio: FakeTwilio,
+    make_flow: Any,
+    dsn_flush: Any,
+    django_capture_on_commit_callbacks: Any,
+    frozen_limiter: list[float],
 ) -> None:
     make_flow(Article, messenger="sms", fixed={"sms": ["+15005550001", "+15005550002", "+15005550003"]})
     with django_capture_on_commit_callbacks(execute=True):
@@ -57,8 +67,13 @@ def test_fixed_numbers_are_sent_and_spaced_by_the_rate_limit(
 
 
 def test_opted_out_recipient_dies_and_leaves_the_address_book(
-    configure: Any, twilio: FakeTwilio, make_flow: Any, dsn_flush: Any, django_user_model: Any,
-    django_capture_on_commit_callbacks: Any, frozen_limiter: list[float]
+    configure: Any,
+    twilio: FakeTwilio,
+    make_flow: Any,
+    dsn_flush: Any,
+    django_user_model: Any,
+    django_capture_on_commit_callbacks: Any,
+    frozen_limiter: list[float],
 ) -> None:
     ann = django_user_model.objects.create_user("ann")
     set_address(ann, "sms", "+14155550123")
@@ -73,8 +88,13 @@ def test_opted_out_recipient_dies_and_leaves_the_address_book(
 
 
 def test_twilio_outage_is_retried_later(
-    configure: Any, twilio: FakeTwilio, make_flow: Any, dsn_flush: Any, django_user_model: Any,
-    django_capture_on_commit_callbacks: Any, frozen_limiter: list[float]
+    configure: Any,
+    twilio: FakeTwilio,
+    make_flow: Any,
+    dsn_flush: Any,
+    django_user_model: Any,
+    django_capture_on_commit_callbacks: Any,
+    frozen_limiter: list[float],
 ) -> None:
     ann = django_user_model.objects.create_user("ann")
     set_address(ann, "sms", "+14155550123")

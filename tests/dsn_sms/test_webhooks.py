@@ -32,12 +32,26 @@ def delivery(django_user_model: Any) -> Delivery:
     template = MessageTemplate.objects.create(name="t", text="hi")
     backend = Backend.objects.create(name="sms", messenger="sms", template=template)
     notification = Notification.objects.create(trigger_name="t", verb="post_save")
-    return Delivery.objects.create(notification=notification, backend=backend, messenger="sms", address=TO,
-                                   recipient=user, status="sent", provider_id=SID)
+    return Delivery.objects.create(
+        notification=notification,
+        backend=backend,
+        messenger="sms",
+        address=TO,
+        recipient=user,
+        status="sent",
+        provider_id=SID,
+    )
 
 
-def post(client: Client, url: str, data: dict[str, str], *, signed_url: str | None = None,
-         token: str = AUTH_TOKEN, **headers: str) -> Any:
+def post(
+    client: Client,
+    url: str,
+    data: dict[str, str],
+    *,
+    signed_url: str | None = None,
+    token: str = AUTH_TOKEN,
+    **headers: str,
+) -> Any:
     signature = RequestValidator(token).compute_signature(signed_url or f"http://testserver{url}", data)
     return client.post(url, data, HTTP_X_TWILIO_SIGNATURE=signature, **headers)
 
@@ -86,8 +100,7 @@ def test_delivered_receipt_is_recorded(configure: Any, client: Client, url: str,
     assert (delivery.status, delivery.receipt, delivery.receipt_detail) == ("sent", "delivered", "Twilio delivered")
 
 
-def test_a_late_delivered_does_not_hide_a_failure(configure: Any, client: Client, url: str,
-                                                  delivery: Delivery) -> None:
+def test_a_late_delivered_does_not_hide_a_failure(configure: Any, client: Client, url: str, delivery: Delivery) -> None:
     """Twilio's callbacks can arrive out of order: the failure report stands."""
     post(client, url, receipt("undelivered", "30003"))
     post(client, url, receipt("delivered"))
@@ -99,8 +112,11 @@ def test_bad_or_missing_signature_is_refused(configure: Any, client: Client, url
     forged = post(client, url, receipt("failed", "30006"), token="not-the-token")
     unsigned = client.post(url, receipt("failed", "30006"))
     signed = post(client, url, receipt("failed", "30006"))
-    tampered = client.post(url, {**receipt("failed", "30006"), "MessageSid": "SMother"},
-                           HTTP_X_TWILIO_SIGNATURE=signed.request["HTTP_X_TWILIO_SIGNATURE"])
+    tampered = client.post(
+        url,
+        {**receipt("failed", "30006"), "MessageSid": "SMother"},
+        HTTP_X_TWILIO_SIGNATURE=signed.request["HTTP_X_TWILIO_SIGNATURE"],
+    )
     assert (forged.status_code, unsigned.status_code, tampered.status_code) == (403, 403, 403)
     assert AUTH_TOKEN not in forged.content.decode()
 
@@ -112,8 +128,9 @@ def test_refusals_leave_the_delivery_alone(configure: Any, client: Client, url: 
     assert get_address(delivery.recipient, "sms") == TO
 
 
-def test_public_url_from_settings_is_what_gets_verified(configure: Any, client: Client, url: str,
-                                                         delivery: Delivery) -> None:
+def test_public_url_from_settings_is_what_gets_verified(
+    configure: Any, client: Client, url: str, delivery: Delivery
+) -> None:
     public = "https://sms.example.com/hooks/dsn/sms/status/"
     configure(STATUS_CALLBACK_URL=public)
     assert post(client, url, receipt("failed", "30003"), signed_url=public).status_code == 204
@@ -124,8 +141,12 @@ def test_sha256_signatures_with_a_signing_key(configure: Any, client: Client, ur
     configure(WEBHOOK_SIGNING_KEY="shared-key-secret")
     data = receipt("failed", "30003")
     signature = RequestValidator("shared-key-secret").compute_signature(f"http://testserver{url}", data, "HMAC_SHA256")
-    response = client.post(url, data, HTTP_X_TWILIO_SIGNATURE=signature,
-                           HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS="key=k1,algorithm=HMAC_SHA256")
+    response = client.post(
+        url,
+        data,
+        HTTP_X_TWILIO_SIGNATURE=signature,
+        HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS="key=k1,algorithm=HMAC_SHA256",
+    )
     assert response.status_code == 204
     delivery.refresh_from_db()
     assert "30003" in delivery.receipt_detail

@@ -27,9 +27,12 @@ def api_error(status: int, description: str, **parameters: Any) -> tuple[int, di
 def sent_message(params: dict[str, Any], message_id: int) -> dict[str, Any]:
     """The Message object sendMessage answers with, for the parameters it was called with."""
     chat_id = int(params["chat_id"]) if str(params["chat_id"]).lstrip("-").isdigit() else 0
-    return {"message_id": message_id, "date": 1700000000,
-            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
-            "text": params.get("text", "")}
+    return {
+        "message_id": message_id,
+        "date": 1700000000,
+        "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+        "text": params.get("text", ""),
+    }
 
 
 class FakeBotAPI:
@@ -65,8 +68,11 @@ class FakeBotAPI:
         return 200, {}, {"ok": True, "result": pending}
 
     def get_me(self, req: Request) -> tuple[int, dict[str, str], dict[str, Any]]:
-        return 200, {}, {"ok": True, "result": {"id": 123456789, "is_bot": True, "first_name": "DSN",
-                                                 "username": USERNAME}}
+        return (
+            200,
+            {},
+            {"ok": True, "result": {"id": 123456789, "is_bot": True, "first_name": "DSN", "username": USERNAME}},
+        )
 
     def on_send(self, handler: Callable[[Request], Any]) -> None:
         """Answer sendMessage with ``handler`` from now on."""
@@ -85,8 +91,13 @@ def bot_api() -> Iterator[FakeBotAPI]:
 
 @pytest.fixture
 def telegram_settings(settings: Any, bot_api: FakeBotAPI) -> dict[str, Any]:
-    section = {"BOT_TOKEN": TOKEN, "BOT_USERNAME": USERNAME, "API_BASE_URL": bot_api.url,
-               "WEBHOOK_SECRET": SECRET, "TIMEOUT": 2}
+    section = {
+        "BOT_TOKEN": TOKEN,
+        "BOT_USERNAME": USERNAME,
+        "API_BASE_URL": bot_api.url,
+        "WEBHOOK_SECRET": SECRET,
+        "TIMEOUT": 2,
+    }
     settings.DSN = {**settings.DSN, "TELEGRAM": section}
     return section
 

@@ -114,8 +114,9 @@ def test_webhook_is_off_without_a_secret(client, ada, telegram_settings, setting
 
 def test_webhook_rejects_get_and_bad_json(client, telegram_settings):
     assert client.get(WEBHOOK).status_code == 405
-    response = client.post(WEBHOOK, "{nope", content_type="application/json",
-                           headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    response = client.post(
+        WEBHOOK, "{nope", content_type="application/json", headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    )
     assert response.status_code == 400
 
 
@@ -174,8 +175,9 @@ def test_stop_unlinks(client, ada, telegram_settings):
     assert "not connected" in post_update(client, private_update(2, 4242, "/stop")).json()["text"]
 
 
-def test_link_then_receive_a_notification(client, ada, telegram_settings, bot_api, make_flow, dsn_flush,
-                                          django_capture_on_commit_callbacks):
+def test_link_then_receive_a_notification(
+    client, ada, telegram_settings, bot_api, make_flow, dsn_flush, django_capture_on_commit_callbacks
+):
     from tests.testapp.models import Article
 
     post_update(client, private_update(1, 4242, f"/start {linking.link_payload(ada)}"))
@@ -225,8 +227,11 @@ def test_poll_once_with_a_replayed_payload(ada, telegram_settings, bot_api):
 
 
 def test_poll_conflict_with_a_webhook_is_a_command_error(telegram_settings, bot_api):
-    bot_api.server.route("POST", rf"/bot{TOKEN}/getUpdates",
-                         lambda req: api_error(409, "Conflict: can't use getUpdates method while webhook is active"))
+    bot_api.server.route(
+        "POST",
+        rf"/bot{TOKEN}/getUpdates",
+        lambda req: api_error(409, "Conflict: can't use getUpdates method while webhook is active"),
+    )
     with pytest.raises(CommandError, match="webhook"):
         call_command("dsn_telegram_poll", "--once", stdout=StringIO())
 

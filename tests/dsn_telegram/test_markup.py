@@ -85,8 +85,15 @@ def test_markdown_split_keeps_escapes_with_their_character():
     ],
 )
 def test_core_pipeline_escapes_substituted_values_for_the_mode(
-    mode: str, template: str, expected: str, telegram_settings: Any, bot_api: FakeBotAPI, make_flow: Any,
-    django_user_model: Any, dsn_flush: Any, django_capture_on_commit_callbacks: Any,
+    mode: str,
+    template: str,
+    expected: str,
+    telegram_settings: Any,
+    bot_api: FakeBotAPI,
+    make_flow: Any,
+    django_user_model: Any,
+    dsn_flush: Any,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     from dsn_core import addresses
 

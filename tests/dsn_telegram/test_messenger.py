@@ -56,7 +56,10 @@ def test_batch_uses_one_loop_and_keeps_order(telegram_settings, bot_api):
     outcomes = messenger.send_batch([msg("1", "a"), msg("2", "b"), msg("-1001", "c")])
     assert [o.provider_id for o in outcomes] == ["1000", "1001", "1002"]
     assert [(s["chat_id"], s["text"], s["disable_notification"]) for s in bot_api.sent()] == [
-        ("1", "a", "true"), ("2", "b", "true"), ("-1001", "c", "true")]
+        ("1", "a", "true"),
+        ("2", "b", "true"),
+        ("-1001", "c", "true"),
+    ]
     # a second batch (a new event loop) works too: no "Event loop is closed"
     assert isinstance(messenger.send(msg("3", "d")), SendResult)
 
@@ -152,8 +155,9 @@ def test_chat_migrated_moves_the_address_and_resends(telegram_settings, bot_api,
 
     def handler(req):
         if FakeBotAPI.params(req)["chat_id"] == "-4001":
-            return api_error(400, "Bad Request: group chat was upgraded to a supergroup chat",
-                             migrate_to_chat_id=-1009876)
+            return api_error(
+                400, "Bad Request: group chat was upgraded to a supergroup chat", migrate_to_chat_id=-1009876
+            )
         return bot_api.send_message(req)
 
     bot_api.on_send(handler)
@@ -219,8 +223,10 @@ def test_scrub_removes_token_from_ptb_messages(telegram_settings):
 # -- options, addresses, limits ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("address, expected", [("12345", "12345"), (" -1001234567890 ", "-1001234567890"),
-                                               ("@ops_channel", "@ops_channel"), ("007", "7")])
+@pytest.mark.parametrize(
+    "address, expected",
+    [("12345", "12345"), (" -1001234567890 ", "-1001234567890"), ("@ops_channel", "@ops_channel"), ("007", "7")],
+)
 def test_clean_address_accepts_chat_ids_and_channel_names(address, expected):
     assert TelegramMessenger.clean_address(address) == expected
 

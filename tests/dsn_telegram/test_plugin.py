@@ -31,7 +31,7 @@ def test_check_without_token_says_what_to_set(settings, monkeypatch):
     monkeypatch.delenv("DSN_TELEGRAM_BOT_TOKEN", raising=False)
     settings.DSN = {**settings.DSN, "TELEGRAM": {"BOT_USERNAME": "b"}}
     [error] = [m for m in TelegramMessenger.check() if m.id == "dsn_telegram.E001"]
-    assert "DSN[\"TELEGRAM\"][\"BOT_TOKEN\"]" in error.msg and "DSN_TELEGRAM_BOT_TOKEN" in error.msg
+    assert 'DSN["TELEGRAM"]["BOT_TOKEN"]' in error.msg and "DSN_TELEGRAM_BOT_TOKEN" in error.msg
     with pytest.raises(SystemCheckError, match=r"dsn_telegram\.E001"):
         call_command("check")
 
@@ -43,11 +43,17 @@ def test_check_reads_the_environment(settings, monkeypatch):
 
 
 def test_check_flags_malformed_settings_without_echoing_the_token(settings):
-    settings.DSN = {**settings.DSN, "TELEGRAM": {"BOT_TOKEN": "not-a-token-secretvalue", "WEBHOOK_SECRET": "a b",
-                                                  "API_BASE_URL": "ftp://x"}}
+    settings.DSN = {
+        **settings.DSN,
+        "TELEGRAM": {"BOT_TOKEN": "not-a-token-secretvalue", "WEBHOOK_SECRET": "a b", "API_BASE_URL": "ftp://x"},
+    }
     messages = TelegramMessenger.check()
-    assert {m.id for m in messages} == {"dsn_telegram.E002", "dsn_telegram.E003", "dsn_telegram.E004",
-                                        "dsn_telegram.W001"}
+    assert {m.id for m in messages} == {
+        "dsn_telegram.E002",
+        "dsn_telegram.E003",
+        "dsn_telegram.E004",
+        "dsn_telegram.W001",
+    }
     assert all("secretvalue" not in f"{m.msg} {m.hint}" for m in messages)
 
 
@@ -68,13 +74,22 @@ def test_subscription_fixed_addresses_are_validated(make_flow):
 
 @pytest.mark.django_db
 def test_fixed_addresses_and_chat_id_option_reach_the_group(
-    telegram_settings: Any, bot_api: FakeBotAPI, make_flow: Any, django_user_model: Any,
+    telegram_settings: Any,
+    bot_api: FakeBotAPI,
+    make_flow: Any,
+    django_user_model: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     a = django_user_model.objects.create_user("a")
     b = django_user_model.objects.create_user("b")
-    make_flow(Article, messenger="telegram", users=[a, b], options={"chat_id": "-100500"},
-              fixed={"telegram": ["@ops_channel"]}, text="{{ instance.title }}")
+    make_flow(
+        Article,
+        messenger="telegram",
+        users=[a, b],
+        options={"chat_id": "-100500"},
+        fixed={"telegram": ["@ops_channel"]},
+        text="{{ instance.title }}",
+    )
     with django_capture_on_commit_callbacks(execute=True):
         Article.objects.create(title="Deploy")
     # one message to the option's group however many receivers, one to the fixed channel
@@ -84,7 +99,10 @@ def test_fixed_addresses_and_chat_id_option_reach_the_group(
 
 @pytest.mark.django_db
 def test_pipeline_records_migration_and_blocked_users(
-    telegram_settings: Any, bot_api: FakeBotAPI, make_flow: Any, django_user_model: Any,
+    telegram_settings: Any,
+    bot_api: FakeBotAPI,
+    make_flow: Any,
+    django_user_model: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     group_user = django_user_model.objects.create_user("g")
@@ -95,8 +113,9 @@ def test_pipeline_records_migration_and_blocked_users(
     def handler(req):
         chat = FakeBotAPI.params(req)["chat_id"]
         if chat == "-4001":
-            return api_error(400, "Bad Request: group chat was upgraded to a supergroup chat",
-                             migrate_to_chat_id=-1009876)
+            return api_error(
+                400, "Bad Request: group chat was upgraded to a supergroup chat", migrate_to_chat_id=-1009876
+            )
         if chat == "666":
             return api_error(403, "Forbidden: bot was blocked by the user")
         return bot_api.send_message(req)

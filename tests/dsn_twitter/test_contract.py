@@ -48,15 +48,25 @@ class XContract(HttpMessengerContract):
             return Reply(201, tweet_created(1790000000000000002, request.json().get("text", "")))
         if case == "rate_limited":
             reset = str(int(time.time() + float(retry_after)))
-            return Reply(429, problem(429, "Too Many Requests", f"Too Many Requests {echo}"),
-                         {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0", "x-rate-limit-reset": reset})
+            return Reply(
+                429,
+                problem(429, "Too Many Requests", f"Too Many Requests {echo}"),
+                {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0", "x-rate-limit-reset": reset},
+            )
         if case == "server_error":
             return Reply(503, problem(503, "Service Unavailable", f"Service Unavailable {echo}"))
         if case == "unauthorized":
             return Reply(401, problem(401, "Unauthorized", f"Unauthorized {echo}"))
         if case == "bad_address":
-            return Reply(400, problem(400, "Invalid Request", f"participant_id is not a user {echo}",
-                                      "https://api.twitter.com/2/problems/invalid-request"))
+            return Reply(
+                400,
+                problem(
+                    400,
+                    "Invalid Request",
+                    f"participant_id is not a user {echo}",
+                    "https://api.twitter.com/2/problems/invalid-request",
+                ),
+            )
         raise ValueError(f"unknown case {case!r}")
 
 

@@ -109,13 +109,13 @@ def test_a_text_of_bare_domains_is_cut_before_it_reaches_x(configure: Any, x_api
 
 
 def test_zwj_emoji_count_two_each_on_the_wire(configure: Any, x_api: FakeX) -> None:
-    family = "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466"
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"
     send_one(message(family * 140))  # 980 code points, 280 as X counts: fits exactly
     assert x_api.received[0].json["text"] == family * 140
 
 
 def test_preview_notes_give_xs_count() -> None:
-    short = TwitterMessenger({}).preview_notes(message("New in shop.io: \U0001F468\u200d\U0001F469\u200d\U0001F467"))
+    short = TwitterMessenger({}).preview_notes(message("New in shop.io: \U0001f468\u200d\U0001f469\u200d\U0001f467"))
     assert short == ["X counts 34 of 280 for a post (each URL 23, each emoji 2, CJK characters 2)."]
     over = TwitterMessenger({}).preview_notes(message("日本語 " * 100))
     assert over[0].startswith("X counts 699 of 280") and "cut to 2" in over[0]
@@ -168,8 +168,15 @@ def test_an_error_text_echoing_a_secret_is_scrubbed(configure: Any, x_api: FakeX
 def test_one_bad_participant_in_a_dm_batch_fails_only_itself(configure: Any, x_api: FakeX) -> None:
     def answer(request: Any) -> Any:
         if "/with/1/" in request.path:
-            return 400, {}, {"title": "Invalid Request", "detail": "participant_id [1] is not valid",
-                             "type": "https://api.twitter.com/2/problems/invalid-request"}
+            return (
+                400,
+                {},
+                {
+                    "title": "Invalid Request",
+                    "detail": "participant_id [1] is not valid",
+                    "type": "https://api.twitter.com/2/problems/invalid-request",
+                },
+            )
         return x_api.dm(request)
 
     x_api.server.route("POST", DMS, answer)
@@ -191,8 +198,15 @@ def test_dm_refused_by_the_recipient_is_permanent(configure: Any, x_api: FakeX) 
 
 
 def test_read_only_app_is_a_configuration_error(configure: Any, x_api: FakeX) -> None:
-    x_api.answer(403, problem(403, "Forbidden", "Your client app is not configured with the appropriate oauth1 app "
-                              "permissions for this endpoint.", "https://api.twitter.com/2/problems/oauth1-permissions"))
+    x_api.answer(
+        403,
+        problem(
+            403,
+            "Forbidden",
+            "Your client app is not configured with the appropriate oauth1 app permissions for this endpoint.",
+            "https://api.twitter.com/2/problems/oauth1-permissions",
+        ),
+    )
     assert isinstance(send_one(message()), ConfigurationError)
 
 
@@ -204,10 +218,21 @@ def test_bad_credentials_are_a_configuration_error(configure: Any, x_api: FakeX)
 
 
 def test_invalid_participant_is_permanent(configure: Any, x_api: FakeX) -> None:
-    x_api.answer(400, {"errors": [{"parameters": {"participant_id": ["1"]},
-                                   "message": "The `participant_id` query parameter value [1] is not valid"}],
-                       "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.",
-                       "type": "https://api.twitter.com/2/problems/invalid-request"}, path=DMS)
+    x_api.answer(
+        400,
+        {
+            "errors": [
+                {
+                    "parameters": {"participant_id": ["1"]},
+                    "message": "The `participant_id` query parameter value [1] is not valid",
+                }
+            ],
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": "https://api.twitter.com/2/problems/invalid-request",
+        },
+        path=DMS,
+    )
     outcome = send_one(message(address="1"), mode="dm")
     assert isinstance(outcome, PermanentError) and "participant_id" in str(outcome)
 
@@ -276,8 +301,12 @@ def test_check_names_every_missing_credential(configure: Any) -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "needle"),
-    [({"TIMEOUT": -1}, "TIMEOUT"), ({"API_BASE_URL": "x.com"}, "API_BASE"), ({"RATE_LIMIT": (0, 60)}, "RATE_LIMIT"),
-     ({"RATE_LIMIT": "lots"}, "RATE_LIMIT")],
+    [
+        ({"TIMEOUT": -1}, "TIMEOUT"),
+        ({"API_BASE_URL": "x.com"}, "API_BASE"),
+        ({"RATE_LIMIT": (0, 60)}, "RATE_LIMIT"),
+        ({"RATE_LIMIT": "lots"}, "RATE_LIMIT"),
+    ],
 )
 def test_check_rejects_malformed_settings(configure: Any, overrides: dict[str, Any], needle: str) -> None:
     configure(**overrides)

@@ -31,11 +31,23 @@ def fire(django_capture_on_commit_callbacks: Any, dsn_flush: Any, title: str = "
     dsn_flush()
 
 
-def test_post_save_tweets_once_on_the_timeline(configure: Any, x_api: FakeX, make_flow: Any, dsn_flush: Any,
-                                               django_user_model: Any, django_capture_on_commit_callbacks: Any) -> None:
+def test_post_save_tweets_once_on_the_timeline(
+    configure: Any,
+    x_api: FakeX,
+    make_flow: Any,
+    dsn_flush: Any,
+    django_user_model: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     ann = django_user_model.objects.create_user("ann")
-    make_flow(Article, messenger="twitter", users=[ann], fixed={"twitter": ["timeline"]},
-              text="New on the blog: {{ instance.title }}", options={"mode": "tweet"})
+    make_flow(
+        Article,
+        messenger="twitter",
+        users=[ann],
+        fixed={"twitter": ["timeline"]},
+        text="New on the blog: {{ instance.title }}",
+        options={"mode": "tweet"},
+    )
     fire(django_capture_on_commit_callbacks, dsn_flush)
     timeline = Delivery.objects.get(address="timeline")
     assert timeline.status == "sent" and timeline.provider_id.isdigit()
@@ -43,9 +55,15 @@ def test_post_save_tweets_once_on_the_timeline(configure: Any, x_api: FakeX, mak
     assert [r.json for r in x_api.received] == [{"text": "New on the blog: Hello"}]
 
 
-def test_dm_mode_messages_each_linked_user(configure: Any, x_api: FakeX, make_flow: Any, dsn_flush: Any,
-                                           django_user_model: Any, django_capture_on_commit_callbacks: Any,
-                                           frozen_limiter: list[float]) -> None:
+def test_dm_mode_messages_each_linked_user(
+    configure: Any,
+    x_api: FakeX,
+    make_flow: Any,
+    dsn_flush: Any,
+    django_user_model: Any,
+    django_capture_on_commit_callbacks: Any,
+    frozen_limiter: list[float],
+) -> None:
     ann = django_user_model.objects.create_user("ann")
     bob = django_user_model.objects.create_user("bob")
     set_address(ann, "twitter", "111")
@@ -53,15 +71,21 @@ def test_dm_mode_messages_each_linked_user(configure: Any, x_api: FakeX, make_fl
     make_flow(Article, messenger="twitter", users=[ann, bob], options={"mode": "dm"})
     fire(django_capture_on_commit_callbacks, dsn_flush)
     assert sorted(Delivery.objects.values_list("address", "status")) == [("111", "sent"), ("222", "sent")]
-    assert sorted(r.path for r in x_api.received) == ["/2/dm_conversations/with/111/messages",
-                                                      "/2/dm_conversations/with/222/messages"]
+    assert sorted(r.path for r in x_api.received) == [
+        "/2/dm_conversations/with/111/messages",
+        "/2/dm_conversations/with/222/messages",
+    ]
     assert frozen_limiter == pytest.approx([4.59])  # 200 per 15 min: one every 4.5 s, slots 2 % wider
 
 
-def test_rate_limited_tweet_waits_for_the_window(configure: Any, x_api: FakeX, make_flow: Any, dsn_flush: Any,
-                                                 django_capture_on_commit_callbacks: Any) -> None:
-    x_api.answer(429, {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank",
-                       "status": 429}, {"x-rate-limit-reset": str(int(time.time()) + 900)})
+def test_rate_limited_tweet_waits_for_the_window(
+    configure: Any, x_api: FakeX, make_flow: Any, dsn_flush: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    x_api.answer(
+        429,
+        {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429},
+        {"x-rate-limit-reset": str(int(time.time()) + 900)},
+    )
     make_flow(Article, messenger="twitter", fixed={"twitter": ["timeline"]})
     fire(django_capture_on_commit_callbacks, dsn_flush)
     delivery = Delivery.objects.get()
@@ -69,10 +93,18 @@ def test_rate_limited_tweet_waits_for_the_window(configure: Any, x_api: FakeX, m
     assert (delivery.next_attempt_at - delivery.updated_at).total_seconds() >= 880
 
 
-def test_duplicate_tweet_dies_with_the_reason(configure: Any, x_api: FakeX, make_flow: Any, dsn_flush: Any,
-                                              django_capture_on_commit_callbacks: Any) -> None:
-    x_api.answer(403, {"title": "Forbidden", "type": "about:blank", "status": 403,
-                       "detail": "You are not allowed to create a Tweet with duplicate content."})
+def test_duplicate_tweet_dies_with_the_reason(
+    configure: Any, x_api: FakeX, make_flow: Any, dsn_flush: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    x_api.answer(
+        403,
+        {
+            "title": "Forbidden",
+            "type": "about:blank",
+            "status": 403,
+            "detail": "You are not allowed to create a Tweet with duplicate content.",
+        },
+    )
     make_flow(Article, messenger="twitter", fixed={"twitter": ["timeline"]})
     fire(django_capture_on_commit_callbacks, dsn_flush)
     delivery = Delivery.objects.get()

@@ -90,10 +90,12 @@ def flow(db: Any, channels: Any) -> Any:
     """``flow(*messengers, users=[...], **policy)``: a post_save trigger on Article, one backend per
     messenger (in this chain order), and a policy when options are given."""
 
-    def make(*messengers: str, users: Any = (), text: str = "{{ instance }}", critical: bool = False,
-             **policy: Any) -> Subscription:
-        trigger = Trigger.objects.create(name="article saved", verb="post_save",
-                                         action_object_type=ContentType.objects.get_for_model(Article))
+    def make(
+        *messengers: str, users: Any = (), text: str = "{{ instance }}", critical: bool = False, **policy: Any
+    ) -> Subscription:
+        trigger = Trigger.objects.create(
+            name="article saved", verb="post_save", action_object_type=ContentType.objects.get_for_model(Article)
+        )
         template = MessageTemplate.objects.create(name="tpl", subject="s", text=text)
         sub = Subscription.objects.create(trigger=trigger, critical=critical)
         for position, key in enumerate(messengers or ("chat",)):

@@ -44,23 +44,41 @@ def test_the_subscription_page_sets_a_policy_and_a_chain(client: Any, admin_user
     assert 'name="policy-0-digest"' not in page  # no policy yet: an "add another" row only
     data = _form_data(page)
     backends = {b.messenger: b.pk for b in sub.backends.all()}
-    data.update({
-        "policy-TOTAL_FORMS": "1", "policy-0-subscription": str(sub.pk), "policy-0-digest": "window",
-        "policy-0-digest_minutes": "15", "policy-0-digest_at": "", "policy-0-digest_max_events": "20",
-        "policy-0-digest_first_immediately": "on", "policy-0-throttle_limit": "5", "policy-0-throttle_minutes": "60",
-        "policy-0-throttle_scope": "subscription", "policy-0-throttle_overflow": "digest",
-        "policy-0-routing": "chain", "policy-0-respect_quiet_hours": "on",
-        "fallback_steps-TOTAL_FORMS": "2",
-        "fallback_steps-0-position": "1", "fallback_steps-0-backend": str(backends["mail"]),
-        "fallback_steps-1-position": "2", "fallback_steps-1-backend": str(backends["chat"]),
-    })
+    data.update(
+        {
+            "policy-TOTAL_FORMS": "1",
+            "policy-0-subscription": str(sub.pk),
+            "policy-0-digest": "window",
+            "policy-0-digest_minutes": "15",
+            "policy-0-digest_at": "",
+            "policy-0-digest_max_events": "20",
+            "policy-0-digest_first_immediately": "on",
+            "policy-0-throttle_limit": "5",
+            "policy-0-throttle_minutes": "60",
+            "policy-0-throttle_scope": "subscription",
+            "policy-0-throttle_overflow": "digest",
+            "policy-0-routing": "chain",
+            "policy-0-respect_quiet_hours": "on",
+            "fallback_steps-TOTAL_FORMS": "2",
+            "fallback_steps-0-position": "1",
+            "fallback_steps-0-backend": str(backends["mail"]),
+            "fallback_steps-1-position": "2",
+            "fallback_steps-1-backend": str(backends["chat"]),
+        }
+    )
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:3000]
     policy = SubscriptionPolicy.objects.get(subscription=sub)
     assert (policy.digest, policy.digest_minutes, policy.digest_max_events, policy.throttle_overflow) == (
-        "window", 15, 20, "digest")
+        "window",
+        15,
+        20,
+        "digest",
+    )
     assert list(FallbackStep.objects.filter(subscription=sub).values_list("backend__messenger", flat=True)) == [
-        "mail", "chat"]
+        "mail",
+        "chat",
+    ]
     page = client.get(url).content.decode()
     assert 'name="policy-0-digest"' in page and "Quiet hours" in page
 
@@ -70,29 +88,44 @@ def test_a_daily_digest_without_a_time_is_refused_in_the_admin(client: Any, admi
     client.force_login(admin_user)
     url = f"/admin/dsn_core/subscription/{sub.pk}/change/"
     data = _form_data(client.get(url).content.decode())
-    data.update({"policy-TOTAL_FORMS": "1", "policy-0-subscription": str(sub.pk), "policy-0-digest": "daily",
-                 "policy-0-digest_minutes": "10", "policy-0-throttle_minutes": "60",
-                 "policy-0-throttle_scope": "subscription", "policy-0-throttle_overflow": "drop",
-                 "policy-0-routing": "all"})
+    data.update(
+        {
+            "policy-TOTAL_FORMS": "1",
+            "policy-0-subscription": str(sub.pk),
+            "policy-0-digest": "daily",
+            "policy-0-digest_minutes": "10",
+            "policy-0-throttle_minutes": "60",
+            "policy-0-throttle_scope": "subscription",
+            "policy-0-throttle_overflow": "drop",
+            "policy-0-routing": "all",
+        }
+    )
     response = client.post(url, data)
     assert response.status_code == 200
     assert "A daily digest needs a time of day." in response.content.decode()
     assert not SubscriptionPolicy.objects.exists()
 
 
-def test_preferences_in_the_admin_name_installed_channels(client: Any, admin_user: Any, channels: Any,
-                                                          django_user_model: Any) -> None:
+def test_preferences_in_the_admin_name_installed_channels(
+    client: Any, admin_user: Any, channels: Any, django_user_model: Any
+) -> None:
     user = django_user_model.objects.create_user("ann")
     client.force_login(admin_user)
-    data = {"user": user.pk, "channel_order": "pager, chat", "quiet_start": "22:00", "quiet_end": "07:00",
-            "time_zone": "Europe/Berlin"}
+    data = {
+        "user": user.pk,
+        "channel_order": "pager, chat",
+        "quiet_start": "22:00",
+        "quiet_end": "07:00",
+        "time_zone": "Europe/Berlin",
+    }
     assert client.post("/admin/dsn_core/deliverypreference/add/", dict(data, channel_order="pigeon")).status_code == 200
     assert client.post("/admin/dsn_core/deliverypreference/add/", data).status_code == 302
     assert DeliveryPreference.objects.get().channels == ["pager", "chat"]
 
 
-def test_the_delivery_log_shows_the_chain_and_digests_are_listed(client: Any, admin_user: Any, flow: Any,
-                                                                  person: Any) -> None:
+def test_the_delivery_log_shows_the_chain_and_digests_are_listed(
+    client: Any, admin_user: Any, flow: Any, person: Any
+) -> None:
     from dsn_core.models import Address, Delivery
 
     from .conftest import event

@@ -40,10 +40,8 @@ def test_a_window_collects_events_into_one_message(flow: Any, person: Any, clock
     assert Digest.objects.filter(closed_at=None).get().count == 1
 
 
-def test_first_event_at_once_then_the_rest_in_the_digest(flow: Any, person: Any, clock: Any,
-                                                         channels: list) -> None:
-    flow("chat", users=[person], text=DIGEST_TEXT, digest="window", digest_minutes=10,
-         digest_first_immediately=True)
+def test_first_event_at_once_then_the_rest_in_the_digest(flow: Any, person: Any, clock: Any, channels: list) -> None:
+    flow("chat", users=[person], text=DIGEST_TEXT, digest="window", digest_minutes=10, digest_first_immediately=True)
     event("first")
     assert channels == [("chat", "ann-chat", "first")]
     clock.advance(minutes=2)
@@ -93,8 +91,9 @@ def test_daily_at_a_time_in_the_recipients_zone(flow: Any, person: Any, clock: A
     assert close_due() == 1
 
 
-def test_a_window_is_closed_once_and_the_sweeper_closes_lost_ones(flow: Any, person: Any, clock: Any,
-                                                                  channels: list) -> None:
+def test_a_window_is_closed_once_and_the_sweeper_closes_lost_ones(
+    flow: Any, person: Any, clock: Any, channels: list
+) -> None:
     flow("chat", users=[person], text=DIGEST_TEXT, digest="window", digest_minutes=10)
     event("a")
     digest = Digest.objects.get()
@@ -133,8 +132,9 @@ def test_a_daily_digest_needs_a_time(flow: Any) -> None:
     assert "digest_at" in info.value.message_dict
 
 
-def test_the_event_sent_at_once_is_not_digested_by_a_second_fan_out(flow: Any, person: Any, clock: Any,
-                                                                     channels: list) -> None:
+def test_the_event_sent_at_once_is_not_digested_by_a_second_fan_out(
+    flow: Any, person: Any, clock: Any, channels: list
+) -> None:
     from dsn_core.fanout import fan_out
 
     flow("chat", users=[person], digest="window", digest_minutes=10, digest_first_immediately=True)
@@ -146,8 +146,16 @@ def test_the_event_sent_at_once_is_not_digested_by_a_second_fan_out(flow: Any, p
 
 
 def test_a_throttled_first_event_goes_into_the_digest(flow: Any, person: Any, clock: Any, channels: list) -> None:
-    flow("chat", users=[person], text=DIGEST_TEXT, digest="window", digest_minutes=10,
-         digest_first_immediately=True, throttle_limit=1, throttle_minutes=60)
+    flow(
+        "chat",
+        users=[person],
+        text=DIGEST_TEXT,
+        digest="window",
+        digest_minutes=10,
+        digest_first_immediately=True,
+        throttle_limit=1,
+        throttle_minutes=60,
+    )
     event("a")  # first of the period, within the throttle: at once
     clock.advance(minutes=10)
     close_due()

@@ -19,22 +19,36 @@ def test_rank_channels_and_set_quiet_hours(client: Any, flow: Any, person: Any) 
     assert 'href="/dsn/preferences/delivery/"' in client.get("/dsn/preferences/").content.decode()
     page = client.get("/dsn/preferences/delivery/").content.decode()
     assert 'value="chat"' in page and 'value="mail"' in page and 'value="pager"' not in page
-    response = client.post("/dsn/preferences/delivery/", {
-        "channel_1": "mail", "channel_2": "chat", "quiet_start": "22:00", "quiet_end": "07:00",
-        "time_zone": "Asia/Tokyo"})
+    response = client.post(
+        "/dsn/preferences/delivery/",
+        {
+            "channel_1": "mail",
+            "channel_2": "chat",
+            "quiet_start": "22:00",
+            "quiet_end": "07:00",
+            "time_zone": "Asia/Tokyo",
+        },
+    )
     assert "Saved." in response.content.decode()
     pref = DeliveryPreference.objects.get(user=person)
     assert (pref.channels, pref.quiet_start, pref.quiet_end, pref.time_zone) == (
-        ["mail", "chat"], time(22), time(7), "Asia/Tokyo")
+        ["mail", "chat"],
+        time(22),
+        time(7),
+        "Asia/Tokyo",
+    )
     assert 'value="mail" selected' in client.get("/dsn/preferences/delivery/").content.decode()
 
 
-@pytest.mark.parametrize(("data", "error"), [
-    ({"channel_1": "chat", "channel_2": "chat"}, "Choose each channel once."),
-    ({"quiet_start": "22:00"}, "Give both ends of the quiet hours, or neither."),
-    ({"channel_1": "pigeon"}, "Select a valid choice."),
-    ({"time_zone": "Mars/Olympus"}, "Select a valid choice."),
-])
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"channel_1": "chat", "channel_2": "chat"}, "Choose each channel once."),
+        ({"quiet_start": "22:00"}, "Give both ends of the quiet hours, or neither."),
+        ({"channel_1": "pigeon"}, "Select a valid choice."),
+        ({"time_zone": "Mars/Olympus"}, "Select a valid choice."),
+    ],
+)
 def test_bad_input_is_refused_and_nothing_saved(client: Any, flow: Any, person: Any, data: dict, error: str) -> None:
     flow("chat", "mail")
     client.force_login(person)

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.django_db
 
 def _chain() -> list[tuple[str, str, str, str | None]]:
     """(messenger, status, error, messenger of the step it replaces) of every delivery, oldest first."""
-    return [(d.messenger, d.status, d.last_error, d.fallback_of.messenger if d.fallback_of else None)
-            for d in Delivery.objects.select_related("fallback_of").order_by("pk")]
+    return [
+        (d.messenger, d.status, d.last_error, d.fallback_of.messenger if d.fallback_of else None)
+        for d in Delivery.objects.select_related("fallback_of").order_by("pk")
+    ]
 
 
 # -- throttle ------------------------------------------------------------------------------------
@@ -32,15 +34,25 @@ def test_throttle_drops_what_is_over_the_limit(flow: Any, person: Any, clock: An
         event(title)
     assert [text for _, _, text in channels] == ["a", "b"]
     assert sorted(Delivery.objects.values_list("status", "last_error")) == [
-        ("sent", ""), ("sent", ""), ("skipped", "throttled"), ("skipped", "throttled")]
+        ("sent", ""),
+        ("sent", ""),
+        ("skipped", "throttled"),
+        ("skipped", "throttled"),
+    ]
     clock.advance(minutes=60)  # the next window
     event("e")
     assert channels[-1][2] == "e"
 
 
 def test_throttle_folds_the_rest_into_a_digest(flow: Any, person: Any, clock: Any, channels: list) -> None:
-    flow("chat", users=[person], throttle_limit=1, throttle_minutes=60, throttle_overflow="digest",
-         text="{% if events %}{{ count }} more{% else %}{{ instance }}{% endif %}")
+    flow(
+        "chat",
+        users=[person],
+        throttle_limit=1,
+        throttle_minutes=60,
+        throttle_overflow="digest",
+        text="{% if events %}{{ count }} more{% else %}{{ instance }}{% endif %}",
+    )
     for title in "abc":
         event(title)
     assert [text for _, _, text in channels] == ["a"]
@@ -83,8 +95,9 @@ def test_a_chain_stops_at_the_first_channel_that_works(flow: Any, person: Any, c
     assert Delivery.objects.count() == 1
 
 
-def test_a_bad_receipt_moves_the_chain_on_when_asked(flow: Any, person: Any, channels: list,
-                                                      django_capture_on_commit_callbacks: Any) -> None:
+def test_a_bad_receipt_moves_the_chain_on_when_asked(
+    flow: Any, person: Any, channels: list, django_capture_on_commit_callbacks: Any
+) -> None:
     flow("chat", "mail", users=[person], routing="chain", fallback_on_receipt=True)
     event("hello")
     first = Delivery.objects.get()
@@ -115,8 +128,9 @@ def test_an_opted_out_channel_is_passed_over(flow: Any, person: Any, channels: l
 # -- the recipient's choice ----------------------------------------------------------------------
 
 
-def test_each_person_gets_their_preferred_channel(flow: Any, person: Any, django_user_model: Any,
-                                                  channels: list) -> None:
+def test_each_person_gets_their_preferred_channel(
+    flow: Any, person: Any, django_user_model: Any, channels: list
+) -> None:
     bob = django_user_model.objects.create_user("bob")
     Address.objects.create(user=bob, messenger="chat", address="bob-chat")
     DeliveryPreference.objects.create(user=person, channel_order="pager,mail")
@@ -136,16 +150,18 @@ def test_critical_subscriptions_ignore_preferences(flow: Any, person: Any, chann
 # -- quiet hours ---------------------------------------------------------------------------------
 
 
-def test_quiet_hours_across_time_zones(flow: Any, person: Any, django_user_model: Any, clock: Any,
-                                       channels: list) -> None:
+def test_quiet_hours_across_time_zones(
+    flow: Any, person: Any, django_user_model: Any, clock: Any, channels: list
+) -> None:
     """At 21:30 UTC it is 22:30 in Berlin (quiet), 06:30 the next day in Tokyo (quiet) and
     16:30 in New York (not quiet): the same 22:00-07:00 holds two of three messages."""
     zones = {"ann": "Europe/Berlin", "kenji": "Asia/Tokyo", "nora": "America/New_York"}
     people = [person] + [django_user_model.objects.create_user(n) for n in ("kenji", "nora")]
     for user in people:
         Address.objects.get_or_create(user=user, messenger="chat", defaults={"address": f"{user.username}-chat"})
-        DeliveryPreference.objects.create(user=user, quiet_start=time(22), quiet_end=time(7),
-                                          time_zone=zones[user.username])
+        DeliveryPreference.objects.create(
+            user=user, quiet_start=time(22), quiet_end=time(7), time_zone=zones[user.username]
+        )
     flow("chat", users=people, respect_quiet_hours=True)
     clock.now = datetime(2026, 12, 6, 21, 30, tzinfo=UTC)
     event("news")

@@ -50,6 +50,7 @@ def _execute(s: Site, sql: str) -> None:
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname=s.pg_name, autocommit=True) as conn:
         conn.execute(sql)
 
+
 EVENTS = 3
 BATCH = 10
 
@@ -58,8 +59,11 @@ def _digest_survives_kill9(s: Site, provider: Provider) -> None:
     out = s.script(SETUP.format(n=N, url=provider.url, events=EVENTS, policy='digest="window", digest_minutes=60'))
     assert "fired" in out
     worker = s.start_worker()
-    wait_until(lambda: s.query("SELECT COUNT(*) FROM dsn_core_digestitem") == [(N * EVENTS,)], 120,
-               "every event in its recipient's open window")
+    wait_until(
+        lambda: s.query("SELECT COUNT(*) FROM dsn_core_digestitem") == [(N * EVENTS,)],
+        120,
+        "every event in its recipient's open window",
+    )
     s.kill9(worker)  # the windows wait in the database, with no worker alive
     assert provider.accepted() == {} and s.statuses() == {}
     # The hour passes (the windows' due time is moved into the past; no clock is touched).
@@ -80,8 +84,10 @@ def _digest_survives_kill9(s: Site, provider: Provider) -> None:
         raise AssertionError(f"{s.statuses()} {len(provider.accepted())}\n{s.logs_text()}") from None
     print(f"digest kill -9: killed after {at_kill} of {N} digests received")
     # One window per recipient, closed once, holding all three events, and one delivery each.
-    assert s.query("SELECT COUNT(*), MIN(count), MAX(count), COUNT(DISTINCT delivery_id) FROM dsn_core_digest "
-                   "WHERE closed_at IS NOT NULL") == [(N, EVENTS, EVENTS, N)]
+    assert s.query(
+        "SELECT COUNT(*), MIN(count), MAX(count), COUNT(DISTINCT delivery_id) FROM dsn_core_digest "
+        "WHERE closed_at IS NOT NULL"
+    ) == [(N, EVENTS, EVENTS, N)]
     assert s.query("SELECT COUNT(*) FROM dsn_core_digest WHERE closed_at IS NULL") == [(0,)]
     assert s.query("SELECT COUNT(*) FROM dsn_core_delivery") == [(N,)]
     delivered = provider.delivered()
@@ -97,8 +103,9 @@ def test_a_digest_survives_kill9_and_is_sent_once_sqlite(tmp_path: Path, provide
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_a_digest_survives_kill9_and_is_sent_once_postgres(tmp_path: Path, provider: Provider,
-                                                           need_postgres: None) -> None:
+def test_a_digest_survives_kill9_and_is_sent_once_postgres(
+    tmp_path: Path, provider: Provider, need_postgres: None
+) -> None:
     with site(tmp_path, engine="postgres", DSN_HTTP_BATCH=str(BATCH)) as s:
         _digest_survives_kill9(s, provider)
 
@@ -122,8 +129,17 @@ LIMIT, BURST = 5, 40
 def _throttle_across_two_processes(s: Site, provider: Provider) -> None:
     policy = f"throttle_limit={LIMIT}, throttle_minutes=60"
     assert "fired" in s.script(SETUP.format(n=1, url=provider.url, events=BURST, policy=policy))
-    workers = [subprocess.Popen([PYTHON, "-c", FAN_OUT_SHARE, str(share)], env=s.env, cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for share in (0, 1)]
+    workers = [
+        subprocess.Popen(
+            [PYTHON, "-c", FAN_OUT_SHARE, str(share)],
+            env=s.env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for share in (0, 1)
+    ]
     for proc in workers:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0 and "done" in out, err
@@ -149,7 +165,8 @@ def test_a_throttle_is_counted_across_two_processes_sqlite(tmp_path: Path, provi
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_a_throttle_is_counted_across_two_processes_postgres(tmp_path: Path, provider: Provider,
-                                                             need_postgres: None) -> None:
+def test_a_throttle_is_counted_across_two_processes_postgres(
+    tmp_path: Path, provider: Provider, need_postgres: None
+) -> None:
     with site(tmp_path, engine="postgres") as s:
         _throttle_across_two_processes(s, provider)

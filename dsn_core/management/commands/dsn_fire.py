@@ -25,12 +25,18 @@ class Command(BaseCommand):
         parser.add_argument("verb", help="A registered verb (see dsn_plugins).")
         parser.add_argument("--model", help="The action object's model (app_label.model_name); also the sender.")
         parser.add_argument("--pk", help="The action object's primary key.")
-        parser.add_argument("--actor-model", default=settings.AUTH_USER_MODEL,
-                            help="The actor's model (default: the user model).")
+        parser.add_argument(
+            "--actor-model", default=settings.AUTH_USER_MODEL, help="The actor's model (default: the user model)."
+        )
         parser.add_argument("--actor-pk", help="The actor's primary key.")
         parser.add_argument("--target", help="The signal's target argument.")
-        parser.add_argument("--kw", action="append", default=[], metavar="KEY=VALUE",
-                            help="Another signal argument; VALUE is read as JSON when it parses (repeatable).")
+        parser.add_argument(
+            "--kw",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="Another signal argument; VALUE is read as JSON when it parses (repeatable).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         verb = get_verb(options["verb"])
@@ -67,8 +73,9 @@ class Command(BaseCommand):
     def _arg(verb: Verb, attribute: str, default: str, flag: str) -> str:
         name = getattr(verb, attribute)
         if name == "":
-            raise CommandError(f"{verb.name} takes no {'actor' if attribute == 'actor_arg' else 'action object'}; "
-                               f"drop {flag}.")
+            raise CommandError(
+                f"{verb.name} takes no {'actor' if attribute == 'actor_arg' else 'action object'}; drop {flag}."
+            )
         return name or default
 
     def _send(self, verb: Verb, sender: Any, kwargs: dict[str, Any]) -> None:
@@ -81,8 +88,9 @@ class Command(BaseCommand):
             raise CommandError(f"A receiver of {verb.name} raised {type(exc).__name__}: {exc}") from exc
         created = list(Notification.objects.filter(pk__gt=last, verb=verb.name).order_by("pk"))
         if not created:
-            self.stdout.write(self.style.WARNING(
-                f"Sent {verb.name}; no enabled trigger matched, so nothing will be delivered."))
+            self.stdout.write(
+                self.style.WARNING(f"Sent {verb.name}; no enabled trigger matched, so nothing will be delivered.")
+            )
             return
         self.stdout.write(self.style.SUCCESS(f"Sent {verb.name}; {len(created)} notification(s) created:"))
         for notification in created:

@@ -23,8 +23,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("names", nargs="*", help="Only these plugins (entry-point names).")
         parser.add_argument("--json", action="store_true", help="Print JSON instead of text.")
-        parser.add_argument("--check", action="store_true",
-                            help="Exit with an error if any plugin is broken or fails its checks.")
+        parser.add_argument(
+            "--check", action="store_true", help="Exit with an error if any plugin is broken or fails its checks."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         reg = registry()
@@ -48,11 +49,17 @@ class Command(BaseCommand):
         if not report:
             return "No DSN plugins."
         lines: list[str] = []
-        style = {"ok": self.style.SUCCESS, "warnings": self.style.WARNING, "errors": self.style.ERROR,
-                 "broken": self.style.ERROR}
+        style = {
+            "ok": self.style.SUCCESS,
+            "warnings": self.style.WARNING,
+            "errors": self.style.ERROR,
+            "broken": self.style.ERROR,
+        }
         for plugin in report:
-            lines.append(f"{plugin['name']}  ({plugin['distribution']} {plugin['version']})  "
-                         + style[plugin["status"]](plugin["status"].upper()))
+            lines.append(
+                f"{plugin['name']}  ({plugin['distribution']} {plugin['version']})  "
+                + style[plugin["status"]](plugin["status"].upper())
+            )
             if plugin["hooks"]:
                 lines.append(f"  hooks: {', '.join(plugin['hooks'])}")
             for kind in KINDS:
@@ -64,8 +71,10 @@ class Command(BaseCommand):
             if plugin["fix"]:
                 lines.append(f"  fix: {plugin['fix']}")
             for check in plugin["checks"]:
-                lines.append(f"  {check['level']} {check['id']}: {check['message']}"
-                             + (f" (hint: {check['hint']})" if check["hint"] else ""))
+                lines.append(
+                    f"  {check['level']} {check['id']}: {check['message']}"
+                    + (f" (hint: {check['hint']})" if check["hint"] else "")
+                )
         return "\n".join(lines)
 
 

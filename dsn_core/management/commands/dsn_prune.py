@@ -30,5 +30,7 @@ class Command(BaseCommand):
             raise CommandError("--days must be zero or positive and --batch at least 1.")
         done = prune(float(days), batch=batch, dry_run=dry_run)
         verb = "would delete" if dry_run else "deleted"
-        self.stdout.write(f"{verb} {done['notifications']} notifications and {done['deliveries']} deliveries "
-                          f"older than {float(days):g} days")
+        self.stdout.write(
+            f"{verb} {done['notifications']} notifications and {done['deliveries']} deliveries "
+            f"older than {float(days):g} days"
+        )

@@ -29,16 +29,23 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="The recipient's username (also the actor).")
         parser.add_argument("--verb", default="post_save", help="The verb the template sees (default post_save).")
         parser.add_argument("--target", help="The target the template sees.")
-        parser.add_argument("--kw", action="append", default=[], metavar="KEY=VALUE",
-                            help="Another signal argument the template sees (repeatable).")
+        parser.add_argument(
+            "--kw",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="Another signal argument the template sees (repeatable).",
+        )
         parser.add_argument("--messenger", help="Escape substituted values as this messenger does.")
         parser.add_argument("--address", default="", help="The address the template sees.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         template = find_template(options["template"])
         if get_verb(options["verb"]) is None:
-            raise CommandError(f"--verb: no verb {options['verb']!r} is registered; registered verbs: "
-                               f"{', '.join(sorted(all_verbs()))}.")
+            raise CommandError(
+                f"--verb: no verb {options['verb']!r} is registered; registered verbs: "
+                f"{', '.join(sorted(all_verbs()))}."
+            )
         if options["pk"] is not None and not options["model"]:
             raise CommandError("--pk needs --model.")
         obj = None
@@ -57,8 +64,13 @@ class Command(BaseCommand):
                 messenger = cls()
             except (ValidationError, ImproperlyConfigured) as exc:
                 raise CommandError(f"--messenger: {exc}") from None
-        event = Event(verb=options["verb"], action_object=obj, actor=user, target=options["target"],
-                      kwargs=parse_pairs(options["kw"], "--kw"))
+        event = Event(
+            verb=options["verb"],
+            action_object=obj,
+            actor=user,
+            target=options["target"],
+            kwargs=parse_pairs(options["kw"], "--kw"),
+        )
         try:
             subject, text, html = render_for(template, event, user, address=options["address"], messenger=messenger)
         except TemplateError as exc:

@@ -14,10 +14,16 @@ class Command(BaseCommand):
     help = "Re-enqueue notifications and deliveries left pending or stuck in 'sending' (safe to run concurrently)."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--grace", type=float, default=30.0,
-                            help="Only touch work older than this many seconds (default 30).")
-        parser.add_argument("--loop", type=float, default=0.0, metavar="SECONDS",
-                            help="Keep sweeping every SECONDS instead of once (e.g. --loop 60).")
+        parser.add_argument(
+            "--grace", type=float, default=30.0, help="Only touch work older than this many seconds (default 30)."
+        )
+        parser.add_argument(
+            "--loop",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="Keep sweeping every SECONDS instead of once (e.g. --loop 60).",
+        )
 
     def handle(self, *args: Any, grace: float, loop: float, **options: Any) -> None:
         if grace < 0 or loop < 0:

@@ -25,8 +25,13 @@ class Command(BaseCommand):
         parser.add_argument("text", help="The message text.")
         parser.add_argument("--subject", default="DSN test", help="The subject (channels that have one).")
         parser.add_argument("--html", default="", help="An HTML body (channels that take one).")
-        parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                            help="A backend option of the messenger; VALUE is read as JSON when it parses.")
+        parser.add_argument(
+            "--option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="A backend option of the messenger; VALUE is read as JSON when it parses.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         key = options["messenger"]
@@ -44,8 +49,13 @@ class Command(BaseCommand):
             address = cls.clean_address(options["address"])
         except ValidationError as exc:
             raise CommandError(f"Bad address for {key}: {' '.join(exc.messages)}") from None
-        message = Message(address=address, subject=options["subject"], text=options["text"], html=options["html"],
-                          metadata={"test": True})
+        message = Message(
+            address=address,
+            subject=options["subject"],
+            text=options["text"],
+            html=options["html"],
+            metadata={"test": True},
+        )
         sent, text = describe_outcome(send_by_hand(messenger, message))
         if not sent:
             raise CommandError(f"{cls.label} to {address}: {text}")

@@ -29,11 +29,13 @@ def _addresses() -> list[CheckMessage]:
             try:
                 parse_email(value)
             except ValidationError as exc:
-                messages.append(Error(
-                    f"DSN email: the default {name} address is invalid: {exc.messages[0]}",
-                    hint=f"Set DSN['EMAIL']['{name}']" + (" or DEFAULT_FROM_EMAIL." if name == "FROM" else "."),
-                    id="dsn_email.E001",
-                ))
+                messages.append(
+                    Error(
+                        f"DSN email: the default {name} address is invalid: {exc.messages[0]}",
+                        hint=f"Set DSN['EMAIL']['{name}']" + (" or DEFAULT_FROM_EMAIL." if name == "FROM" else "."),
+                        id="dsn_email.E001",
+                    )
+                )
     return messages
 
 
@@ -42,11 +44,13 @@ def _user_attribute() -> list[CheckMessage]:
     model = get_user_model()
     if hasattr(model, attribute):
         return []
-    return [Error(
-        f"DSN email: the user model {model._meta.label} has no attribute {attribute!r}.",
-        hint="Set DSN['EMAIL']['USER_ATTRIBUTE'] to the field holding the user's email address.",
-        id="dsn_email.E002",
-    )]
+    return [
+        Error(
+            f"DSN email: the user model {model._meta.label} has no attribute {attribute!r}.",
+            hint="Set DSN['EMAIL']['USER_ATTRIBUTE'] to the field holding the user's email address.",
+            id="dsn_email.E002",
+        )
+    ]
 
 
 def _connections() -> list[CheckMessage]:
@@ -54,14 +58,15 @@ def _connections() -> list[CheckMessage]:
     for name in config.connections():
         problem = connection_problem(name)
         if problem:
-            messages.append(Error(f"DSN email: DSN['EMAIL']['CONNECTIONS'][{name!r}]: {problem}",
-                                  id="dsn_email.E003"))
+            messages.append(Error(f"DSN email: DSN['EMAIL']['CONNECTIONS'][{name!r}]: {problem}", id="dsn_email.E003"))
     if not HAS_MAILERS and settings.EMAIL_BACKEND == SMTP_BACKEND and settings.EMAIL_TIMEOUT is None:
-        messages.append(Warning(
-            "DSN email: the default SMTP connection has no timeout; a hung mail server blocks a worker.",
-            hint="Set EMAIL_TIMEOUT (seconds), or send through a DSN['EMAIL']['CONNECTIONS'] entry.",
-            id="dsn_email.W001",
-        ))
+        messages.append(
+            Warning(
+                "DSN email: the default SMTP connection has no timeout; a hung mail server blocks a worker.",
+                hint="Set EMAIL_TIMEOUT (seconds), or send through a DSN['EMAIL']['CONNECTIONS'] entry.",
+                id="dsn_email.W001",
+            )
+        )
     return messages
 
 
@@ -78,9 +83,13 @@ def _verify() -> list[CheckMessage]:
         except Exception as exc:
             error = classify(exc)
             if isinstance(error, ConfigurationError):
-                messages.append(Error(f"DSN email: {label}: {error}",
-                                      hint="Check the user name and password of this connection.",
-                                      id="dsn_email.E004"))
+                messages.append(
+                    Error(
+                        f"DSN email: {label}: {error}",
+                        hint="Check the user name and password of this connection.",
+                        id="dsn_email.E004",
+                    )
+                )
             else:
                 messages.append(Warning(f"DSN email: {label} could not be opened: {error}", id="dsn_email.W002"))
     return messages

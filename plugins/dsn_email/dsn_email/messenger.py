@@ -44,6 +44,7 @@ class EmailWithMetadata(EmailMultiAlternatives):
 
     metadata: dict[str, str]
 
+
 #: Statuses django-anymail reports for a recipient the ESP will not deliver to.
 ESP_REFUSED = frozenset({"rejected", "invalid"})
 
@@ -237,8 +238,11 @@ class EmailMessenger(Messenger):
         except Exception as exc:
             self._backend = None
             self._open_error = classify(exc)
-            logger.warning("DSN email: cannot open connection %r: %s", self.option_values.get("connection", ""),
-                           redact(str(self._open_error)))  # a server may echo the credentials
+            logger.warning(
+                "DSN email: cannot open connection %r: %s",
+                self.option_values.get("connection", ""),
+                redact(str(self._open_error)),
+            )  # a server may echo the credentials
             return
         self._backend = backend
 

@@ -60,9 +60,16 @@ def on_tracking(sender: Any, event: Any, esp_name: str = "", **kwargs: Any) -> N
         return  # nothing to match on: not a message DSN can recognise
     receipt, dead, opt_out = mapped
     try:
-        record_receipt("email", receipt, provider_id=provider_id, delivery_id=delivery_id,
-                       detail=_detail(event, esp_name), at=event.timestamp,
-                       deactivate_address=dead, opt_out=opt_out)
+        record_receipt(
+            "email",
+            receipt,
+            provider_id=provider_id,
+            delivery_id=delivery_id,
+            detail=_detail(event, esp_name),
+            at=event.timestamp,
+            deactivate_address=dead,
+            opt_out=opt_out,
+        )
     except Exception:
         # Never fail anymail's webhook view because of DSN: the ESP would retry forever.
         logger.exception("DSN could not record the %s event for message %s", event.event_type, provider_id)

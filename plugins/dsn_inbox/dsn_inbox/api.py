@@ -54,13 +54,16 @@ def items(request: HttpRequest) -> HttpResponse:
     except ValueError:
         return JsonResponse({"error": "cursor and size must be positive integers"}, status=400)
     with_html = request.GET.get("html") == "1"
-    result = reading.page(request.user.pk, cursor=cursor, size=size, unread_only=request.GET.get("unread") == "1",
-                          with_html=with_html)
-    return JsonResponse({
-        "items": [reading.as_json(item, with_html=with_html) for item in result.items],
-        "next": result.next_cursor,
-        "unread": reading.unread_count(request.user.pk),
-    })
+    result = reading.page(
+        request.user.pk, cursor=cursor, size=size, unread_only=request.GET.get("unread") == "1", with_html=with_html
+    )
+    return JsonResponse(
+        {
+            "items": [reading.as_json(item, with_html=with_html) for item in result.items],
+            "next": result.next_cursor,
+            "unread": reading.unread_count(request.user.pk),
+        }
+    )
 
 
 @never_cache

@@ -130,8 +130,9 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning("DSN inbox: the %s listener stopped (%s); reconnecting in %.1fs",
-                               self.source, exc, delay)
+                logger.warning(
+                    "DSN inbox: the %s listener stopped (%s); reconnecting in %.1fs", self.source, exc, delay
+                )
                 # Whatever changed while we were away: wake everyone, they re-read their counts.
                 self.wake(list(self.waiters))
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))

@@ -45,7 +45,9 @@ def bump_versions(user_ids: list[int], using: str = DEFAULT_DB_ALIAS) -> None:
     version = _next_version()
     InboxVersion.objects.using(using).bulk_create(
         [InboxVersion(user_id=pk, version=version) for pk in user_ids],
-        update_conflicts=True, unique_fields=["user"], update_fields=["version"],
+        update_conflicts=True,
+        unique_fields=["user"],
+        update_fields=["version"],
     )
 
 
@@ -89,5 +91,6 @@ def _publish(url: str, ids: list[int]) -> None:
     try:
         redis_client(url).publish(conf.get("CHANNEL"), json.dumps(ids))
     except Exception:
-        logger.exception("DSN inbox: could not publish a change for %d user(s); open pages find it by polling",
-                         len(ids))
+        logger.exception(
+            "DSN inbox: could not publish a change for %d user(s); open pages find it by polling", len(ids)
+        )

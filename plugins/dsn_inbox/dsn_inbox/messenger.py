@@ -55,11 +55,18 @@ class InboxMessenger(Messenger):
     key = "inbox"
     label = "In-site inbox"
     options = (
-        Option("level", "info, success, warning or error (how the item is styled)", default=Level.INFO,
-               choices=tuple(Level.values)),
-        Option("category", "a free label to filter by (\"orders\", \"security\")"),
-        Option("link", "a template for the item's link, e.g. /orders/{{ instance.pk }}/ (default: the "
-                       "event's url value, else the action object's get_absolute_url())"),
+        Option(
+            "level",
+            "info, success, warning or error (how the item is styled)",
+            default=Level.INFO,
+            choices=tuple(Level.values),
+        ),
+        Option("category", 'a free label to filter by ("orders", "security")'),
+        Option(
+            "link",
+            "a template for the item's link, e.g. /orders/{{ instance.pk }}/ (default: the "
+            "event's url value, else the action object's get_absolute_url())",
+        ),
     )
     max_batch_size = 500
     #: One item per delivery (a unique constraint; the insert ignores conflicts): a batch sent again
@@ -88,20 +95,35 @@ class InboxMessenger(Messenger):
 
         found: list[Any] = []
         if not apps.is_installed("dsn_inbox"):
-            found.append(checks.Error("DSN inbox: add 'dsn_inbox' to INSTALLED_APPS (it has models, views and "
-                                      "templates).", id="dsn_inbox.E001"))
+            found.append(
+                checks.Error(
+                    "DSN inbox: add 'dsn_inbox' to INSTALLED_APPS (it has models, views and templates).",
+                    id="dsn_inbox.E001",
+                )
+            )
         section = dsn_settings().get("INBOX") or {}
         unknown = sorted(set(section) - set(DEFAULTS))
         if unknown:
-            found.append(checks.Warning(f"Unknown DSN['INBOX'] setting(s): {', '.join(unknown)}; known: "
-                                        f"{', '.join(sorted(DEFAULTS))}.", id="dsn_inbox.W001"))
+            found.append(
+                checks.Warning(
+                    f"Unknown DSN['INBOX'] setting(s): {', '.join(unknown)}; known: {', '.join(sorted(DEFAULTS))}.",
+                    id="dsn_inbox.W001",
+                )
+            )
         url = section.get("REDIS_URL") or ""
         if url and not str(url).startswith(("redis://", "rediss://", "unix://")):
-            found.append(checks.Error("DSN['INBOX']['REDIS_URL'] must start with redis://, rediss:// or unix://.",
-                                      id="dsn_inbox.E002"))
+            found.append(
+                checks.Error(
+                    "DSN['INBOX']['REDIS_URL'] must start with redis://, rediss:// or unix://.", id="dsn_inbox.E002"
+                )
+            )
         elif url and find_spec("redis") is None:
-            found.append(checks.Error("DSN['INBOX']['REDIS_URL'] is set but redis-py is not installed: "
-                                      "pip install 'dsn-inbox[redis]'.", id="dsn_inbox.E003"))
+            found.append(
+                checks.Error(
+                    "DSN['INBOX']['REDIS_URL'] is set but redis-py is not installed: pip install 'dsn-inbox[redis]'.",
+                    id="dsn_inbox.E003",
+                )
+            )
         return found
 
     @classmethod
@@ -150,21 +172,29 @@ class InboxMessenger(Messenger):
                 outcomes.append(PermanentError("the inbox delivers to users only, not to fixed addresses"))
                 continue
             notification = message.notification_id
-            items.append(InboxItem(
-                user_id=message.recipient.pk, subject=message.subject[:255], text=message.text, html=message.html,
-                link=links.get(notification, "") if notification is not None else "", level=level,
-                category=category[:100],
-                verb=str(message.metadata.get("verb", ""))[:100], notification_id=notification,
-                delivery_id=message.delivery_id,
-            ))
+            items.append(
+                InboxItem(
+                    user_id=message.recipient.pk,
+                    subject=message.subject[:255],
+                    text=message.text,
+                    html=message.html,
+                    link=links.get(notification, "") if notification is not None else "",
+                    level=level,
+                    category=category[:100],
+                    verb=str(message.metadata.get("verb", ""))[:100],
+                    notification_id=notification,
+                    delivery_id=message.delivery_id,
+                )
+            )
             outcomes.append(None)
         if items:
             with transaction.atomic():
                 InboxItem.objects.bulk_create(items, ignore_conflicts=True)
                 announce(item.user_id for item in items)
         ids = dict(
-            InboxItem.objects.filter(delivery_id__in=[i.delivery_id for i in items if i.delivery_id is not None])
-            .values_list("delivery_id", "pk")
+            InboxItem.objects.filter(
+                delivery_id__in=[i.delivery_id for i in items if i.delivery_id is not None]
+            ).values_list("delivery_id", "pk")
         )
         results: list[Outcome] = []
         for message, outcome in zip(messages, outcomes, strict=True):

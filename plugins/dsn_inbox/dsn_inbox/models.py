@@ -29,7 +29,10 @@ class InboxItem(models.Model):
     """One notification in one user's inbox."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dsn_inbox_items", verbose_name=_("user"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="dsn_inbox_items",
+        verbose_name=_("user"),
         db_index=False,  # covered by the (user, ...) indexes below
     )
     subject = models.CharField(_("subject"), max_length=255, blank=True)
@@ -40,12 +43,24 @@ class InboxItem(models.Model):
     category = models.CharField(_("category"), max_length=100, blank=True)
     verb = models.CharField(_("verb"), max_length=100, blank=True)
     notification = models.ForeignKey(
-        "dsn_core.Notification", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, null=True,
-        blank=True, related_name="+", verbose_name=_("notification"),
+        "dsn_core.Notification",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("notification"),
     )
     delivery = models.ForeignKey(
-        "dsn_core.Delivery", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, null=True,
-        blank=True, related_name="+", verbose_name=_("delivery"),
+        "dsn_core.Delivery",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("delivery"),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
@@ -80,8 +95,7 @@ class InboxVersion(models.Model):
     they hold connections for: one primary-key lookup per poll for all of them.
     """
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
-                                related_name="+")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
     version = models.BigIntegerField(default=0)
 
     class Meta:

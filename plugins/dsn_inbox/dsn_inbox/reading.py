@@ -50,8 +50,14 @@ def parse_cursor(raw: str | None) -> int | None:
     return value
 
 
-def page(user_id: Any, *, cursor: int | None = None, size: int | None = None, unread_only: bool = False,
-         with_html: bool = False) -> Page:
+def page(
+    user_id: Any,
+    *,
+    cursor: int | None = None,
+    size: int | None = None,
+    unread_only: bool = False,
+    with_html: bool = False,
+) -> Page:
     """Items older than ``cursor`` (an item id), newest first, in one query.
 
     Cursors are item ids, so pages stay stable while new items arrive: a new item never
@@ -67,8 +73,9 @@ def page(user_id: Any, *, cursor: int | None = None, size: int | None = None, un
     if cursor is not None:
         ids = ids.filter(id__lt=cursor)
     fields = (*LIST_FIELDS, "html") if with_html else LIST_FIELDS
-    rows = list(InboxItem.objects.filter(id__in=ids.order_by("-id").values("id")[: size + 1])
-                .order_by("-id").only(*fields))
+    rows = list(
+        InboxItem.objects.filter(id__in=ids.order_by("-id").values("id")[: size + 1]).order_by("-id").only(*fields)
+    )
     more = len(rows) > size
     rows = rows[:size]
     return Page(rows, rows[-1].pk if more and rows else None)
@@ -77,8 +84,9 @@ def page(user_id: Any, *, cursor: int | None = None, size: int | None = None, un
 def since(user_id: Any, after_id: int, limit: int = 20) -> list[InboxItem]:
     """Unarchived items newer than ``after_id``, oldest first (what an SSE stream pushes)."""
     ids = InboxItem.objects.filter(user_id=user_id, archived_at__isnull=True, id__gt=after_id)
-    return list(InboxItem.objects.filter(id__in=ids.order_by("id").values("id")[:limit])
-                .order_by("id").only(*LIST_FIELDS))
+    return list(
+        InboxItem.objects.filter(id__in=ids.order_by("id").values("id")[:limit]).order_by("id").only(*LIST_FIELDS)
+    )
 
 
 def latest_id(user_id: Any) -> int:
@@ -96,8 +104,9 @@ def mark_read(user_id: Any, ids: Iterable[int]) -> int:
 
 def mark_unread(user_id: Any, ids: Iterable[int]) -> int:
     """Mark the user's read, unarchived items ``ids`` unread again."""
-    changed = InboxItem.objects.filter(user_id=user_id, id__in=list(ids), read_at__isnull=False,
-                                       archived_at__isnull=True).update(read_at=None)
+    changed = InboxItem.objects.filter(
+        user_id=user_id, id__in=list(ids), read_at__isnull=False, archived_at__isnull=True
+    ).update(read_at=None)
     if changed:
         announce([user_id])
     return changed
@@ -129,8 +138,14 @@ def archive(user_id: Any, ids: Iterable[int]) -> int:
 def as_json(item: InboxItem, *, with_html: bool = False) -> dict[str, Any]:
     """The API's representation of an item."""
     data: dict[str, Any] = {
-        "id": item.pk, "subject": item.subject, "text": item.text, "link": item.link, "level": item.level,
-        "category": item.category, "verb": item.verb, "created_at": item.created_at.isoformat(),
+        "id": item.pk,
+        "subject": item.subject,
+        "text": item.text,
+        "link": item.link,
+        "level": item.level,
+        "category": item.category,
+        "verb": item.verb,
+        "created_at": item.created_at.isoformat(),
         "read": item.read_at is not None,
     }
     if with_html:

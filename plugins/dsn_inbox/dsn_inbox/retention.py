@@ -25,8 +25,9 @@ def prune(days: float, *, batch: int = 5000, max_batches: int | None = None, now
     while max_batches is None or rounds < max_batches:
         rounds += 1
         with transaction.atomic():
-            ids = list(InboxItem.objects.filter(read_at__lt=cutoff).order_by("read_at")
-                       .values_list("pk", flat=True)[:batch])
+            ids = list(
+                InboxItem.objects.filter(read_at__lt=cutoff).order_by("read_at").values_list("pk", flat=True)[:batch]
+            )
             if not ids:
                 break
             deleted += InboxItem.objects.filter(pk__in=ids).delete()[0]

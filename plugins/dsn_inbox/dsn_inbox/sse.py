@@ -80,8 +80,9 @@ async def stream(request: HttpRequest) -> HttpResponseBase:
         user = await request.auser()
         if not user.is_authenticated:
             return HttpResponse("log in to read your inbox", status=401, content_type="text/plain")
-        return HttpResponse("live updates need an ASGI server; poll inbox/api/unread/", status=503,
-                            content_type="text/plain")
+        return HttpResponse(
+            "live updates need an ASGI server; poll inbox/api/unread/", status=503, content_type="text/plain"
+        )
     user_id = await run_db(_user_id, request)
     if user_id is None:
         return HttpResponse("log in to read your inbox", status=401, content_type="text/plain")

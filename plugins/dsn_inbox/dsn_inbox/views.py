@@ -37,6 +37,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
     except ValueError:
         cursor, error = None, "That page link is not valid; showing the newest items."
     page = reading.page(user_id, cursor=cursor)
-    context = {"page": page, "unread": reading.unread_count(user_id), "newest": reading.latest_id(user_id),
-               "error": error}
+    context = {
+        "page": page,
+        "unread": reading.unread_count(user_id),
+        "newest": reading.latest_id(user_id),
+        "error": error,
+    }
     return render(request, "dsn_inbox/inbox.html", context, status=400 if error else 200)

@@ -75,9 +75,13 @@ class SmsMessenger(Messenger):
         Option("messaging_service_sid", "Twilio Messaging Service SID (MG...) for this backend."),
         Option("include_subject", "Put the rendered subject on the first line.", default=False, type=bool),
         Option("max_length", f"Cut longer texts with an ellipsis (1-{MAX_BODY}).", default=MAX_BODY, type=int),
-        Option("max_segments", f"Cut texts that would take more SMS segments, each billed as one SMS "
-                               f"(1-{segments.MAX_SEGMENTS}; a segment is 153 GSM-7 or 67 UCS-2 characters).",
-               default=DEFAULT_MAX_SEGMENTS, type=int),
+        Option(
+            "max_segments",
+            f"Cut texts that would take more SMS segments, each billed as one SMS "
+            f"(1-{segments.MAX_SEGMENTS}; a segment is 153 GSM-7 or 67 UCS-2 characters).",
+            default=DEFAULT_MAX_SEGMENTS,
+            type=int,
+        ),
     )
     max_batch_size: ClassVar[int] = 50
 
@@ -98,8 +102,10 @@ class SmsMessenger(Messenger):
         if sender:
             normalized = phone.normalize(sender) if sender.startswith(("+", "00")) else sender
             if not phone.is_sender(normalized):
-                errors.append("Option 'from_number' must be an E.164 number like +14155550100 "
-                              "or an alphanumeric sender id of at most 11 characters.")
+                errors.append(
+                    "Option 'from_number' must be an E.164 number like +14155550100 "
+                    "or an alphanumeric sender id of at most 11 characters."
+                )
             cleaned["from_number"] = normalized
         service = str(cleaned.get("messaging_service_sid") or "").strip()
         if service and not config.MESSAGING_SERVICE_SID.fullmatch(service):

@@ -77,8 +77,9 @@ def status_callback(request: HttpRequest) -> HttpResponse:
     delivery = None
     if sid and status in RECEIPTS:
         detail = f"Twilio {status}" + (f", error {code}" if code else "")
-        delivery = record_receipt("sms", RECEIPTS[status], provider_id=sid, detail=detail,
-                                  deactivate_address=code in DEAD_NUMBER_CODES)
+        delivery = record_receipt(
+            "sms", RECEIPTS[status], provider_id=sid, detail=detail, deactivate_address=code in DEAD_NUMBER_CODES
+        )
     elif sid:
         delivery = find_delivery("sms", provider_id=sid)  # queued, sending, sent ...: not an outcome yet
     status_received.send(

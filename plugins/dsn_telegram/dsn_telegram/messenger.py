@@ -257,15 +257,16 @@ class TelegramMessenger(Messenger):
                 logger.warning(
                     "DSN Telegram: chat %s migrated to %s; %d address book entries updated. "
                     "Update backend options and fixed addresses that still name %s.",
-                    old, new, moved, old,
+                    old,
+                    new,
+                    moved,
+                    old,
                 )
             else:
                 count = addresses.deactivate(self.key, old)
                 logger.info("DSN Telegram: chat %s refused the bot; %d address(es) deactivated", old, count)
 
-    async def _send_all(
-        self, bot: Bot, messages: Sequence[Message], book: list[tuple[str, str, str]]
-    ) -> list[Outcome]:
+    async def _send_all(self, bot: Bot, messages: Sequence[Message], book: list[tuple[str, str, str]]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         stop: DeliveryError | None = None
         for message in messages:

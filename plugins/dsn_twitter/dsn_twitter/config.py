@@ -42,7 +42,8 @@ def _optional(name: str, default: Any = "") -> Any:
 def load() -> TwitterConfig:
     """Read and check the settings; raise ``ImproperlyConfigured`` naming the first wrong key."""
     consumer_key, consumer_secret, access_token, access_token_secret = (
-        str(setting(SECTION, name, env=f"DSN_TWITTER_{name}")) for name in CREDENTIALS)
+        str(setting(SECTION, name, env=f"DSN_TWITTER_{name}")) for name in CREDENTIALS
+    )
     base = str(_optional("API_BASE_URL")).rstrip("/")
     if base and not base.startswith(("http://", "https://")):
         raise ImproperlyConfigured('DSN: settings.DSN["TWITTER"]["API_BASE_URL"] must start with http:// or https://.')
@@ -61,8 +62,15 @@ def load() -> TwitterConfig:
         raise ImproperlyConfigured(
             'DSN: settings.DSN["TWITTER"]["RATE_LIMIT"] must be (messages, seconds), like (200, 900).'
         ) from None
-    return TwitterConfig(consumer_key, consumer_secret, access_token, access_token_secret,
-                         api_base_url=base, timeout=timeout, rate_limit=(count, per))
+    return TwitterConfig(
+        consumer_key,
+        consumer_secret,
+        access_token,
+        access_token_secret,
+        api_base_url=base,
+        timeout=timeout,
+        rate_limit=(count, per),
+    )
 
 
 def check() -> list[CheckMessage]:

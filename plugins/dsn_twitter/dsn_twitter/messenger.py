@@ -39,8 +39,12 @@ class TwitterMessenger(Messenger):
     key = "twitter"
     label = "X (Twitter)"
     options = (
-        Option("mode", "tweet: post on the account's timeline; dm: direct message each user.", default=TWEET,
-               choices=(TWEET, DM)),
+        Option(
+            "mode",
+            "tweet: post on the account's timeline; dm: direct message each user.",
+            default=TWEET,
+            choices=(TWEET, DM),
+        ),
         Option("include_subject", "Put the rendered subject on the first line.", default=False, type=bool),
     )
     max_batch_size: ClassVar[int] = 20

@@ -68,8 +68,9 @@ class HttpMessenger(Messenger):
             raise TransientError(f"provider unreachable: {exc}") from None
 
 
-def make_messenger(*, batch: int = 100, rate: tuple[int, float] | None = None,
-                   dedup: bool = False) -> type[HttpMessenger]:
+def make_messenger(
+    *, batch: int = 100, rate: tuple[int, float] | None = None, dedup: bool = False
+) -> type[HttpMessenger]:
     """An ``HttpMessenger`` variant with this batch size and messenger-wide rate limit.
 
     ``dedup=True`` declares that the provider deduplicates by ``Idempotency-Key`` (the fake

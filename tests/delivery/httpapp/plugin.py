@@ -21,8 +21,9 @@ def messenger_from_env() -> type:
     if os.environ.get("DSN_HTTP_RATE"):
         count, per = os.environ["DSN_HTTP_RATE"].split("/")
         rate = (int(count), float(per))
-    return make_messenger(batch=int(os.environ.get("DSN_HTTP_BATCH", "100")), rate=rate,
-                          dedup=os.environ.get("DSN_HTTP_DEDUP") == "1")
+    return make_messenger(
+        batch=int(os.environ.get("DSN_HTTP_BATCH", "100")), rate=rate, dedup=os.environ.get("DSN_HTTP_DEDUP") == "1"
+    )
 
 
 class HttpPlugin:

@@ -59,8 +59,9 @@ class Command(BaseCommand):
 
     def create_configuration(self, admin):
         order_ct = ContentType.objects.get_for_model(Order)
-        created_tpl = MessageTemplate.objects.create(name="New order", subject="New order #{{ instance.pk }}",
-                                                     text=NEW_ORDER_TEXT)
+        created_tpl = MessageTemplate.objects.create(
+            name="New order", subject="New order #{{ instance.pk }}", text=NEW_ORDER_TEXT
+        )
         paid_tpl = MessageTemplate.objects.create(
             name="Order paid",
             subject="Order #{{ instance.pk }} paid",
@@ -104,7 +105,9 @@ class Command(BaseCommand):
             text="{{ instance.customer|default:'Someone' }} ordered {{ instance.item }} for {{ instance.total }}.",
         )
         inbox = Backend.objects.create(
-            name="Staff inbox", messenger="inbox", template=template,
+            name="Staff inbox",
+            messenger="inbox",
+            template=template,
             options={"level": "info", "category": "orders", "link": "/admin/shop/order/{{ instance.pk }}/change/"},
         )
         sub = Subscription.objects.create(name="Staff inbox", trigger=new_order)

@@ -40,9 +40,7 @@ class Command(BaseCommand):
                 except ImproperlyConfigured as exc:
                     raise CommandError(str(exc)) from exc
                 except tg.InvalidToken as exc:
-                    raise CommandError(
-                        "Telegram rejected the bot token: check DSN['TELEGRAM']['BOT_TOKEN']."
-                    ) from exc
+                    raise CommandError("Telegram rejected the bot token: check DSN['TELEGRAM']['BOT_TOKEN'].") from exc
                 except tg.Conflict as exc:
                     raise CommandError(
                         "Telegram refuses getUpdates while a webhook is set (or another poller runs): "
