@@ -10,7 +10,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from .models import Delivery
-from .plugins import get_messenger_class
+from .plugins import get_messenger_class, report
 from .status import snapshot
 
 S = Delivery.Status
@@ -55,6 +55,11 @@ def hourly(now: datetime, hours: int = 24) -> list[dict[str, Any]]:
     return rows
 
 
+def broken_plugins() -> list[dict[str, Any]]:
+    """The plugins left out because they are broken: name, distribution, reasons and the fix."""
+    return [p for p in report() if p["status"] == "broken"]
+
+
 def overview(now: datetime | None = None) -> dict[str, Any]:
     """Everything the overview page shows, as plain data."""
     now = now or timezone.now()
@@ -88,4 +93,5 @@ def overview(now: datetime | None = None) -> dict[str, Any]:
         "total_sent": sum(r["sent"] for r in rows),
         "total_failed": sum(r["failed"] for r in rows),
         "statuses": [(label, state["deliveries"].get(value, 0)) for value, label in S.choices],
+        "broken_plugins": broken_plugins(),
     }

@@ -75,6 +75,7 @@ def fake_dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     plugins.reset()
     yield
+    monkeypatch.undo()  # first: reset() may load the plugins again at once (verbs re-index)
     plugins.reset()
 
 
@@ -300,3 +301,29 @@ def test_blocking_the_broken_plugins_silences_them(broken_dists: Path) -> None:
     check = _manage(broken_dists, "check", DSN_BLOCK_PLUGINS="zz_broken,zz_typo,zz_zdupe")
     assert check.returncode == 0, check.stderr[-3000:]
     assert "zz_" not in check.stdout + check.stderr
+
+
+@pytest.mark.django_db
+def test_the_admin_names_broken_plugins_and_the_fix(fake_dists, admin_user) -> None:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_user)
+    index = client.get("/admin/dsn_core/").content.decode()
+    assert "Broken DSN plugins are left out: zz_badarg, zz_broken, zz_typo, zz_zdupe." in index
+    page = client.get("/admin/dsn_core/delivery/overview/")
+    rows = {p["name"]: p for p in page.context["broken_plugins"]}
+    assert set(rows) == {"zz_broken", "zz_typo", "zz_zdupe", "zz_badarg"}
+    html = page.content.decode()
+    assert 'id="dsn-broken-plugins"' in html and "DSN[&#x27;BLOCK_PLUGINS&#x27;] = [&#x27;zz_broken&#x27;]" in html
+    assert "zz_good" not in html
+
+
+@pytest.mark.django_db
+def test_the_admin_says_nothing_when_every_plugin_loads(admin_user) -> None:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_user)
+    assert "Broken DSN plugins" not in client.get("/admin/dsn_core/").content.decode()
+    assert 'id="dsn-broken-plugins"' not in client.get("/admin/dsn_core/delivery/overview/").content.decode()
