@@ -65,6 +65,14 @@ def add_event(
     empty and ``True`` is returned, meaning "send this one now". Otherwise returns ``False``.
     """
     key = {"subscription_id": policy.subscription_id, "backend_id": backend.pk, "address": address}
+    # A second fan-out of an event (a worker killed before it marked the notification fanned out)
+    # may come after the event's window closed: it was collected once, in any window, so it is
+    # not collected again (it would reach the recipient in a second digest).
+    seen = DigestItem.objects.filter(notification=notification, digest__in=Digest.objects.filter(**key))
+    if seen.exists():
+        return False
+    if first_immediately and Digest.objects.filter(**key, first_notification_id=notification.pk).exists():
+        return True  # it opened a window and is sent at once; writing that delivery again is a no-op
     for _ in range(5):
         with transaction.atomic():
             digest = Digest.objects.filter(**key, closed_at=None).first()

@@ -22,6 +22,7 @@ def test_a_mounted_plugin_without_its_app_is_named_with_the_fix(settings: Any) -
     assert warning.hint == "Add 'dsn_telegram' to INSTALLED_APPS."
 
 
+@pytest.mark.django_db  # on Django 6.1, `check` asks the database whether it supports JSONField
 def test_manage_py_check_prints_it(settings: Any, capsys: pytest.CaptureFixture[str]) -> None:
     without(settings, "dsn_telegram")
     call_command("check")

@@ -27,6 +27,7 @@ def test_registered_through_the_entry_point():
     assert not [p for p in registry().problems if p.plugin == "telegram"]
 
 
+@pytest.mark.django_db  # on Django 6.1, `check` asks the database whether it supports JSONField
 def test_check_without_token_says_what_to_set(settings, monkeypatch):
     monkeypatch.delenv("DSN_TELEGRAM_BOT_TOKEN", raising=False)
     settings.DSN = {**settings.DSN, "TELEGRAM": {"BOT_USERNAME": "b"}}

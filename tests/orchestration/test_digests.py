@@ -121,6 +121,29 @@ def test_a_second_fan_out_does_not_add_the_event_twice(flow: Any, person: Any, c
     assert Digest.objects.get().count == 1
 
 
+def test_a_second_fan_out_after_the_window_closed_opens_no_new_window(
+    flow: Any, person: Any, clock: Any, channels: list
+) -> None:
+    """A worker killed between collecting an event and marking it fanned out: the sweeper fans it
+    out again, possibly after its window was closed and sent; the event is not digested twice."""
+    from dsn_core.fanout import fan_out
+
+    flow("chat", users=[person], text=DIGEST_TEXT, digest="window", digest_minutes=10)
+    event("a")
+    notification = Notification.objects.get()
+    clock.advance(minutes=11)
+    assert close_due() == 1
+    drain(None)
+    assert channels == [("chat", "ann-chat", "1: a/post_save")]
+    Notification.objects.filter(pk=notification.pk).update(fanned_out_at=None)
+    fan_out(notification.pk)
+    assert Digest.objects.filter(closed_at=None).count() == 0
+    clock.advance(minutes=11)
+    close_due()
+    drain(None)
+    assert len(channels) == 1
+
+
 def test_a_daily_digest_needs_a_time(flow: Any) -> None:
     from django.core.exceptions import ValidationError
 
