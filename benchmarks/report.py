@@ -269,7 +269,13 @@ def table(doc: dict[str, Any]) -> str:
                     worker.append(
                         f"| SMTP ({label}), aiosmtpd on loopback | {e['messenger']}: one session "
                         f"{v['one_session']['per_s']:,.0f}/s, one session per message "
-                        f"{v['per_message']['per_s']:,.0f}/s: {v['ratio']:.1f}x ({e['messages']} messages) |"
+                        f"{v['per_message']['per_s']:,.0f}/s: {v['ratio']:.1f}x ({e['messages']} messages)"
+                        + "".join(
+                            f"; {n} sessions in parallel {v[key]['per_s']:,.0f}/s ({v[key]['vs_one_session']:.1f}x one)"
+                            for n, key in ((2, "two_sessions_parallel"), (4, "four_sessions_parallel"))
+                            if key in v
+                        )
+                        + " |"
                     )
         e = r.get("telegram_rate")
         if e:

@@ -481,9 +481,18 @@ def smtp(spec: Spec) -> dict[str, Any]:
                 with EmailMessenger({"connection": "bench"}) as messenger:
                     return sum(1 for o in messenger.send_batch(batch) if not isinstance(o, Exception))
 
+            def parallel(sessions: int) -> int:
+                """What a worker can do for throughput: several sessions at once (one thread each)."""
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(sessions) as pool:
+                    return sum(pool.map(send, [messages[i::sessions] for i in range(sessions)]))
+
             modes: dict[str, Callable[[], int]] = {
                 "one_session": lambda: send(messages),
                 "per_message": lambda: sum(send([m]) for m in messages),
+                "two_sessions_parallel": lambda: parallel(2),
+                "four_sessions_parallel": lambda: parallel(4),
             }
             times: dict[str, list[float]] = {name: [] for name in modes}
             try:
@@ -501,6 +510,8 @@ def smtp(spec: Spec) -> dict[str, Any]:
                 median = statistics.median(values)
                 entry[name] = {"seconds": median, "times": values, "per_s": count / median}
             entry["ratio"] = entry["per_message"]["seconds"] / entry["one_session"]["seconds"]
+            for name in ("two_sessions_parallel", "four_sessions_parallel"):
+                entry[name]["vs_one_session"] = entry["one_session"]["seconds"] / entry[name]["seconds"]
             result[variant] = entry
     result["ratio"] = result["starttls_auth"]["ratio"]
     result["one_session"], result["per_message"] = result["plain"]["one_session"], result["plain"]["per_message"]
