@@ -648,6 +648,7 @@ def _noio_plugin(dedup: bool) -> Any:
         label = "No I/O (benchmarks)"
         max_batch_size = 100
         deduplicates = dedup
+        send_timeout = 0  # no I/O: calls run inline, no deadline thread (like locmem)
 
         def addresses_for(self, users: Any) -> dict[Any, str]:
             return {u.pk: f"n{u.pk}" for u in users}
