@@ -139,15 +139,22 @@ def claim(
     notification_id: int | None,
     limit: int,
     exclude_backends: set[Any] | frozenset[Any] = frozenset(),
+    loaded: dict[str, dict[Any, Any]] | None = None,
 ) -> list[Delivery]:
     """Atomically take up to ``limit`` due deliveries; return them with relations loaded.
 
+    ``loaded``: notifications and backends already loaded by earlier claims of the same drain
+    (filled in here), so consecutive batches of one notification do not load it again.
     A locked SQLite database makes the claim wait and try again, never fail."""
-    return retry_locked(_claim, backend_id, notification_id, limit, exclude_backends)
+    return retry_locked(_claim, backend_id, notification_id, limit, exclude_backends, loaded)
 
 
 def _claim(
-    backend_id: int | None, notification_id: int | None, limit: int, exclude_backends: set[Any] | frozenset[Any]
+    backend_id: int | None,
+    notification_id: int | None,
+    limit: int,
+    exclude_backends: set[Any] | frozenset[Any],
+    loaded: dict[str, dict[Any, Any]] | None = None,
 ) -> list[Delivery]:
     now = timezone.now()
     token = uuid.uuid4().hex
@@ -189,7 +196,7 @@ def _claim(
     for delivery in claimed:
         state = delivery.__dict__
         state["status"], state["claim"], state["lease_until"], state["updated_at"] = S.SENDING, token, lease, now
-    _attach(claimed)
+    _attach(claimed, loaded)
     return claimed
 
 
@@ -197,13 +204,20 @@ def _claim(
 _WRITTEN_BY_CLAIM = ("status", "claim", "lease_until", "updated_at")
 
 
-def _attach(deliveries: list[Delivery]) -> None:
+def _attach(deliveries: list[Delivery], loaded: dict[str, dict[Any, Any]] | None = None) -> None:
     """Load each distinct notification and backend (with its template) of a batch once, not
-    once per row: a batch usually has one of each, and a notification holds its whole context."""
-    notifications = Notification.objects.in_bulk({d.notification_id for d in deliveries})
-    backends = Backend.objects.select_related("template").in_bulk(
-        {d.backend_id for d in deliveries if d.backend_id is not None}
-    )
+    once per row: a batch usually has one of each, and a notification holds its whole context.
+    With ``loaded`` (one drain's), what an earlier batch loaded is reused, not read again."""
+    loaded = {} if loaded is None else loaded
+    notifications = loaded.setdefault("notifications", {})
+    backends = loaded.setdefault("backends", {})
+    wanted = {d.notification_id for d in deliveries} - notifications.keys()
+    if wanted:
+        notifications.update(Notification.objects.in_bulk(wanted))
+    wanted = {d.backend_id for d in deliveries if d.backend_id is not None} - backends.keys()
+    if wanted:
+        found = Backend.objects.select_related("template").in_bulk(wanted)
+        backends.update({pk: found.get(pk) for pk in wanted})  # a deleted backend stays None
     stamp = time.monotonic()
     for delivery in deliveries:
         delivery.notification = notifications[delivery.notification_id]
@@ -845,10 +859,13 @@ def drain_for(
         size = max(1, getattr(cls, "max_batch_size", 100))
     senders: dict[Any, Sender] = {}
     missing: set[Any] = set()  # backends whose messenger is not installed: their deliveries wait
+    # Notifications and backends loaded once per drain (a drain lasts at most about one lease;
+    # its senders already keep the backend's options from its first batch).
+    loaded: dict[str, dict[Any, Any]] = {}
     started = time.monotonic()
     try:
         for _ in range(max_batches):
-            batch = claim(backend_id, notification_id, size, exclude_backends=missing)
+            batch = claim(backend_id, notification_id, size, exclude_backends=missing, loaded=loaded)
             if not batch:
                 return totals, False
             if between is not None:
