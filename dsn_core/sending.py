@@ -716,7 +716,7 @@ def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: d
     if not plain:
         return buckets
     if len(plain) == 1:
-        return [*buckets, _record(*plain[0], policy)]
+        return [*buckets, _record_sent(*plain[0])]
     now = timezone.now()
     by_claim: dict[str, list[tuple[Delivery, SendResult]]] = {}
     for delivery, outcome in plain:
@@ -754,6 +754,46 @@ def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: d
             delivery.last_error, delivery.lease_until, delivery.claim, delivery.updated_at = "", None, "", now
             _announce(delivery, S.SENT, "", listened)
     return buckets
+
+
+def _record_sent(delivery: Delivery, outcome: SendResult) -> str:
+    """Record one plain success (no new address): :func:`_record`'s conditional UPDATE, as one
+    statement prepared once, not built by the ORM for every message (one message per call
+    spent two thirds of its time building that UPDATE)."""
+    now = timezone.now()
+    provider_id = outcome.provider_id[:255]
+    sql, prepare = _sent_statement()
+    with connections[Delivery.objects.db].cursor() as cursor:
+        retry_locked(
+            cursor.execute, sql, [S.SENT, provider_id, prepare(now), prepare(now), delivery.pk, delivery.claim]
+        )
+        updated = cursor.rowcount
+    if not updated:
+        logger.warning("DSN lost the claim on delivery %s before recording it", delivery.pk)
+        return "sent"
+    delivery.status, delivery.provider_id, delivery.sent_at = S.SENT, provider_id, now
+    delivery.last_error, delivery.lease_until, delivery.claim, delivery.updated_at = "", None, "", now
+    _announce(delivery, S.SENT, "")
+    return "sent"
+
+
+def _sent_statement() -> tuple[str, Callable[[datetime], Any]]:
+    """The UPDATE recording one delivery ``sent`` if its claim is still ours, and the function
+    preparing a timestamp for it (both for the database the deliveries live in)."""
+    conn = connections[Delivery.objects.db]
+    quote = conn.ops.quote_name
+    column = {
+        name: quote(Delivery._meta.get_field(name).column)
+        for name in ("status", "provider_id", "sent_at", "last_error", "lease_until", "claim", "updated_at", "id")
+    }
+    sql = (
+        f"UPDATE {quote(Delivery._meta.db_table)} SET {column['status']} = %s, {column['provider_id']} = %s, "
+        f"{column['sent_at']} = %s, {column['last_error']} = '', {column['lease_until']} = NULL, "
+        f"{column['claim']} = '', {column['updated_at']} = %s "
+        f"WHERE {column['id']} = %s AND {column['claim']} = %s AND {column['status']} = '{S.SENDING}'"
+    )
+    field = Delivery._meta.get_field("sent_at")
+    return sql, lambda value: field.get_db_prep_value(value, conn)
 
 
 def _age(delivery: Delivery, now: datetime) -> float:
