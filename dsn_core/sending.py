@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import OperationalError, connection, connections, transaction
+from django.db import OperationalError, connection, connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 
@@ -763,7 +763,7 @@ def _record_sent(delivery: Delivery, outcome: SendResult) -> str:
     now = timezone.now()
     provider_id = outcome.provider_id[:255]
     sql, prepare = _sent_statement()
-    with connections[Delivery.objects.db].cursor() as cursor:
+    with connections[router.db_for_write(Delivery)].cursor() as cursor:
         retry_locked(
             cursor.execute, sql, [S.SENT, provider_id, prepare(now), prepare(now), delivery.pk, delivery.claim]
         )
@@ -780,7 +780,7 @@ def _record_sent(delivery: Delivery, outcome: SendResult) -> str:
 def _sent_statement() -> tuple[str, Callable[[datetime], Any]]:
     """The UPDATE recording one delivery ``sent`` if its claim is still ours, and the function
     preparing a timestamp for it (both for the database the deliveries live in)."""
-    conn = connections[Delivery.objects.db]
+    conn = connections[router.db_for_write(Delivery)]
     quote = conn.ops.quote_name
     column = {
         name: quote(Delivery._meta.get_field(name).column)
