@@ -87,3 +87,20 @@ def test_outcomes_reach_receivers_that_listen_and_cost_nothing_otherwise(
 
 def test_locmem_calls_run_inline_without_a_deadline_thread() -> None:
     assert send_timeout(LocmemMessenger) is None  # send_timeout = 0: no deadline, no thread hop
+
+
+def test_one_success_is_recorded_only_while_the_claim_is_ours(pending: list[Delivery]) -> None:
+    from dsn_core.messengers import SendResult
+    from dsn_core.sending import _record_batch, retry_policy
+
+    mine, taken = claim(None, None, 2)
+    Delivery.objects.filter(pk=taken.pk).update(claim="someone-else")  # another worker took it
+    policy = retry_policy(None, LocmemMessenger)
+    assert _record_batch([mine], [SendResult(provider_id="p1")], policy) == ["sent"]
+    assert _record_batch([taken], [SendResult(provider_id="p2")], policy) == ["sent"]
+    row = Delivery.objects.get(pk=mine.pk)
+    assert (row.status, row.provider_id, row.claim, row.lease_until) == ("sent", "p1", "", None)
+    assert row.sent_at == mine.sent_at and row.updated_at == mine.updated_at
+    other = Delivery.objects.get(pk=taken.pk)
+    assert (other.status, other.provider_id, other.claim) == ("sending", "", "someone-else")  # left alone
+    assert taken.status == "sending"  # nor is the worker's copy marked sent
