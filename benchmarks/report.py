@@ -141,6 +141,22 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
                     rate >= 5_000,
                     f"{rate:,.0f}/s (insert-and-mark limit {limit:,.0f}/s)",
                 )
+                add(
+                    db,
+                    f"one worker ({label}) >= 1/5 of the insert-and-mark limit",
+                    rate,
+                    bool(limit) and rate >= limit / 5,
+                    f"{rate / limit:.2f} of the limit" if limit else "no limit measured",
+                )
+            two = _get(r, f"{name}_2", "per_s")
+            if rate is not None and two is not None:
+                add(
+                    db,
+                    f"two workers ({label}) >= 1.8x one",
+                    two / rate,
+                    two >= 1.8 * rate,
+                    f"{two:,.0f}/s = {two / rate:.2f}x",
+                )
         ratio = _get(r, "smtp", "ratio")
         if ratio is not None:
             plain = _get(r, "smtp", "plain", "ratio")
@@ -246,11 +262,14 @@ def table(doc: dict[str, Any]) -> str:
         for name, label in (
             ("worker_dedup", "deduplicating provider: batches of 100"),
             ("worker_single", "no idempotency key: one message per call, each recorded"),
+            ("worker_dedup_2", "deduplicating provider: batches of 100"),
+            ("worker_single_2", "no idempotency key: one message per call, each recorded"),
         ):
             e = r.get(name)
             if e:
+                count = "two workers" if name.endswith("_2") else "one worker"
                 worker.append(
-                    f"| one worker, save() to sent, no-I/O messenger ({label}) | "
+                    f"| {count}, save() to sent, no-I/O messenger ({label}) | "
                     + (
                         f"error: {e['error']} |"
                         if "error" in e

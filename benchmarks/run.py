@@ -343,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
                     out_dir,
                 )
             if "worker" in sections:
-                for name, dedup in (("worker_dedup", True), ("worker_single", False)):
+                variants = (("worker_dedup", True, 1), ("worker_single", False, 1))
+                variants += (("worker_dedup_2", True, 2), ("worker_single_2", False, 2))
+                for name, dedup, processes in variants:
                     log(name)
                     results[name] = run_once(
                         name,
@@ -354,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
                             "receivers": 500 if quick else 1000,
                             "repeats": 3,
                             "dedup": dedup,
-                            "profile": not quick,
+                            "workers": processes,
+                            "profile": not quick and processes == 1,
                         },
                         db.env_for(name),
                         out_dir,

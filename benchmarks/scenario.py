@@ -659,6 +659,7 @@ def _noio_plugin(dedup: bool) -> Any:
         label = "No I/O (benchmarks)"
         max_batch_size = 100
         deduplicates = dedup
+        send_timeout = 0  # no I/O: calls run inline, no deadline thread (like locmem)
 
         def addresses_for(self, users: Any) -> dict[Any, str]:
             return {u.pk: f"n{u.pk}" for u in users}
@@ -697,7 +698,7 @@ def time_now() -> Any:
     return timezone.now()
 
 
-def _run_db_worker_until(done: Callable[[], bool], timeout: float = 600) -> None:
+def _run_db_worker_until(done: Callable[[], bool], timeout: float = 600, worker_id: str = "bench") -> None:
     """django-tasks-db's own worker loop, in this process, until ``done()``."""
     from django_tasks_db.management.commands.db_worker import Worker
 
@@ -708,7 +709,7 @@ def _run_db_worker_until(done: Callable[[], bool], timeout: float = 600) -> None
         backend_name="default",
         startup_delay=False,
         max_tasks=None,
-        worker_id="bench",
+        worker_id=worker_id,
         excluded_queue_names=[],
     )
     deadline = time.monotonic() + timeout
@@ -717,6 +718,33 @@ def _run_db_worker_until(done: Callable[[], bool], timeout: float = 600) -> None
             raise RuntimeError("the worker did not finish in time")
         worker.run()  # runs every ready task, then returns
         time.sleep(0.001)
+
+
+def _start_workers(count: int, done: Callable[[], bool]) -> list[Any]:
+    """``count`` more worker processes (forked, each its own database connection) running the
+    same loop as this one until ``done()``."""
+    import multiprocessing
+
+    from django.db import connections
+
+    if count <= 0:
+        return []
+    connections.close_all()  # each process opens its own
+    context = multiprocessing.get_context("fork")
+    procs = [
+        context.Process(target=_run_db_worker_until, args=(done,), kwargs={"worker_id": f"bench{n + 2}"})
+        for n in range(count)
+    ]
+    for proc in procs:
+        proc.start()
+    return procs
+
+
+def _join(procs: list[Any]) -> None:
+    for proc in procs:
+        proc.join(600)
+        if proc.exitcode != 0:
+            raise RuntimeError(f"a worker process failed (exit {proc.exitcode})")
 
 
 def worker(spec: Spec) -> dict[str, Any]:
@@ -766,7 +794,9 @@ def worker(spec: Spec) -> dict[str, Any]:
             profiler.enable()
         for i in range(spec["events"]):
             Item.objects.create(title=f"Item {run}-{i}", owner=actor)
+        helpers = _start_workers(spec.get("workers", 1) - 1, done)
         _run_db_worker_until(done)
+        _join(helpers)
         if profiler:
             profiler.disable()
         runs.append(time.perf_counter() - start)
@@ -787,6 +817,7 @@ def worker(spec: Spec) -> dict[str, Any]:
     seconds = statistics.median(runs)
     return {
         "deliveries": expected,
+        "workers": spec.get("workers", 1),
         "dedup": spec["dedup"],
         "seconds": seconds,
         "times": runs,

@@ -58,6 +58,8 @@ class LocmemMessenger(Messenger):
     key = "locmem"
     label = "Local memory (tests)"
     internal = True
+    #: No I/O, nothing to wait for: calls run inline, without the deadline thread.
+    send_timeout = 0
     options = (Option("fail", "make sends fail: 'transient' or 'permanent'", choices=("transient", "permanent")),)
 
     def address_for(self, user: Any) -> str | None:

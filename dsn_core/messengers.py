@@ -246,7 +246,8 @@ class Messenger:
     retry_policy: ClassVar[Mapping[str, float]] = {}
     #: Seconds one call (``open``, one ``send_batch``, ``close``) may take before the core stops
     #: waiting and records a transient error; ``None``: ``DSN["SEND_TIMEOUT"]`` (60). Set it a
-    #: little above the client library's own timeouts for one call.
+    #: little above the client library's own timeouts for one call. ``0``: no deadline, each call
+    #: runs inline in the worker (for messengers that do no I/O, like ``locmem``: saves a thread hop).
     send_timeout: ClassVar[float | None] = None
     #: Whether the provider honours :attr:`Message.idempotency_key` (a message sent again after a
     #: crash is not delivered twice). Then the core hands over whole batches; otherwise one

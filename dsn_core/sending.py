@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import OperationalError, connection, connections, transaction
+from django.db import OperationalError, connection, connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 
@@ -44,7 +44,7 @@ from .errors import (
 )
 from .messengers import Message, Messenger, SendResult
 from .models import Backend, Delivery, Notification
-from .plugins import call_observers, get_messenger_class
+from .plugins import call_observers, get_messenger_class, hook
 from .receivers import Event
 from .redaction import redact
 from .rendering import base_context, compiled, current_site, render
@@ -139,15 +139,22 @@ def claim(
     notification_id: int | None,
     limit: int,
     exclude_backends: set[Any] | frozenset[Any] = frozenset(),
+    loaded: dict[str, dict[Any, Any]] | None = None,
 ) -> list[Delivery]:
     """Atomically take up to ``limit`` due deliveries; return them with relations loaded.
 
+    ``loaded``: notifications and backends already loaded by earlier claims of the same drain
+    (filled in here), so consecutive batches of one notification do not load it again.
     A locked SQLite database makes the claim wait and try again, never fail."""
-    return retry_locked(_claim, backend_id, notification_id, limit, exclude_backends)
+    return retry_locked(_claim, backend_id, notification_id, limit, exclude_backends, loaded)
 
 
 def _claim(
-    backend_id: int | None, notification_id: int | None, limit: int, exclude_backends: set[Any] | frozenset[Any]
+    backend_id: int | None,
+    notification_id: int | None,
+    limit: int,
+    exclude_backends: set[Any] | frozenset[Any],
+    loaded: dict[str, dict[Any, Any]] | None = None,
 ) -> list[Delivery]:
     now = timezone.now()
     token = uuid.uuid4().hex
@@ -178,18 +185,39 @@ def _claim(
             if not ids:
                 return []
             Delivery.objects.filter(due, pk__in=ids).update(**fields)
-    claimed = list(Delivery.objects.filter(claim=token, status=S.SENDING).select_related("recipient").order_by("pk"))
-    _attach(claimed)
+    # The columns the claim itself just wrote are not read back (parsing two timestamps per row
+    # was a tenth of loading a batch on SQLite): they are set from the values written.
+    claimed = list(
+        Delivery.objects.filter(claim=token, status=S.SENDING)
+        .defer(*_WRITTEN_BY_CLAIM)
+        .select_related("recipient")
+        .order_by("pk")
+    )
+    for delivery in claimed:
+        state = delivery.__dict__
+        state["status"], state["claim"], state["lease_until"], state["updated_at"] = S.SENDING, token, lease, now
+    _attach(claimed, loaded)
     return claimed
 
 
-def _attach(deliveries: list[Delivery]) -> None:
+#: Delivery columns whose values a claim knows without reading them back.
+_WRITTEN_BY_CLAIM = ("status", "claim", "lease_until", "updated_at")
+
+
+def _attach(deliveries: list[Delivery], loaded: dict[str, dict[Any, Any]] | None = None) -> None:
     """Load each distinct notification and backend (with its template) of a batch once, not
-    once per row: a batch usually has one of each, and a notification holds its whole context."""
-    notifications = Notification.objects.in_bulk({d.notification_id for d in deliveries})
-    backends = Backend.objects.select_related("template").in_bulk(
-        {d.backend_id for d in deliveries if d.backend_id is not None}
-    )
+    once per row: a batch usually has one of each, and a notification holds its whole context.
+    With ``loaded`` (one drain's), what an earlier batch loaded is reused, not read again."""
+    loaded = {} if loaded is None else loaded
+    notifications = loaded.setdefault("notifications", {})
+    backends = loaded.setdefault("backends", {})
+    wanted = {d.notification_id for d in deliveries} - notifications.keys()
+    if wanted:
+        notifications.update(Notification.objects.in_bulk(wanted))
+    wanted = {d.backend_id for d in deliveries if d.backend_id is not None} - backends.keys()
+    if wanted:
+        found = Backend.objects.select_related("template").in_bulk(wanted)
+        backends.update({pk: found.get(pk) for pk in wanted})  # a deleted backend stays None
     stamp = time.monotonic()
     for delivery in deliveries:
         delivery.notification = notifications[delivery.notification_id]
@@ -648,13 +676,31 @@ def _resolve_placeholders(deliveries: list[Delivery], messenger: Messenger) -> l
     return ready
 
 
-def _announce(delivery: Delivery, status: str, error: str) -> None:
-    """Tell plugin hooks and Django signal receivers about a recorded outcome."""
+def _listened(name: str) -> bool:
+    """Whether a plugin implements the observer hook ``name`` or a receiver listens to the
+    Django signal of the same name (checked once per batch: announcing to nobody costs nothing)."""
     from . import signals
 
-    call_observers("delivery_finished", delivery=delivery, status=status, error=error)
-    signals.delivery_finished.send(Delivery, delivery=delivery, status=status, error=error)
-    if status == S.DEAD:
+    if getattr(signals, name).has_listeners(Delivery):
+        return True
+    try:
+        return bool(getattr(hook(), name).get_hookimpls())
+    except Exception:  # no registry yet: call the hook as before, it copes
+        return True
+
+
+def _announce(delivery: Delivery, status: str, error: str, listened: tuple[bool, bool] | None = None) -> None:
+    """Tell plugin hooks and Django signal receivers about a recorded outcome.
+
+    ``listened``: whether anyone listens to ``delivery_finished`` and ``delivery_dead``
+    (:func:`_listened`), when the caller already knows for its batch."""
+    from . import signals
+
+    finished, dead = listened or (_listened("delivery_finished"), status == S.DEAD and _listened("delivery_dead"))
+    if finished:
+        call_observers("delivery_finished", delivery=delivery, status=status, error=error)
+        signals.delivery_finished.send(Delivery, delivery=delivery, status=status, error=error)
+    if status == S.DEAD and dead:
         call_observers("delivery_dead", delivery=delivery)
         signals.delivery_dead.send(Delivery, delivery=delivery)
 
@@ -670,7 +716,7 @@ def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: d
     if not plain:
         return buckets
     if len(plain) == 1:
-        return [*buckets, _record(*plain[0], policy)]
+        return [*buckets, _record_sent(*plain[0])]
     now = timezone.now()
     by_claim: dict[str, list[tuple[Delivery, SendResult]]] = {}
     for delivery, outcome in plain:
@@ -694,6 +740,7 @@ def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: d
             claim="",
             updated_at=now,
         )
+        listened = (_listened("delivery_finished"), False)
         if updated == len(pks):
             recorded = set(pks)
         else:  # another worker took some of them meanwhile: ours are the ones sent at ``now``
@@ -705,8 +752,48 @@ def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: d
                 continue
             delivery.status, delivery.provider_id, delivery.sent_at = S.SENT, outcome.provider_id[:255], now
             delivery.last_error, delivery.lease_until, delivery.claim, delivery.updated_at = "", None, "", now
-            _announce(delivery, S.SENT, "")
+            _announce(delivery, S.SENT, "", listened)
     return buckets
+
+
+def _record_sent(delivery: Delivery, outcome: SendResult) -> str:
+    """Record one plain success (no new address): :func:`_record`'s conditional UPDATE, as one
+    statement prepared once, not built by the ORM for every message (one message per call
+    spent two thirds of its time building that UPDATE)."""
+    now = timezone.now()
+    provider_id = outcome.provider_id[:255]
+    sql, prepare = _sent_statement()
+    with connections[router.db_for_write(Delivery)].cursor() as cursor:
+        retry_locked(
+            cursor.execute, sql, [S.SENT, provider_id, prepare(now), prepare(now), delivery.pk, delivery.claim]
+        )
+        updated = cursor.rowcount
+    if not updated:
+        logger.warning("DSN lost the claim on delivery %s before recording it", delivery.pk)
+        return "sent"
+    delivery.status, delivery.provider_id, delivery.sent_at = S.SENT, provider_id, now
+    delivery.last_error, delivery.lease_until, delivery.claim, delivery.updated_at = "", None, "", now
+    _announce(delivery, S.SENT, "")
+    return "sent"
+
+
+def _sent_statement() -> tuple[str, Callable[[datetime], Any]]:
+    """The UPDATE recording one delivery ``sent`` if its claim is still ours, and the function
+    preparing a timestamp for it (both for the database the deliveries live in)."""
+    conn = connections[router.db_for_write(Delivery)]
+    quote = conn.ops.quote_name
+    column = {
+        name: quote(Delivery._meta.get_field(name).column)
+        for name in ("status", "provider_id", "sent_at", "last_error", "lease_until", "claim", "updated_at", "id")
+    }
+    sql = (
+        f"UPDATE {quote(Delivery._meta.db_table)} SET {column['status']} = %s, {column['provider_id']} = %s, "
+        f"{column['sent_at']} = %s, {column['last_error']} = '', {column['lease_until']} = NULL, "
+        f"{column['claim']} = '', {column['updated_at']} = %s "
+        f"WHERE {column['id']} = %s AND {column['claim']} = %s AND {column['status']} = '{S.SENDING}'"
+    )
+    field = Delivery._meta.get_field("sent_at")
+    return sql, lambda value: field.get_db_prep_value(value, conn)
 
 
 def _age(delivery: Delivery, now: datetime) -> float:
@@ -812,10 +899,13 @@ def drain_for(
         size = max(1, getattr(cls, "max_batch_size", 100))
     senders: dict[Any, Sender] = {}
     missing: set[Any] = set()  # backends whose messenger is not installed: their deliveries wait
+    # Notifications and backends loaded once per drain (a drain lasts at most about one lease;
+    # its senders already keep the backend's options from its first batch).
+    loaded: dict[str, dict[Any, Any]] = {}
     started = time.monotonic()
     try:
         for _ in range(max_batches):
-            batch = claim(backend_id, notification_id, size, exclude_backends=missing)
+            batch = claim(backend_id, notification_id, size, exclude_backends=missing, loaded=loaded)
             if not batch:
                 return totals, False
             if between is not None:
