@@ -55,7 +55,8 @@ from .models import Address, Backend, Delivery, MessageTemplate, Notification, O
 from .orchestration.admin import FallbackStepInline, SubscriptionPolicyInline
 from .plugins import messenger_choices, registry
 from .readiness import readiness
-from .templatehelp import is_secret_name, template_variables
+from .redaction import is_secret_name
+from .templatehelp import template_variables
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldOpts, _FieldsetSpec

@@ -7,6 +7,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from .models import MessageTemplate, Trigger
+from .redaction import is_secret_name  # the same rule the templates' read-only views apply
 
 #: Variables every message has, with what they hold (see dsn_core.rendering).
 COMMON = (
@@ -52,9 +53,3 @@ def template_variables(template: MessageTemplate | None) -> list[dict[str, Any]]
         groups.append({"title": title, "items": items})
     groups.append({"title": _("Every message"), "items": [(name, _(text)) for name, text in COMMON]})
     return groups
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a field name looks secret (never offered for insertion)."""
-    lowered = name.lower()
-    return any(word in lowered for word in ("password", "token", "secret", "key", "hash", "otp"))
