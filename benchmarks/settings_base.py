@@ -39,5 +39,13 @@ else:
             "NAME": os.environ.get("BENCH_DB_NAME", "/tmp/dsn-bench.sqlite3"),
         }
     }
+    if os.environ.get("BENCH_SQLITE_WAL"):
+        # What docs/deployment.md recommends for several workers on one SQLite file (Django 5.1+):
+        # readers never block the writer, and a transaction takes the write lock when it begins.
+        DATABASES["default"]["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
