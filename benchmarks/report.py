@@ -131,7 +131,11 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
         rate = _get(r, "render", "per_s")
         if rate is not None:
             add(db, "rendering >= 10,000 messages/s on one core", rate, rate >= 10_000, f"{rate:,.0f}/s")
-        for name, label in (("worker_dedup", "batches"), ("worker_single", "one message per call")):
+        for name, label in (
+            ("worker_dedup", "batches"),
+            ("worker_single", "one message per call"),
+            ("worker_single_async", "one message per call, synchronous_commit=off"),
+        ):
             rate = _get(r, name, "per_s")
             if rate is not None:
                 limit = _get(r, name, "limit_per_s") or 0
@@ -287,6 +291,7 @@ def table(doc: dict[str, Any]) -> str:
             ("worker_single_2", "no idempotency key: one message per call, each recorded"),
             ("worker_dedup_wal", "deduplicating provider: batches of 100; SQLite in WAL mode"),
             ("worker_dedup_2_wal", "deduplicating provider: batches of 100; SQLite in WAL mode"),
+            ("worker_single_async", "one message per call; synchronous_commit=off"),
         ):
             e = r.get(name)
             if e:

@@ -347,11 +347,13 @@ def main(argv: list[str] | None = None) -> int:
                 variants += [("worker_dedup_2", True, 2, False), ("worker_single_2", False, 2, False)]
                 if kind == "sqlite":  # several workers on one file: as docs/deployment.md recommends
                     variants += [("worker_dedup_wal", True, 1, True), ("worker_dedup_2_wal", True, 2, True)]
-                for name, dedup, processes, wal in variants:
+                else:  # one commit per message: without waiting for the WAL flush (docs/deployment.md)
+                    variants += [("worker_single_async", False, 1, True)]
+                for name, dedup, processes, variant in variants:
                     log(name)
                     env = db.env_for(name)
-                    if wal:
-                        env["BENCH_SQLITE_WAL"] = "1"
+                    if variant:
+                        env["BENCH_SQLITE_WAL" if kind == "sqlite" else "BENCH_PG_ASYNC_COMMIT"] = "1"
                     results[name] = run_once(
                         name,
                         "benchmarks.settings_dsn",
@@ -362,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                             "repeats": 3,
                             "dedup": dedup,
                             "workers": processes,
-                            "profile": not quick and processes == 1 and not wal,
+                            "profile": not quick and processes == 1 and not variant,
                         },
                         env,
                         out_dir,

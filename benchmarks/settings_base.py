@@ -31,6 +31,9 @@ if os.environ.get("BENCH_DB", "sqlite") == "postgres":
             "PORT": os.environ.get("BENCH_PG_PORT", "5432"),
         }
     }
+    if os.environ.get("BENCH_PG_ASYNC_COMMIT"):
+        # What docs/deployment.md offers worker processes: a commit stops waiting for the WAL flush.
+        DATABASES["default"]["OPTIONS"] = {"options": "-c synchronous_commit=off"}
 else:
     # A file, not :memory:, because that is what sites run. Django's defaults otherwise.
     DATABASES = {
