@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 from typing import Any
 
@@ -130,7 +131,11 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
         rate = _get(r, "render", "per_s")
         if rate is not None:
             add(db, "rendering >= 10,000 messages/s on one core", rate, rate >= 10_000, f"{rate:,.0f}/s")
-        for name, label in (("worker_dedup", "batches"), ("worker_single", "one message per call")):
+        for name, label in (
+            ("worker_dedup", "batches"),
+            ("worker_single", "one message per call"),
+            ("worker_single_async", "one message per call, synchronous_commit=off"),
+        ):
             rate = _get(r, name, "per_s")
             if rate is not None:
                 limit = _get(r, name, "limit_per_s") or 0
@@ -148,14 +153,22 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
                     bool(limit) and rate >= limit / 5,
                     f"{rate / limit:.2f} of the limit" if limit else "no limit measured",
                 )
-            two = _get(r, f"{name}_2", "per_s")
-            if rate is not None and two is not None:
+            for suffix, mode in (("", ""), ("_wal", ", SQLite in WAL mode")):
+                one = _get(r, f"{name}{suffix}", "per_s")
+                two = _get(r, f"{name}_2{suffix}", "per_s")
+                if one is None or two is None:
+                    continue
+                busy = _median(_get(r, f"{name}{suffix}", "cores_busy_machine") or [])
+                cores = _get(r, f"{name}{suffix}", "cores") or 0
+                bound = ""
+                if busy:
+                    bound = f"; one worker kept {busy:.2f} of {cores} cores busy: at most {cores / busy:.2f}x"
                 add(
                     db,
-                    f"two workers ({label}) >= 1.8x one",
-                    two / rate,
-                    two >= 1.8 * rate,
-                    f"{two:,.0f}/s = {two / rate:.2f}x",
+                    f"two workers ({label}{mode}) >= 1.8x one",
+                    two / one,
+                    two >= 1.8 * one,
+                    f"{two:,.0f}/s = {two / one:.2f}x{bound}",
                 )
         ratio = _get(r, "smtp", "ratio")
         if ratio is not None:
@@ -182,6 +195,18 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:.3f}"
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def _busy(e: dict[str, Any]) -> str:
+    """Cores kept busy during a worker run: its own processes, and the whole machine."""
+    own, machine = e.get("cores_busy_own"), e.get("cores_busy_machine")
+    if not own:
+        return ""
+    return f"; cores busy: {_median(own):.2f} own, {_median(machine or []):.2f} machine (of {e.get('cores')})"
 
 
 def table(doc: dict[str, Any]) -> str:
@@ -264,10 +289,13 @@ def table(doc: dict[str, Any]) -> str:
             ("worker_single", "no idempotency key: one message per call, each recorded"),
             ("worker_dedup_2", "deduplicating provider: batches of 100"),
             ("worker_single_2", "no idempotency key: one message per call, each recorded"),
+            ("worker_dedup_wal", "deduplicating provider: batches of 100; SQLite in WAL mode"),
+            ("worker_dedup_2_wal", "deduplicating provider: batches of 100; SQLite in WAL mode"),
+            ("worker_single_async", "one message per call; synchronous_commit=off"),
         ):
             e = r.get(name)
             if e:
-                count = "two workers" if name.endswith("_2") else "one worker"
+                count = "two workers" if "_2" in name else "one worker"
                 worker.append(
                     f"| {count}, save() to sent, no-I/O messenger ({label}) | "
                     + (
@@ -275,7 +303,9 @@ def table(doc: dict[str, Any]) -> str:
                         if "error" in e
                         else f"{e['per_s']:,.0f} deliveries/s ({e['deliveries']:,}, runs "
                         f"{', '.join(f'{t:.2f}' for t in e['times'])} s); insert-and-mark limit "
-                        f"{e['limit_per_s']:,.0f}/s; {e['queries_per_batch_of_100']} queries per batch of 100 |"
+                        f"{e['limit_per_s']:,.0f}/s; {e['queries_per_batch_of_100']} queries per batch of 100"
+                        + _busy(e)
+                        + " |"
                     )
                 )
         e = r.get("smtp")

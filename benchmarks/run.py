@@ -343,10 +343,17 @@ def main(argv: list[str] | None = None) -> int:
                     out_dir,
                 )
             if "worker" in sections:
-                variants = (("worker_dedup", True, 1), ("worker_single", False, 1))
-                variants += (("worker_dedup_2", True, 2), ("worker_single_2", False, 2))
-                for name, dedup, processes in variants:
+                variants = [("worker_dedup", True, 1, False), ("worker_single", False, 1, False)]
+                variants += [("worker_dedup_2", True, 2, False), ("worker_single_2", False, 2, False)]
+                if kind == "sqlite":  # several workers on one file: as docs/deployment.md recommends
+                    variants += [("worker_dedup_wal", True, 1, True), ("worker_dedup_2_wal", True, 2, True)]
+                else:  # one commit per message: without waiting for the WAL flush (docs/deployment.md)
+                    variants += [("worker_single_async", False, 1, True)]
+                for name, dedup, processes, variant in variants:
                     log(name)
+                    env = db.env_for(name)
+                    if variant:
+                        env["BENCH_SQLITE_WAL" if kind == "sqlite" else "BENCH_PG_ASYNC_COMMIT"] = "1"
                     results[name] = run_once(
                         name,
                         "benchmarks.settings_dsn",
@@ -357,9 +364,9 @@ def main(argv: list[str] | None = None) -> int:
                             "repeats": 3,
                             "dedup": dedup,
                             "workers": processes,
-                            "profile": not quick and processes == 1,
+                            "profile": not quick and processes == 1 and not variant,
                         },
-                        db.env_for(name),
+                        env,
                         out_dir,
                     )
             if "smtp" in sections and kind == "sqlite":  # the database plays no part

@@ -747,6 +747,27 @@ def _join(procs: list[Any]) -> None:
             raise RuntimeError(f"a worker process failed (exit {proc.exitcode})")
 
 
+def _cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds of this process and its waited-for children, busy CPU seconds of the whole
+    machine from /proc/stat: every process, the database server included)."""
+    import resource
+
+    own = sum(
+        getattr(resource.getrusage(who), field)
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        for field in ("ru_utime", "ru_stime")
+    )
+    machine = 0.0
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+        machine = (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        pass
+    return own, machine
+
+
 def worker(spec: Spec) -> dict[str, Any]:
     """Deliveries/s from ``save()`` to ``sent``: ``events`` saves matching one subscription of
     ``receivers`` users, then django-tasks-db's worker loop in this process (one worker) fans
@@ -782,13 +803,19 @@ def worker(spec: Spec) -> dict[str, Any]:
 
     # Warm-up (templates compiled, plugin registry built), then the measured runs.
     runs: list[float] = []
+    cpu_own: list[float] = []
+    cpu_machine: list[float] = []
     profile_text = ""
     queries_per_batch = None
-    for run in range(spec["repeats"]):
+    # One warm-up run (templates compiled, plugin registry built, caches filled), the measured
+    # runs, then (if asked) one more under cProfile, which is not counted in the timings.
+    profiled = 1 if spec.get("profile") else 0
+    for run in range(1 + spec["repeats"] + profiled):
         Delivery.objects.all().delete()
         Notification.objects.all().delete()
-        profiler = cProfile.Profile() if run == spec["repeats"] - 1 and spec.get("profile") else None
+        profiler = cProfile.Profile() if profiled and run == spec["repeats"] + 1 else None
         gc.collect()
+        own_before, machine_before = _cpu_seconds()
         start = time.perf_counter()
         if profiler:
             profiler.enable()
@@ -799,13 +826,18 @@ def worker(spec: Spec) -> dict[str, Any]:
         _join(helpers)
         if profiler:
             profiler.disable()
-        runs.append(time.perf_counter() - start)
+        took = time.perf_counter() - start
+        own_after, machine_after = _cpu_seconds()
         if profiler:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
             stats.sort_stats("cumulative").print_stats(r"dsn_core|db_worker|benchmarks", 30)
             stats.sort_stats("tottime").print_stats(15)
             profile_text = out.getvalue()
+        elif run > 0:  # cores kept busy: this process and its workers, and the whole machine
+            runs.append(took)
+            cpu_own.append((own_after - own_before) / took)
+            cpu_machine.append((machine_after - machine_before) / took)
     # Queries for one claimed batch (claim, render, send, record, announce), measured apart.
     from dsn_core.sending import claim, send_claimed
 
@@ -826,6 +858,10 @@ def worker(spec: Spec) -> dict[str, Any]:
         "limit_per_s": expected / limit_s,
         "ratio_to_limit": limit_s / seconds,
         "queries_per_batch_of_100": queries_per_batch,
+        # Cores busy during the unprofiled runs (of os.cpu_count()): what bounds adding workers.
+        "cores": os.cpu_count(),
+        "cores_busy_own": cpu_own,
+        "cores_busy_machine": cpu_machine,
         "batch_queries": [f"{q['time']}s {_short_sql(q['sql'])}" for q in ctx.captured_queries],
         "profile": profile_text,
     }

@@ -31,6 +31,9 @@ if os.environ.get("BENCH_DB", "sqlite") == "postgres":
             "PORT": os.environ.get("BENCH_PG_PORT", "5432"),
         }
     }
+    if os.environ.get("BENCH_PG_ASYNC_COMMIT"):
+        # What docs/deployment.md offers worker processes: a commit stops waiting for the WAL flush.
+        DATABASES["default"]["OPTIONS"] = {"options": "-c synchronous_commit=off"}
 else:
     # A file, not :memory:, because that is what sites run. Django's defaults otherwise.
     DATABASES = {
@@ -39,5 +42,13 @@ else:
             "NAME": os.environ.get("BENCH_DB_NAME", "/tmp/dsn-bench.sqlite3"),
         }
     }
+    if os.environ.get("BENCH_SQLITE_WAL"):
+        # What docs/deployment.md recommends for several workers on one SQLite file (Django 5.1+):
+        # readers never block the writer, and a transaction takes the write lock when it begins.
+        DATABASES["default"]["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
