@@ -14,11 +14,13 @@ from itertools import islice
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from . import conf
+from .messengers import Messenger
 from .models import Backend, Delivery, Notification, OptOut, Subscription
 from .orchestration import policy_of
 from .orchestration.routing import orchestrate
@@ -72,6 +74,28 @@ def _opted_out(user_ids: list[Any], subscription: Subscription, messenger: str) 
     return set(_opt_outs(subscription, messenger).filter(user_id__in=user_ids).values_list("user_id", flat=True))
 
 
+def _fields_to_load(messenger: Messenger, user_model: Any) -> tuple[str, ...] | None:
+    """The user fields to load for ``messenger.addresses_for`` (its :attr:`~Messenger.user_fields`
+    and the primary key), or ``None`` for all of them (undeclared, or a name ``only()`` cannot take)."""
+    try:
+        declared = messenger.user_fields
+    except Exception:
+        logger.exception("DSN messenger %s could not name its user fields; loading them all", messenger.key)
+        return None
+    if declared is None:
+        return None
+    names = ["pk"]
+    for name in declared:
+        try:
+            field = user_model._meta.get_field(name)
+        except (FieldDoesNotExist, TypeError):
+            return None  # a property or a dotted path: only a whole user has it
+        if not field.concrete or field.many_to_many:
+            return None
+        names.append(field.name)
+    return tuple(names)
+
+
 #: One delivery to write: (recipient_id, address, status, last_error).
 Row = tuple[Any, str, str, str]
 _PENDING = Delivery.Status.PENDING.value
@@ -93,7 +117,10 @@ def _rows_for_users(
         # Keep them pending with a placeholder address: they fail ("not installed", "bad
         # options") at send time, and the address is looked up again when they are retried.
         return [(pk, f"{PLACEHOLDER}{pk}", _PENDING, "") for pk in user_ids]
-    users = list(user_model._default_manager.filter(pk__in=user_ids))
+    # Only the fields the messenger reads: whole users were most of fan-out's Python time.
+    queryset = user_model._default_manager.filter(pk__in=user_ids)
+    fields = _fields_to_load(messenger, user_model)
+    users = list(queryset if fields is None else queryset.only(*fields))
     addresses = messenger.addresses_for(users)
     opted_out = _opted_out(user_ids, subscription, backend.messenger) if may_opt_out else set()
     rows: list[Row] = []
