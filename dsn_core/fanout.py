@@ -259,6 +259,18 @@ def _backend_addresses(backend: Backend) -> list[str]:
         return []
 
 
+def _forget_deleted(notification: Notification, subscription_ids: set[int], backend_ids: set[int]) -> None:
+    """Null the subscription and backend of this notification's deliveries where that row was
+    deleted while the fan-out ran: without a database constraint (see Delivery) nothing
+    stopped rows written after the deletion's ``SET NULL`` from naming it. Two small queries."""
+    for model, field, wanted in ((Subscription, "subscription", subscription_ids), (Backend, "backend", backend_ids)):
+        gone = wanted - set(model.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+        if gone:
+            Delivery.objects.filter(notification_id=notification.pk, **{f"{field}_id__in": gone}).update(
+                **{field: None}
+            )
+
+
 def fan_out(notification_id: int) -> int:
     """Create the deliveries of one notification and enqueue their sending.
 
@@ -280,7 +292,9 @@ def fan_out(notification_id: int) -> int:
         .prefetch_related("backends")
         .select_related("policy")
     )  # orchestration: joined, so subscriptions without a policy cost no query
+    subscription_ids: set[int] = set()
     for subscription in subscriptions:
+        subscription_ids.add(subscription.pk)
         backends = list(subscription.backends.all())
         if not backends:
             continue
@@ -301,8 +315,13 @@ def fan_out(notification_id: int) -> int:
                     insert_deliveries(notification, subscription, backend, rows, fresh=not existing)
             fixed = (subscription.fixed_addresses or {}).get(backend.messenger, [])
             insert_deliveries(notification, subscription, backend, [(None, a, _PENDING, "") for a in fixed])
+    if not Notification.objects.filter(pk=notification.pk).update(fanned_out_at=timezone.now()):
+        # Deleted meanwhile. Its deliveries have no database constraint (see Delivery): remove
+        # what this run wrote after the deletion's cascade, as the cascade would have.
+        Delivery.objects.filter(notification_id=notification.pk).delete()
+        return 0
+    _forget_deleted(notification, subscription_ids, backends_used)
     created = Delivery.objects.filter(notification=notification).count() - existing
-    Notification.objects.filter(pk=notification.pk).update(fanned_out_at=timezone.now())
     for backend_id in sorted(backends_used):
         pending = Delivery.objects.filter(
             notification=notification, backend_id=backend_id, status=Delivery.Status.PENDING
