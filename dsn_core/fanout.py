@@ -226,7 +226,10 @@ def insert_deliveries(
         types = [by_column[c].db_type(connection) for c in _COLUMNS]
         arrays = ", ".join(f"%s::{t}[]" for t in types)
         columns_data = list(zip(*[(*head, r, a, st, e, 0, "", "", now, now) for r, a, st, e in rows], strict=True))
+        outermost = not connection.in_atomic_block
         with transaction.atomic(using=alias), connection.cursor() as cursor:
+            if outermost:
+                cursor.execute(_NO_FLUSH)
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
                 [list(column) for column in columns_data],
@@ -239,6 +242,14 @@ def insert_deliveries(
             values = ", ".join([row_marks] * len(chunk))
             cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT DO NOTHING", params)
 
+
+#: A chunk's own transaction commits without waiting for its WAL to reach the disk (on a busy
+#: disk 50 flushes were 1.7-5 s of a 100,000 fan-out). Nothing durable is lost: fan-out's last
+#: write (``fanned_out_at``) commits normally, which flushes the WAL of every chunk before it,
+#: as does any worker's claim of one of the rows; a server crash before that loses only rows of
+#: a fan-out not yet marked done, which the sweeper runs again. Only where fan-out owns the
+#: transaction: a caller's own transaction keeps its durability.
+_NO_FLUSH = "SET LOCAL synchronous_commit TO OFF"
 
 #: Backslash escapes of COPY's text format, and its NULL.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -262,8 +273,11 @@ def _copy_rows(connection: Any, alias: str, sql: str, head: tuple[Any, ...], row
         f"{start}{r if type(r) is int else _copy_text(r)}\t{_copy_text(a)}\t{st}\t{_copy_text(e)}{end}"
         for r, a, st, e in rows
     )
+    outermost = not connection.in_atomic_block
     try:
         with transaction.atomic(using=alias), connection.cursor() as cursor, connection.wrap_database_errors:
+            if outermost:
+                cursor.execute(_NO_FLUSH)
             with cursor.cursor.copy(sql) as copy:
                 copy.write(text)
     except IntegrityError:

@@ -93,3 +93,29 @@ def test_copy_keeps_tabs_newlines_backslashes_and_nulls(flow: dict[str, Any]) ->
     for created, updated in Delivery.objects.values_list("created_at", "updated_at"):
         assert created == updated
         assert abs((timezone.now() - created).total_seconds()) < 60
+
+
+def _relaxed(ctx: CaptureQueriesContext) -> int:
+    return sum(q["sql"] == "SET LOCAL synchronous_commit TO OFF" for q in ctx.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunks_fan_out_commits_itself_do_not_wait_for_the_disk(flow: dict[str, Any]) -> None:
+    """Each chunk's own transaction commits asynchronously on PostgreSQL; the setting ends with
+    it, and the last write (fanned_out_at) is an ordinary commit that flushes them all."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's synchronous_commit")
+    with CaptureQueriesContext(connection) as ctx:
+        assert fan_out(flow["notification"].pk) == 5
+    assert _relaxed(ctx) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+
+
+def test_a_callers_transaction_keeps_its_durability(flow: dict[str, Any]) -> None:
+    """Inside a transaction fan-out does not own (this test's), nothing is relaxed."""
+    with CaptureQueriesContext(connection) as ctx:
+        assert fan_out(flow["notification"].pk) == 5
+    assert _relaxed(ctx) == 0
+    assert Delivery.objects.count() == 5
