@@ -30,6 +30,11 @@ class ConsoleMessenger(Messenger):
     internal = True
     options = (Option("stream", "stdout or stderr", default="stdout", choices=("stdout", "stderr")),)
 
+    @property
+    def user_fields(self) -> tuple[str, ...]:
+        """The user's username field, which ``get_username()`` reads."""
+        return (get_user_model().USERNAME_FIELD,)
+
     def address_for(self, user: Any) -> str | None:
         return user.get_username()
 
@@ -61,6 +66,11 @@ class LocmemMessenger(Messenger):
     #: No I/O, nothing to wait for: calls run inline, without the deadline thread.
     send_timeout = 0
     options = (Option("fail", "make sends fail: 'transient' or 'permanent'", choices=("transient", "permanent")),)
+
+    @property
+    def user_fields(self) -> tuple[str, ...]:
+        """The user's username field, which ``get_username()`` reads."""
+        return (get_user_model().USERNAME_FIELD,)
 
     def address_for(self, user: Any) -> str | None:
         return user.get_username()

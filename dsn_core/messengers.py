@@ -233,6 +233,9 @@ class Messenger:
     ``text_format``
         ``"plain"`` or ``"html"``; when ``escape`` is overridden, values substituted into
         templates pass through it (Telegram's MarkdownV2 needs this).
+    ``user_fields``
+        The user fields :meth:`addresses_for` reads; fan-out loads receivers with only these
+        (see :attr:`user_fields`).
     """
 
     key: ClassVar[str] = ""
@@ -327,6 +330,25 @@ class Messenger:
         return cls.key.upper()
 
     # -- addresses -------------------------------------------------------------------
+
+    @property
+    def user_fields(self) -> tuple[str, ...] | None:
+        """The fields of the user model that :meth:`addresses_for` reads, e.g. ``("email",)``.
+
+        Fan-out loads its receivers with only these and the primary key (``QuerySet.only()``):
+        building 100,000 complete users was most of its Python time. ``()`` means only
+        ``user.pk`` is read (the address book); ``None`` means not declared, so every field is
+        loaded. Declare it as a class attribute (``user_fields = ("phone",)``), or override this
+        property when it depends on settings. Without a declaration it is ``()`` for a messenger
+        that keeps the default :meth:`addresses_for` (it reads only ``pk``) and ``None`` for one
+        that overrides it, the safe choice for a messenger the core knows nothing about.
+
+        A name that is not a concrete field of the user model (a property, a dotted path) makes
+        fan-out load every field. Declaring too few is not an error but is slow: each user
+        then loads a missing field with a query of its own. A subclass that overrides
+        ``addresses_for`` should declare it again.
+        """
+        return () if type(self).addresses_for is Messenger.addresses_for else None
 
     def address_for(self, user: AbstractBaseUser) -> str | None:
         """The address to send ``user`` on this channel, or ``None`` to skip them.

@@ -214,6 +214,8 @@ def _attach(deliveries: list[Delivery], loaded: dict[str, dict[Any, Any]] | None
     wanted = {d.notification_id for d in deliveries} - notifications.keys()
     if wanted:
         notifications.update(Notification.objects.in_bulk(wanted))
+        if wanted - notifications.keys():
+            deliveries[:] = _drop_orphans(deliveries, wanted - notifications.keys(), notifications)
     wanted = {d.backend_id for d in deliveries if d.backend_id is not None} - backends.keys()
     if wanted:
         found = Backend.objects.select_related("template").in_bulk(wanted)
@@ -224,6 +226,22 @@ def _attach(deliveries: list[Delivery], loaded: dict[str, dict[Any, Any]] | None
         if delivery.backend_id is not None:
             delivery.backend = backends.get(delivery.backend_id)
         delivery._dsn_claimed_at = stamp  # type: ignore[attr-defined]
+
+
+def _drop_orphans(deliveries: list[Delivery], missing: set[Any], notifications: dict[Any, Any]) -> list[Delivery]:
+    """The deliveries whose notification exists (read again where writes go, into
+    ``notifications``); the others are deleted.
+
+    A delivery's notification has no database constraint (see ``Delivery``): raw SQL, or a
+    deletion racing a fan-out, can leave deliveries naming a deleted notification. Deleting
+    them is the cascade Django would have done; keeping them would fail every claim.
+    """
+    notifications.update(Notification.objects.using(router.db_for_write(Notification)).in_bulk(missing))
+    gone = missing - notifications.keys()
+    if gone:
+        logger.warning("DSN deleted the deliveries of deleted notification(s) %s", sorted(gone))
+        Delivery.objects.filter(notification_id__in=gone).delete()
+    return [d for d in deliveries if d.notification_id not in gone]
 
 
 def _language(user: Any, attribute: str) -> str | None:

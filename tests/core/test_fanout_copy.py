@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from dsn_core.fanout import _PENDING, fan_out, insert_deliveries
 from dsn_core.models import Delivery, Notification
@@ -72,3 +73,49 @@ def test_two_users_sharing_an_address_get_one_delivery_on_a_first_fan_out(flow: 
     rows = [(users[0].pk, "shared", _PENDING, ""), (users[1].pk, "shared", _PENDING, "")]
     insert_deliveries(notification, flow["subscription"], flow["backend"], rows, fresh=True)
     assert list(Delivery.objects.values_list("recipient_id", "address")) == [(users[0].pk, "shared")]
+
+
+def test_copy_keeps_tabs_newlines_backslashes_and_nulls(flow: dict[str, Any]) -> None:
+    """Fan-out formats COPY's text itself: every character the format escapes arrives intact."""
+    users, notification = flow["users"], flow["notification"]
+    odd = ["tab\there", "new\nline\r", "back\\slash", "\\N", "ünï"]
+    rows = [(u.pk, address, _PENDING, "") for u, address in zip(users, odd, strict=True)]
+    rows.append((None, "fixed\\t", _PENDING, "err\tor"))
+    with CaptureQueriesContext(connection) as ctx:
+        insert_deliveries(notification, flow["subscription"], flow["backend"], rows, fresh=True)
+    stored = set(Delivery.objects.values_list("recipient_id", "address", "last_error", "subscription_id"))
+    sub = flow["subscription"].pk
+    assert stored == {(u.pk, a, "", sub) for u, a in zip(users, odd, strict=True)} | {
+        (None, "fixed\\t", "err\tor", sub)
+    }
+    if connection.vendor == "postgresql":
+        assert any(q["sql"].startswith("COPY ") for q in ctx.captured_queries)
+    for created, updated in Delivery.objects.values_list("created_at", "updated_at"):
+        assert created == updated
+        assert abs((timezone.now() - created).total_seconds()) < 60
+
+
+def _relaxed(ctx: CaptureQueriesContext) -> int:
+    return sum(q["sql"] == "SET LOCAL synchronous_commit TO OFF" for q in ctx.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunks_fan_out_commits_itself_do_not_wait_for_the_disk(flow: dict[str, Any]) -> None:
+    """Each chunk's own transaction commits asynchronously on PostgreSQL; the setting ends with
+    it, and the last write (fanned_out_at) is an ordinary commit that flushes them all."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's synchronous_commit")
+    with CaptureQueriesContext(connection) as ctx:
+        assert fan_out(flow["notification"].pk) == 5
+    assert _relaxed(ctx) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+
+
+def test_a_callers_transaction_keeps_its_durability(flow: dict[str, Any]) -> None:
+    """Inside a transaction fan-out does not own (this test's), nothing is relaxed."""
+    with CaptureQueriesContext(connection) as ctx:
+        assert fan_out(flow["notification"].pk) == 5
+    assert _relaxed(ctx) == 0
+    assert Delivery.objects.count() == 5

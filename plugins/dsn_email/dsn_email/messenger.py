@@ -163,6 +163,11 @@ class EmailMessenger(Messenger):
 
     # -- addresses -------------------------------------------------------------------
 
+    @property
+    def user_fields(self) -> tuple[str, ...]:
+        """``DSN["EMAIL"]["USER_ATTRIBUTE"]`` (``"email"``): the one user field read."""
+        return (config.user_attribute(),)
+
     def address_for(self, user: Any) -> str | None:
         """The user's email attribute, else their address-book entry."""
         value = getattr(user, config.user_attribute(), None)

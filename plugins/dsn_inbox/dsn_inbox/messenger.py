@@ -54,6 +54,8 @@ class InboxMessenger(Messenger):
 
     key = "inbox"
     label = "In-site inbox"
+    #: The address is the user's primary key: fan-out loads no other user field.
+    user_fields = ()
     options = (
         Option(
             "level",

@@ -144,6 +144,15 @@ class SmsMessenger(Messenger):
         """A fixed address must be a phone number; it is stored in E.164 form."""
         return phone.to_e164(address)
 
+    @property
+    def user_fields(self) -> tuple[str, ...] | None:
+        """``PHONE_ATTRIBUTE`` when it names a field of the user; ``()`` when unset (the address
+        book); ``None`` (load whole users) for a dotted path, which follows a relation."""
+        attribute = config.phone_attribute()
+        if not attribute:
+            return ()
+        return None if "." in attribute else (attribute,)
+
     def address_for(self, user: Any) -> str | None:
         """The user's number: ``PHONE_ATTRIBUTE`` if set and valid, else the address book."""
         return self.addresses_for([user]).get(user.pk)

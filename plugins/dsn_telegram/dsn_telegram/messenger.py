@@ -80,6 +80,8 @@ class TelegramMessenger(Messenger):
     rate_limits = (BOT_LIMIT, CHAT_LIMIT)
     max_batch_size = 50
     supports_fixed_addresses = True
+    #: Chats come from the address book (or the ``chat_id`` option): no user field is read.
+    user_fields = ()
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

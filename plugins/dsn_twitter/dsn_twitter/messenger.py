@@ -48,6 +48,8 @@ class TwitterMessenger(Messenger):
         Option("include_subject", "Put the rendered subject on the first line.", default=False, type=bool),
     )
     max_batch_size: ClassVar[int] = 20
+    #: DMs go to the user ids in the address book; tweets to no user: no user field is read.
+    user_fields = ()
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
