@@ -103,6 +103,8 @@ TEMPLATES = {
     "l10n": "{% load l10n %}{{ amount }} {{ when|date:'DATE_FORMAT' }} {% localize off %}{{ amount }}"
     "{% endlocalize %} {{ recipient }} {{ instance.price }}",
     "now and widthratio": "{% now 'Y' %} {% widthratio 5 10 100 %} {{ recipient }}",
+    "a name set ahead, read per recipient": "{% firstof instance.title as t %}{% if recipient.is_staff %}{{ t }}"
+    "{% endif %} {{ recipient }}",
     "every node varies": "{{ recipient }}{{ address }}{{ unsubscribe_url }}",
     "no node varies": "{{ instance.title }} was created by {{ actor }} {% if tags %}with tags{% endif %}",
     "text only": "Nothing to fill in.",
@@ -247,6 +249,36 @@ def test_custom_tags_reading_the_recipient_stay_live(custom_tags: DjangoTemplate
     # {% greet %} could set names for the nodes after it (a custom tag may write to the context):
     # everything after it is rendered per recipient.
     assert [type(n).__name__ for n in _live(prepared.text)] == ["SimpleNode", "TextNode", "_EscapingVariableNode"]
+
+
+class _Tally(Node):
+    """Counts its renders in the render context, where {% cycle %} keeps its place."""
+
+    origin = token = None
+
+    def __init__(self, only_staff: bool = False) -> None:
+        self.only_staff = only_staff
+
+    def render(self, context: Any) -> str:
+        if self.only_staff and not context["recipient"].is_staff:
+            return "-"
+        context.render_context["tally"] = context.render_context.get("tally", 0) + 1
+        return str(context.render_context["tally"])
+
+
+def test_nodes_sharing_render_context_state_stay_live() -> None:
+    compiled = _compiled("{{ instance.title }} {{ recipient }}")
+    compiled.text.nodelist[1:1] = [_Tally(), _Tally(only_staff=True), _Tally()]
+    base, users = _base(), _users()
+    expected = _outputs(compiled, base, None, users)
+    assert [e[1] for e in expected] == [
+        "Tom & <Jerry>_1.5123 alice",
+        "Tom & <Jerry>_1.51-2 bob_<b>",
+        "Tom & <Jerry>_1.51-2 carol*x",
+    ]
+    prepared = prepare(compiled, base)
+    assert _outputs(prepared, base, None, users) == expected
+    assert prepared.text.parts[0] == "Tom & <Jerry>_1.5" and len(_live(prepared.text)) == 5
 
 
 def test_a_node_listing_every_name_stays_live() -> None:
