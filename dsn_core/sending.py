@@ -266,11 +266,8 @@ def build_messages(deliveries: Sequence[Delivery], messenger: Messenger) -> list
                 base = shared[notification.pk] = base_context(event, notification, site)
             wanted = messenger.wants_unsubscribe_url or template.mentions_unsubscribe
             url = unsubscribe_url(delivery, pattern) if wanted and delivery.recipient_id else ""
-            own = {
-                "recipient": delivery.recipient,
-                "address": delivery.address,
-                "unsubscribe_url": url,
-            }  # PER_RECIPIENT
+            # The names here are rendering.PER_RECIPIENT (a test holds them equal).
+            own = {"recipient": delivery.recipient, "address": delivery.address, "unsubscribe_url": url}
             context = ChainMap(own, base)
             language = _language(delivery.recipient, language_attribute)
             key = (notification.pk, id(template), language, escape)
