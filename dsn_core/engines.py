@@ -258,6 +258,10 @@ def _changed(snapshot: list[tuple[Any, tuple[Any, ...], tuple[Any, ...]]]) -> bo
     return False
 
 
+def _same(layers: list[Any], before: list[Any]) -> bool:
+    return len(layers) == len(before) and all(map(is_, layers, before))
+
+
 def _transparent(node: Node) -> bool:
     return all(type(n) in _TRANSPARENT and getattr(n, "asvar", None) is None for n in node.get_nodes_by_type(Node))
 
@@ -321,7 +325,7 @@ def _prepare(template: Any, shared: Mapping[str, Any], varying: frozenset[str], 
         state = context.render_context.dicts[-1] = _StateProbe()
         with context.bind_template(template):
             context.template_name = template.name
-            depth, state_depth = len(context.dicts), len(context.render_context.dicts)
+            layers, state_layers = context.dicts[:], context.render_context.dicts[:]
             for node in template.nodelist:
                 if blind:
                     parts.append(node)
@@ -338,10 +342,13 @@ def _prepare(template: Any, shared: Mapping[str, Any], varying: frozenset[str], 
                     text = node.render_annotated(context)
                 except Exception:
                     failed = True
-                del context.dicts[depth:]  # a failure may leave pushed layers behind
-                del context.render_context.dicts[state_depth:]
                 wrote = _changed(before) or (context.autoescape, context.use_l10n, context.use_tz) != flags
                 context.autoescape, context.use_l10n, context.use_tz = flags
+                if not (_same(context.dicts, layers) and _same(context.render_context.dicts, state_layers)):
+                    # layers left pushed or popped (a failure, or a tag that does so): the nodes
+                    # after it would see them per recipient; render them all per recipient
+                    context.dicts[:], context.render_context.dicts[:] = layers, state_layers
+                    wrote = blind = True
                 depends = probe.touched or failed
                 if depends or wrote or state.touched or not isinstance(text, str):
                     parts.append(node)

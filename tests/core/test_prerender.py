@@ -281,6 +281,27 @@ def test_nodes_sharing_render_context_state_stay_live() -> None:
     assert prepared.text.parts[0] == "Tom & <Jerry>_1.5" and len(_live(prepared.text)) == 5
 
 
+class _Pusher(Node):
+    """Leaves a layer pushed on the context (``Context.update`` does), for the nodes after it."""
+
+    origin = token = None
+
+    def render(self, context: Any) -> str:
+        context.update({"who": context.get("instance")})
+        return ""
+
+
+def test_a_node_leaving_a_layer_pushed_keeps_the_nodes_after_it_live() -> None:
+    compiled = _compiled("{{ verb }} [{{ who.title }}] {{ recipient }}")
+    compiled.text.nodelist.insert(1, _Pusher())
+    base, users = _base(), _users()
+    expected = _outputs(compiled, base, None, users)
+    assert expected[0][1] == "post_save [Tom & <Jerry>_1.5] alice"
+    prepared = prepare(compiled, base)
+    assert _outputs(prepared, base, None, users) == expected
+    assert prepared.text.parts[0] == "post_save" and len(_live(prepared.text)) == 5
+
+
 def test_a_node_listing_every_name_stays_live() -> None:
     compiled = _compiled("{{ instance.title }}")
     compiled.text.nodelist.append(_ReadsRecipient())  # reads the recipient's address through flatten()
