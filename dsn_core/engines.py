@@ -154,8 +154,20 @@ _TRANSPARENT = frozenset(
         tz.TimezoneNode,
     }
 )
-#: Nodes whose output changes from one render to the next (the time, random words): never ahead.
+#: Nodes whose output changes from one render to the next (the time, random words), and words
+#: that name such filters (``|random``, ``|timesince``...) in a tag or variable: never ahead.
 _UNSTABLE = (defaulttags.NowNode, defaulttags.LoremNode)
+_UNSTABLE_WORDS = ("random", "timesince", "timeuntil", "naturaltime")
+
+
+def _unstable(node: Node) -> bool:
+    for n in node.get_nodes_by_type(Node):
+        if isinstance(n, _UNSTABLE):
+            return True
+        token = getattr(n, "token", None)
+        if token is not None and type(n) is not TextNode and any(w in token.contents for w in _UNSTABLE_WORDS):
+            return True
+    return False
 
 
 class _LookupProbe(dict[str, Any]):
@@ -310,7 +322,8 @@ def _prepare(template: Any, shared: Mapping[str, Any], varying: frozenset[str], 
     probe on top. A node stays live (rendered per recipient) when it looked up a varying name or
     listed the context's names, raised (its error must surface per delivery), wrote a name
     anywhere in the context or changed its flags (the write must happen again for the live nodes
-    after it), used the render context's state, or holds ``{% now %}``/``{% lorem %}``. After a
+    after it), used the render context's state, or holds ``{% now %}``, ``{% lorem %}`` or a filter
+    whose output changes between renders (``|random``, ``|timesince``, see :func:`_unstable`). After a
     live node that depends on the recipient and is not :data:`_TRANSPARENT` (it could write a
     name per recipient that rendering ahead did not see), every later node stays live.
     """
@@ -330,7 +343,7 @@ def _prepare(template: Any, shared: Mapping[str, Any], varying: frozenset[str], 
                 if blind:
                     parts.append(node)
                     continue
-                if node.get_nodes_by_type(_UNSTABLE):
+                if _unstable(node):
                     parts.append(node)
                     blind = not _transparent(node)
                     continue

@@ -143,6 +143,17 @@ def test_static_parts_are_rendered_ahead_and_varying_ones_stay_live() -> None:
     assert [p.token.contents for p in _live(prepared.text)] == ["recipient.username"]
 
 
+def test_what_changes_from_one_render_to_the_next_is_rendered_per_recipient() -> None:
+    source = (
+        "{% load humanize %}{{ instance }}|{{ tags|random }}|{% now 'U' %}|{% lorem 3 w random %}|"
+        "{% if tags %}{{ when|timesince }}{% endif %}|{{ when|naturaltime }}|"
+        "{% with t=tags|random %}{{ t }}{% endwith %}"
+    )
+    prepared = prepare(_compiled(source), _base())
+    assert prepared.text.parts[0] == "Tom & <Jerry>_1.5|"
+    assert [p for p in prepared.text.parts if isinstance(p, str)] == ["Tom & <Jerry>_1.5|", "|", "|", "|", "|", "|"]
+
+
 def test_a_template_with_nothing_static_is_returned_as_it_is() -> None:
     compiled = _compiled(TEMPLATES["every node varies"])
     assert prepare(compiled, _base()) is compiled
