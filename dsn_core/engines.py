@@ -83,8 +83,9 @@ class TemplateEngine:
         ``compiled``, errors included (a part that fails must fail per recipient, at render).
 
         The default prepares nothing and returns ``compiled``: always correct, so an engine
-        need not implement it. Do not keep ``shared`` mutable state on the result beyond what
-        the render needs; the result lives for one batch of deliveries.
+        need not implement it. Leave ``shared`` as it is (render ahead against a copy if the
+        engine can write to its context). The result is kept for one batch of deliveries and
+        used from the thread that prepared it.
         """
         return compiled
 
