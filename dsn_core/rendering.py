@@ -11,6 +11,10 @@ keyword argument by name and all of them as ``kwargs``, ``recipient`` (the user,
 Every value reaches the template through a read-only view (:mod:`dsn_core.readonly`):
 no secret-named field, nothing that writes, nothing of DSN's own tables. :func:`render`
 guarantees it for every caller, whatever mapping it is given.
+
+Only :data:`PER_RECIPIENT` names differ between the recipients of one notification, so a
+sender renders ahead, once per notification, language and escape, what does not depend on
+them (:func:`prepare`), and :func:`render` fills in the rest per recipient.
 """
 
 from __future__ import annotations
@@ -18,17 +22,35 @@ from __future__ import annotations
 import threading
 from collections import ChainMap, OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from .errors import TemplateError
 from .readonly import ReadOnlyContext
 from .receivers import Event
 
 FIELDS = ("subject", "text", "html")
+
+#: The names of the context that differ from one recipient of a notification to the next (the
+#: layer a sender puts over :func:`base_context`); every other name is the notification's.
+PER_RECIPIENT = frozenset({"recipient", "address", "unsubscribe_url"})
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """What a prepared :class:`CompiledTemplate` was prepared for (see :func:`prepare`)."""
+
+    #: The template as compiled, rendered instead when a render does not match the rest.
+    origin: CompiledTemplate
+    #: The shared context (the very object) the fields were rendered ahead against.
+    base: Mapping[str, Any]
+    #: The escape function of the ``text`` field, and the language active while preparing.
+    escape: Callable[[str], str] | None
+    language: str | None
 
 
 @dataclass(frozen=True)
@@ -39,6 +61,8 @@ class CompiledTemplate:
     html: Any
     #: Names the sources mention, roughly (used to skip work no template needs).
     mentions_unsubscribe: bool = False
+    #: Set on what :func:`prepare` returns: its fields have parts rendered ahead.
+    prepared: Preparation | None = None
 
 
 def _engine(key: str) -> Any:
@@ -139,15 +163,68 @@ def render(
     Each layer of ``context`` (a mapping, or a ``ChainMap`` of them) that is not a
     :class:`~dsn_core.readonly.ReadOnlyContext` is copied into one first, so the template sees
     read-only views only, whoever calls.
+
+    A template from :func:`prepare` is used only for what it was prepared for: ``context`` a
+    ``ChainMap(own, base)`` with that very ``base``, ``own`` holding :data:`PER_RECIPIENT`
+    names only, and the same ``escape``; otherwise the template as compiled is rendered, so
+    such a mismatch costs time, never a wrong message. The active language is not checked
+    (asking for it costs a tenth of a prepared render): render under the language the template
+    was prepared in (``template.prepared.language``), as :func:`dsn_core.sending.build_messages`
+    does by keeping one prepared template per language.
     """
     from django.utils.html import escape as html_escape
 
+    preparation = template.prepared
+    if preparation is not None and not _fits(preparation, context, escape):
+        template = preparation.origin
     context = read_only(context)
     engine = template.engine
     subject = engine.render(template.subject, context).strip() if template.subject else ""
     text = engine.render(template.text, context, escape=escape) if template.text else ""
     html = engine.render(template.html, context, escape=html_escape) if template.html else ""
     return " ".join(subject.split()), text, html
+
+
+def _fits(preparation: Preparation, context: Mapping[str, Any], escape: Callable[[str], str] | None) -> bool:
+    return (
+        type(context) is ChainMap
+        and len(context.maps) == 2
+        and context.maps[1] is preparation.base
+        and escape is preparation.escape
+        and PER_RECIPIENT.issuperset(context.maps[0])
+    )
+
+
+def prepare(
+    template: CompiledTemplate,
+    base: Mapping[str, Any],
+    escape: Callable[[str], str] | None = None,
+) -> CompiledTemplate:
+    """``template`` with what does not depend on the recipient rendered ahead against ``base``.
+
+    Call it under the language the recipients get (``translation.override``), with the
+    notification's shared context (from :func:`base_context`) and the channel's ``escape``,
+    then :func:`render` it with ``ChainMap(own, base)`` per recipient, ``own`` holding
+    :data:`PER_RECIPIENT` names only: the messages are those the template as compiled gives,
+    errors included. Each field goes through its engine's ``prepare``; when no field gained
+    anything, ``template`` itself is returned.
+    """
+    from django.utils.html import escape as html_escape
+
+    if template.prepared is not None:
+        template = template.prepared.origin
+    shared = read_only(base)  # the read-only views render() would give the template
+    engine = template.engine
+    escapes = {"subject": None, "text": escape, "html": html_escape}
+    fields: dict[str, Any] = {
+        name: engine.prepare(value, shared, PER_RECIPIENT, escape=escapes[name]) if value is not None else None
+        for name in FIELDS
+        for value in (getattr(template, name),)
+    }
+    if all(fields[name] is getattr(template, name) for name in FIELDS):
+        return template
+    preparation = Preparation(template, base, escape, translation.get_language())
+    return replace(template, subject=fields["subject"], text=fields["text"], html=fields["html"], prepared=preparation)
 
 
 def read_only(context: Mapping[str, Any]) -> Mapping[str, Any]:

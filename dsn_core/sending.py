@@ -251,7 +251,14 @@ def _language(user: Any, attribute: str) -> str | None:
 
 
 def build_messages(deliveries: Sequence[Delivery], messenger: Messenger) -> list[Message | DeliveryError]:
-    """Render one message per delivery (a ``DeliveryError`` where rendering fails)."""
+    """Render one message per delivery (a ``DeliveryError`` where rendering fails).
+
+    The second delivery of a notification in the batch (per template, language and escape)
+    prepares its template: what does not depend on the recipient is rendered once
+    (:func:`~dsn_core.rendering.prepare`), the rest per recipient. A template in which
+    preparing found nothing to render ahead is not prepared again in this batch.
+    """
+    from .rendering import prepare
     from .unsubscribe import unsubscribe_url, url_pattern
 
     site = current_site()
@@ -259,6 +266,10 @@ def build_messages(deliveries: Sequence[Delivery], messenger: Messenger) -> list
     shared: dict[int, dict[str, Any]] = {}  # one context per notification, shared by its recipients
     escape = messenger.escape if messenger.escape_values else None
     language_attribute = conf.get("USER_LANGUAGE_ATTRIBUTE")
+    # (notification, template, language, escape) -> the template to render: as compiled for the
+    # first recipient, then prepared; ids stay valid, the values hold the templates.
+    prepared: dict[tuple[Any, ...], Any] = {}
+    fruitless: set[int] = set()  # templates whose preparing rendered nothing ahead
     out: list[Message | DeliveryError] = []
     for delivery in deliveries:
         notification: Notification = delivery.notification
@@ -273,10 +284,22 @@ def build_messages(deliveries: Sequence[Delivery], messenger: Messenger) -> list
                 base = shared[notification.pk] = base_context(event, notification, site)
             wanted = messenger.wants_unsubscribe_url or template.mentions_unsubscribe
             url = unsubscribe_url(delivery, pattern) if wanted and delivery.recipient_id else ""
+            # The names here are rendering.PER_RECIPIENT (a test holds them equal).
             own = {"recipient": delivery.recipient, "address": delivery.address, "unsubscribe_url": url}
             context = ChainMap(own, base)
             language = _language(delivery.recipient, language_attribute)
+            key = (notification.pk, id(template), language, escape)
             with translation.override(language) if language else contextlib.nullcontext():
+                ready = prepared.get(key)
+                if ready is None:
+                    prepared[key] = template
+                elif ready is template and id(template) not in fruitless:
+                    ready = prepared[key] = prepare(template, base, escape)
+                    if ready is template:
+                        fruitless.add(id(template))
+                    template = ready
+                else:
+                    template = ready
                 subject, text, html = render(template, context, escape)
             out.append(
                 Message(
