@@ -136,6 +136,25 @@ def test_a_claim_keeps_its_filters(make_flow: Any, path: str) -> None:
     assert [d.pk for d in claim(None, None, 5)] == [rows[0].pk, rows[4].pk, rows[5].pk]
 
 
+def test_a_reused_statement_compares_with_each_claims_own_time(
+    make_flow: Any, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statement is built once per shape and reused; only its "now" changes."""
+    retry, expired, _ = _rows(make_flow, 3)
+    then = timezone.now() + timedelta(minutes=10)
+    Delivery.objects.filter(pk=retry.pk).update(status="failed", attempts=1, next_attempt_at=then)
+    Delivery.objects.filter(pk=expired.pk).update(status="sending", attempts=1, claim="gone", lease_until=then)
+    clock = [then - timedelta(seconds=1)]
+    monkeypatch.setattr(sending.timezone, "now", lambda: clock[0])
+    first = claim(None, None, 10)
+    assert [d.status for d in first] == ["sending"] and first[0].pk not in (retry.pk, expired.pk)
+    assert claim(None, None, 10) == []  # neither is due yet
+    clock[0] = then + timedelta(seconds=1)
+    assert [d.pk for d in claim(None, None, 10)] == [retry.pk, expired.pk]
+    if path == "returning":
+        assert any(shape[:2] == (None, None) for _, shape in sending._statements)
+
+
 def test_a_drain_loads_each_recipient_once(
     make_flow: Any, users: list[Any], dsn_outbox: list[Message], monkeypatch: pytest.MonkeyPatch
 ) -> None:
