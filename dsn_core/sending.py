@@ -219,12 +219,9 @@ def _claim_returning(conn: Any, shape: _Shape, token: str, lease: datetime, now:
     prepare = _NOW_FIELD.get_db_prep_value
     params[:4] = [str(S.SENDING), token, prepare(lease, conn), prepare(now, conn)]
 
-    def run() -> list[Any]:
-        with conn.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-
-    rows = retry_locked(run)
+    with conn.cursor() as cursor:  # a locked SQLite database: :func:`claim` tries the whole claim again
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     if not rows:
         return []
     rows.sort(key=lambda row: row[0])  # RETURNING keeps no order
