@@ -21,6 +21,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import conf
+from .instances import from_rows
 from .messengers import Messenger
 from .models import Backend, Delivery, Notification, OptOut, Subscription
 from .orchestration import policy_of
@@ -107,6 +108,17 @@ def _fields_to_load(messenger: Messenger, user_model: Any) -> tuple[str, ...] | 
     return tuple(names)
 
 
+def _load_users(queryset: Any, user_model: Any, fields: tuple[str, ...] | None) -> list[Any]:
+    """The users of ``queryset`` with ``fields`` loaded (all when ``None``; the rest deferred):
+    what ``queryset.only(*fields)`` gives, built from plain rows (:func:`~dsn_core.instances.from_rows`),
+    which for 100,000 receivers is most of the Python time of loading them."""
+    wanted = None if fields is None else {user_model._meta.get_field(n).attname for n in fields if n != "pk"}
+    attnames = [
+        f.attname for f in user_model._meta.concrete_fields if f.primary_key or wanted is None or f.attname in wanted
+    ]
+    return from_rows(user_model, queryset.db, attnames, list(queryset.values_list(*attnames)))
+
+
 #: One delivery to write: (recipient_id, address, status, last_error).
 Row = tuple[Any, str, str, str]
 _PENDING = Delivery.Status.PENDING.value
@@ -131,7 +143,7 @@ def _rows_for_users(
     # Only the fields the messenger reads: whole users were most of fan-out's Python time.
     queryset = _with_pks(user_model._default_manager.all(), user_ids)
     fields = _fields_to_load(messenger, user_model)
-    users = list(queryset if fields is None else queryset.only(*fields))
+    users = _load_users(queryset, user_model, fields)
     addresses = messenger.addresses_for(users)
     opted_out = _opted_out(user_ids, subscription, backend.messenger) if may_opt_out else set()
     rows: list[Row] = []

@@ -30,9 +30,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import OperationalError, connection, connections, router, transaction
-from django.db.models import F, Model, Q
-from django.db.models.base import ModelState
-from django.db.models.signals import post_init, pre_init
+from django.db.models import F, Q
 from django.utils import timezone, translation
 
 from . import conf
@@ -44,6 +42,7 @@ from .errors import (
     TemplateError,
     TransientError,
 )
+from .instances import from_rows as _instances
 from .messengers import Message, Messenger, SendResult
 from .models import Backend, Delivery, Notification
 from .plugins import call_observers, get_messenger_class, hook
@@ -293,31 +292,6 @@ def _build_claim_statement(conn: Any, shape: _Shape, now: datetime) -> tuple[str
         f"{column['attempts']} = {column['attempts']} + 1 WHERE {where} RETURNING {_claim_columns(conn)[0]}"
     )
     return sql, [None, None, None, None, *select_params]
-
-
-def _instances(model: Any, using: str, attnames: list[str], rows: Sequence[Sequence[Any]]) -> list[Any]:
-    """Instances of ``model`` loaded from ``using``, from rows holding every concrete field in
-    model order: what ``Model.from_db`` makes, without ``Model.__init__``'s per-field work (a
-    third of a claim's Python on SQLite). A model with its own ``__init__`` or ``from_db``, or
-    with ``pre_init``/``post_init`` receivers, is built by ``from_db`` itself."""
-    if (
-        model.__init__ is not Model.__init__
-        or getattr(model.from_db, "__func__", None) is not Model.from_db.__func__
-        or pre_init.has_listeners(model)
-        or post_init.has_listeners(model)
-    ):
-        return [model.from_db(using, attnames, row) for row in rows]
-    out = []
-    new = object.__new__
-    for row in rows:
-        instance = new(model)
-        state = ModelState()
-        state.adding, state.db = False, using
-        fields = instance.__dict__
-        fields["_state"] = state
-        fields.update(zip(attnames, row, strict=True))
-        out.append(instance)
-    return out
 
 
 #: Delivery columns whose values a claim knows without reading them back.
