@@ -26,7 +26,7 @@ def from_rows(model: Any, using: str, attnames: Sequence[str], rows: Sequence[Se
     """
     if (
         model.__init__ is not Model.__init__
-        or getattr(model.from_db, "__func__", None) is not Model.from_db.__func__
+        or getattr(model.from_db, "__func__", None) is not getattr(Model.from_db, "__func__", None)
         or pre_init.has_listeners(model)
         or post_init.has_listeners(model)
     ):
