@@ -422,6 +422,7 @@ def test_concurrent_claims_never_overlap(make_flow: Any) -> None:
         [Delivery(notification=notification, backend=backend, messenger="locmem", address=f"a{i}") for i in range(200)]
     )
     results: list[list[int]] = []
+    sizes: list[int] = []  # a claim never takes more than it asked for, however many compete
     errors: list[BaseException] = []
     start = threading.Barrier(4)
 
@@ -430,6 +431,7 @@ def test_concurrent_claims_never_overlap(make_flow: Any) -> None:
             start.wait()
             mine: list[int] = []
             while batch := claim(None, None, 7):
+                sizes.append(len(batch))
                 mine.extend(d.pk for d in batch)
             results.append(mine)
         except BaseException as exc:  # reported below
@@ -443,6 +445,7 @@ def test_concurrent_claims_never_overlap(make_flow: Any) -> None:
     for t in threads:
         t.join(timeout=60)
     assert errors == []
+    assert max(sizes) <= 7
     claimed = [pk for mine in results for pk in mine]
     assert len(claimed) == 200 and len(set(claimed)) == 200
     assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}

@@ -224,35 +224,3 @@ def test_two_claims_at_once_take_disjoint_batches_of_at_most_n(make_flow: Any) -
     assert sorted(mine + other[0] + last) == everything
     assert claim(None, None, n) == []
     assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-@on_postgres
-def test_concurrent_claimers_never_take_more_than_n(make_flow: Any) -> None:
-    _rows(make_flow, 600)
-    n = 7
-    batches: list[list[int]] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(4)
-
-    def worker() -> None:
-        try:
-            start.wait()
-            while batch := claim(None, None, n):
-                batches.append([d.pk for d in batch])
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
-    assert max(len(b) for b in batches) <= n
-    claimed = [pk for batch in batches for pk in batch]
-    assert len(claimed) == 600 and len(set(claimed)) == 600
-    assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}
