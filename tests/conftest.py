@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``dev.py test`` runs the suite twice, on SQLite and on PostgreSQL. A test marked
+    ``own_database`` runs a site on a database it picks itself, so the second pass would repeat
+    the first exactly: that pass sets ``DSN_TEST_SKIP_OWN_DATABASE`` and such tests skip, with
+    the reason shown, instead of running twice."""
+    if not os.environ.get("DSN_TEST_SKIP_OWN_DATABASE"):
+        return
+    skip = pytest.mark.skip(reason="picks its own database, so it already ran in the SQLite pass")
+    for item in items:
+        if item.get_closest_marker("own_database"):
+            item.add_marker(skip)
 
 
 @pytest.fixture

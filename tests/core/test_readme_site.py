@@ -19,6 +19,7 @@ def test_the_section_parses_into_files_commands_and_admin_steps() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.own_database
 def test_a_message_flows_in_a_site_built_from_the_readme(tmp_path: Path) -> None:
     seen = readme_site.build(tmp_path / "site", sys.executable)
     assert seen["message"] == "Someone saved readme-check"

@@ -56,6 +56,7 @@ def _django(env: dict[str, str], code: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.own_database
 @pytest.mark.slow
 def test_edit_in_one_process_reaches_another_within_a_second(tmp_path: Path) -> None:
     db = tmp_path / "reload.sqlite3"

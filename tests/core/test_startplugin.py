@@ -25,6 +25,7 @@ def _run(*args: str, cwd: Path, pythonpath: list[Path]) -> subprocess.CompletedP
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.own_database
 def test_the_starter_writes_a_distribution_that_passes_its_tests(tmp_path: Path) -> None:
     made = _run("-m", "dsn_core.startplugin", "rocket_mail", cwd=tmp_path, pythonpath=[ROOT])
     assert made.returncode == 0, made.stderr

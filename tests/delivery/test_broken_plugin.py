@@ -11,6 +11,9 @@ import pytest
 
 from .harness import ROOT, Provider, fire, site, wait_until
 
+#: Every test here runs a site on a database it chooses (see tests/conftest.py).
+pytestmark = pytest.mark.own_database
+
 BROKEN = {
     "zz_broken_plugin": "raise ImportError('missing dependency: acme-sdk')\n",
     "zz_typo_plugin": "from dsn_core.api import hookimpl\n\n\n@hookimpl\ndef register_messenger(register):\n    pass\n",

@@ -19,6 +19,9 @@ import pytest
 
 from .harness import Provider, Site, Tally, fire, site, tally, wait_until
 
+#: Every test here runs a site on a database it chooses (see tests/conftest.py).
+pytestmark = pytest.mark.own_database
+
 N = 1000
 #: Deliveries per send_batch call: the most a kill can leave "accepted but not recorded".
 BATCH = 10

@@ -9,6 +9,9 @@ import pytest
 
 from .harness import Provider, Site, fire, site, wait_until
 
+#: Every test here runs a site on a database it chooses (see tests/conftest.py).
+pytestmark = pytest.mark.own_database
+
 RETRY_AFTER = 1.5
 ENQUEUE_SENDERS = """
 import django; django.setup()

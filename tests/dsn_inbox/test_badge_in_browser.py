@@ -27,6 +27,7 @@ ENGINES = [
 UNREAD = "document.querySelector('dsn-inbox-badge').dataset.unread"
 
 
+@pytest.mark.own_database
 @pytest.mark.parametrize("engine", ENGINES)
 def test_the_badge_counts_up_live_and_marking_read_clears_it(tmp_path: Path, page: Any, engine: str) -> None:
     with site(tmp_path, engine) as s:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.dsn_inbox.site import EventStream, postgres_available, site
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_database]
 
 
 def redis_available() -> bool:

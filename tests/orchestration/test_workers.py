@@ -11,6 +11,9 @@ import pytest
 
 from tests.delivery.harness import PYTHON, ROOT, Provider, Site, site, wait_until
 
+#: Every test here runs a site on a database it chooses (see tests/conftest.py).
+pytestmark = pytest.mark.own_database
+
 SETUP = """
 import django
 django.setup()
