@@ -134,6 +134,7 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
         for name, label in (
             ("worker_dedup", "batches"),
             ("worker_single", "one message per call"),
+            ("worker_dedup_keep", "batches, connections kept open"),
             ("worker_single_async", "one message per call, synchronous_commit=off"),
         ):
             rate = _get(r, name, "per_s")
@@ -153,7 +154,7 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
                     bool(limit) and rate >= limit / 5,
                     f"{rate / limit:.2f} of the limit" if limit else "no limit measured",
                 )
-            for suffix, mode in (("", ""), ("_wal", ", SQLite in WAL mode")):
+            for suffix, mode in (("", ""), ("_wal", ", SQLite in WAL mode"), ("_keep", ", connections kept open")):
                 one = _get(r, f"{name}{suffix}", "per_s")
                 two = _get(r, f"{name}_2{suffix}", "per_s")
                 if one is None or two is None:
@@ -291,6 +292,8 @@ def table(doc: dict[str, Any]) -> str:
             ("worker_single_2", "no idempotency key: one message per call, each recorded"),
             ("worker_dedup_wal", "deduplicating provider: batches of 100; SQLite in WAL mode"),
             ("worker_dedup_2_wal", "deduplicating provider: batches of 100; SQLite in WAL mode"),
+            ("worker_dedup_keep", "deduplicating provider: batches of 100; connections kept open"),
+            ("worker_dedup_2_keep", "deduplicating provider: batches of 100; connections kept open"),
             ("worker_single_async", "one message per call; synchronous_commit=off"),
         ):
             e = r.get(name)

@@ -31,6 +31,10 @@ if os.environ.get("BENCH_DB", "sqlite") == "postgres":
             "PORT": os.environ.get("BENCH_PG_PORT", "5432"),
         }
     }
+    if os.environ.get("BENCH_PG_KEEP_CONNECTIONS"):
+        # What docs/deployment.md recommends for worker processes: db_worker's
+        # close_old_connections() around each task then keeps the connection open.
+        DATABASES["default"].update(CONN_MAX_AGE=600, CONN_HEALTH_CHECKS=True)
     if os.environ.get("BENCH_PG_ASYNC_COMMIT"):
         # What docs/deployment.md offers worker processes: a commit stops waiting for the WAL flush.
         DATABASES["default"]["OPTIONS"] = {"options": "-c synchronous_commit=off"}

@@ -416,6 +416,13 @@ class Delivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="dsn_delivery_due"),
+            # What a claim walks: one backend's unfinished rows in id order. Finished rows leave it,
+            # so a claim costs the same with a million sent rows as with none.
+            models.Index(
+                fields=["backend", "id"],
+                condition=models.Q(status__in=["pending", "failed", "sending"]),
+                name="dsn_delivery_claimable",
+            ),
             # Receipts find their delivery by provider id; rows not sent yet stay out of the index,
             # so fan-out pays nothing for it.
             models.Index(

@@ -224,3 +224,33 @@ def test_two_claims_at_once_take_disjoint_batches_of_at_most_n(make_flow: Any) -
     assert sorted(mine + other[0] + last) == everything
     assert claim(None, None, n) == []
     assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@on_postgres
+def test_a_claim_reads_about_n_rows_whatever_came_before(make_flow: Any) -> None:
+    """A backend's claim walks its unfinished rows in id order through the partial index
+    ``dsn_delivery_claimable`` and stops after n. With 3,000 rows sent and 3,000 due, a claim
+    of 10 reads about 10: not the sent rows (the primary key in order) nor every due row and a
+    sort (the status index)."""
+    rows = _rows(make_flow, 6000)
+    Delivery.objects.filter(pk__lte=rows[2999].pk).update(status="sent")
+    conn = _db()
+    with conn.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE dsn_core_delivery")
+    sql, params = sending._claim_statement(conn, (rows[0].backend_id, None, frozenset(), 10), timezone.now())
+    params[:4] = ["sending", "token", timezone.now(), timezone.now()]
+    with conn.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+
+    def nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+        return [node, *(n for child in node.get("Plans", []) for n in nodes(child))]
+
+    read = [
+        (n.get("Index Name") or n["Node Type"], n["Actual Rows"] + n.get("Rows Removed by Filter", 0))
+        for n in nodes(plan[0]["Plan"])
+    ]
+    assert "dsn_delivery_claimable" in dict(read), read
+    assert max(rows for _, rows in read) <= 20, read
