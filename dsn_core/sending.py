@@ -1105,10 +1105,10 @@ def drain_for(
     *,
     max_batches: int = 1000,
     max_seconds: float | None = None,
-    between: Callable[[], None] | None = None,
+    between: Callable[[bool], None] | None = None,
 ) -> tuple[dict[str, int], bool]:
-    """:func:`drain`, for at most ``max_seconds``, calling ``between()`` after each claim that
-    took something (before sending it).
+    """:func:`drain`, for at most ``max_seconds``, calling ``between(full)`` after each claim
+    that took something (before sending it); ``full``: the claim filled a whole batch.
 
     Returns the counts and whether it stopped with work maybe left (a budget ran out).
     """
@@ -1130,7 +1130,7 @@ def drain_for(
             if not batch:
                 return totals, False
             if between is not None:
-                between()
+                between(len(batch) >= size)
             for key, value in send_claimed(batch, senders, missing).items():
                 totals[key] += value
             if max_seconds is not None and time.monotonic() - started > max_seconds:

@@ -80,22 +80,34 @@ def fan_out_pending_task(limit: int = 1000) -> int:
 
 
 @task(**_OPTIONS)
-def send_task(backend_id: int, notification_id: int | None = None) -> dict[str, int]:
+def send_task(backend_id: int, notification_id: int | None = None, helpers: int = 0) -> dict[str, int]:
     """Send the due deliveries of one backend (optionally of one notification).
 
     Drains for at most one lease (``DSN["LEASE_SECONDS"]``), then continues in a fresh task,
     so a task still ``RUNNING`` long after that belongs to a worker that died
     (:func:`release_abandoned_tasks`).
+
+    ``helpers``: how many more senders of the same work this one may start. Its first claim
+    that fills a whole batch enqueues one more sender, allowed ``helpers - 1`` of its own, so
+    the senders spread to idle workers one by one while there is work for them. (Enqueueing all
+    of them at once cost one worker process a task per sender that found nothing to send.)
     """
     from .sending import drain_for, is_locked, next_retry_at
 
     lease = float(conf.get("LEASE_SECONDS"))
     defer = task_backends[conf.get("TASK_BACKEND")].supports_defer
     watch = _Watch(backend_id, lease) if defer else None
+
+    def between(full: bool) -> None:
+        nonlocal helpers
+        if full and helpers > 0:
+            _using(send_task).enqueue(backend_id, notification_id, helpers - 1)
+            helpers = 0
+        if watch is not None:
+            watch.tick()
+
     try:
-        result, more = drain_for(
-            backend_id, notification_id, max_seconds=lease, between=watch.tick if watch is not None else None
-        )
+        result, more = drain_for(backend_id, notification_id, max_seconds=lease, between=between)
     except Exception as exc:
         if not is_locked(exc):
             raise
@@ -256,9 +268,8 @@ def enqueue_fan_out(notification_id: int) -> None:
 def enqueue_send(
     backend_id: int, notification_id: int | None = None, pending: int = 1, run_after: datetime | None = None
 ) -> None:
-    """Enqueue enough senders for ``pending`` deliveries (at most ``DSN["PARALLEL_SENDS"]``)."""
+    """Enqueue a sender for ``pending`` deliveries, allowed to start helpers (one at a time, while
+    each finds whole batches to send) up to ``DSN["PARALLEL_SENDS"]`` senders in all."""
     parallel = int(conf.get("PARALLEL_SENDS"))
     count = max(1, min(parallel, math.ceil(pending / 100)))
-    configured = _using(send_task, run_after)
-    for _ in range(count):
-        configured.enqueue(backend_id, notification_id)
+    _using(send_task, run_after).enqueue(backend_id, notification_id, count - 1)
