@@ -78,12 +78,16 @@ def test_a_late_wake_up_moves_the_schedule_by_its_lateness(clock: Clock) -> None
     assert min(gaps) == pytest.approx(0.102), "every message keeps its spacing from the late one"
 
 
-def test_lateness_within_the_tolerance_writes_nothing(clock: Clock) -> None:
+def test_lateness_the_margin_absorbs_writes_nothing(clock: Clock) -> None:
     messenger = Limited(RateLimit(10, 1.0))
+    assert ratelimit.late_after(messenger.limits, 0.02) == pytest.approx(0.010)
     send(clock, messenger, "a")
-    clock.late = {2: ratelimit.LATE_AFTER / 2}
+    clock.late = {2: 0.009}
     send(clock, messenger, "a")
     assert RateState.objects.get().tat == pytest.approx(T0 + 2 * 0.102)
+    clock.late = {3: 0.011}
+    send(clock, messenger, "a")
+    assert RateState.objects.get().tat == pytest.approx(T0 + 3 * 0.102 + 0.011)
 
 
 def test_a_message_under_two_limits_takes_one_slot_on_both() -> None:
