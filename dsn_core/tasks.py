@@ -101,8 +101,11 @@ def send_task(backend_id: int, notification_id: int | None = None, helpers: int 
     def between(full: bool) -> None:
         nonlocal helpers
         if full and helpers > 0:
-            _using(send_task).enqueue(backend_id, notification_id, helpers - 1)
-            helpers = 0
+            helpers, allowed = 0, helpers - 1
+            try:
+                _using(send_task).enqueue(backend_id, notification_id, allowed)
+            except Exception:  # this sender goes on alone; nothing is lost
+                logger.exception("DSN could not start a helper sender for backend %s", backend_id)
         if watch is not None:
             watch.tick()
 
@@ -116,8 +119,8 @@ def send_task(backend_id: int, notification_id: int | None = None, helpers: int 
         logger.warning("DSN sender of backend %s met a locked database; trying again", backend_id)
         _again_later(send_task, backend_id, notification_id)
         return {"sent": 0, "failed": 0, "dead": 0, "lost": 0}
-    if more:
-        enqueue_send(backend_id, notification_id, 1)
+    if more:  # the budget ran out: a fresh task goes on, with the helpers this one did not start
+        _using(send_task).enqueue(backend_id, notification_id, helpers)
     # Always look: this run may have sent only the due retries while later ones still wait.
     # Only a backend that can defer work can wait for them; elsewhere the sweeper does.
     if watch is not None:

@@ -65,3 +65,13 @@ def test_a_sender_allowed_no_helpers_starts_none(make_flow: Any, queue: Any) -> 
     send_task.call(backend_id, None, 0)
     assert Delivery.objects.filter(status="sent").count() == 250
     assert senders(queue) == []
+
+
+def test_a_sender_out_of_time_hands_its_unused_helpers_on(make_flow: Any, queue: Any, settings: Any) -> None:
+    """A drain stops after one lease; the fresh task that goes on may still start the helpers
+    this one did not (here: its only batch was not full, so it started none)."""
+    settings.DSN = {**settings.DSN, "LEASE_SECONDS": 0.000001}  # the budget runs out after one batch
+    backend_id = pending(make_flow, 40)
+    send_task.call(backend_id, None, 3)
+    assert Delivery.objects.filter(status="sent").count() == 40
+    assert senders(queue) == [(backend_id, None, 3)]
