@@ -26,5 +26,4 @@ DSN = {
     "AUTO_RELOAD": False,
     "BASE_URL": "https://bench.example",
     "TASK_BACKEND": os.environ.get("BENCH_TASK_BACKEND", "default"),
-    "PARALLEL_SENDS": int(os.environ.get("BENCH_PARALLEL_SENDS", "4")),
 }
