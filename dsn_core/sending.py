@@ -983,11 +983,11 @@ def _record_sent(delivery: Delivery, outcome: SendResult) -> str:
     spent two thirds of its time building that UPDATE)."""
     now = timezone.now()
     provider_id = outcome.provider_id[:255]
-    sql, prepare = _sent_statement()
-    with connections[router.db_for_write(Delivery)].cursor() as cursor:
-        retry_locked(
-            cursor.execute, sql, [S.SENT, provider_id, prepare(now), prepare(now), delivery.pk, delivery.claim]
-        )
+    conn = connections[router.db_for_write(Delivery)]
+    sql = _sent_statement(conn)
+    stamp = _NOW_FIELD.get_db_prep_value(now, conn)
+    with conn.cursor() as cursor:
+        retry_locked(cursor.execute, sql, [S.SENT, provider_id, stamp, stamp, delivery.pk, delivery.claim])
         updated = cursor.rowcount
     if not updated:
         logger.warning("DSN lost the claim on delivery %s before recording it", delivery.pk)
@@ -998,23 +998,27 @@ def _record_sent(delivery: Delivery, outcome: SendResult) -> str:
     return "sent"
 
 
-def _sent_statement() -> tuple[str, Callable[[datetime], Any]]:
-    """The UPDATE recording one delivery ``sent`` if its claim is still ours, and the function
-    preparing a timestamp for it (both for the database the deliveries live in)."""
-    conn = connections[router.db_for_write(Delivery)]
-    quote = conn.ops.quote_name
-    column = {
-        name: quote(Delivery._meta.get_field(name).column)
-        for name in ("status", "provider_id", "sent_at", "last_error", "lease_until", "claim", "updated_at", "id")
-    }
-    sql = (
-        f"UPDATE {quote(Delivery._meta.db_table)} SET {column['status']} = %s, {column['provider_id']} = %s, "
-        f"{column['sent_at']} = %s, {column['last_error']} = '', {column['lease_until']} = NULL, "
-        f"{column['claim']} = '', {column['updated_at']} = %s "
-        f"WHERE {column['id']} = %s AND {column['claim']} = %s AND {column['status']} = '{S.SENDING}'"
-    )
-    field = Delivery._meta.get_field("sent_at")
-    return sql, lambda value: field.get_db_prep_value(value, conn)
+def _sent_statement(conn: Any) -> str:
+    """The UPDATE recording one delivery ``sent`` if its claim is still ours, for the database
+    ``conn`` (built once per database: one message per call records thousands of these)."""
+    key = (conn.alias, conn.vendor)
+    sql = _sent_statements.get(key)
+    if sql is None:
+        quote = conn.ops.quote_name
+        column = {
+            name: quote(Delivery._meta.get_field(name).column)
+            for name in ("status", "provider_id", "sent_at", "last_error", "lease_until", "claim", "updated_at", "id")
+        }
+        sql = _sent_statements[key] = (
+            f"UPDATE {quote(Delivery._meta.db_table)} SET {column['status']} = %s, {column['provider_id']} = %s, "
+            f"{column['sent_at']} = %s, {column['last_error']} = '', {column['lease_until']} = NULL, "
+            f"{column['claim']} = '', {column['updated_at']} = %s "
+            f"WHERE {column['id']} = %s AND {column['claim']} = %s AND {column['status']} = '{S.SENDING}'"
+        )
+    return sql
+
+
+_sent_statements: dict[tuple[str, str], str] = {}
 
 
 def _age(delivery: Delivery, now: datetime) -> float:
