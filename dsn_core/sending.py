@@ -928,8 +928,6 @@ def _announce(delivery: Delivery, status: str, error: str, listened: tuple[bool,
 
 def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: dict[str, float]) -> list[str]:
     """Record a batch's outcomes: plain successes with one UPDATE, the rest one by one."""
-    from django.db.models import Case, CharField, Value, When
-
     pairs = list(zip(deliveries, outcomes, strict=True))
     simple = [isinstance(o, SendResult) and not o.new_address for _, o in pairs]
     plain = [pair for pair, ok in zip(pairs, simple, strict=True) if ok]
@@ -942,25 +940,18 @@ def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: d
     by_claim: dict[str, list[tuple[Delivery, SendResult]]] = {}
     for delivery, outcome in plain:
         by_claim.setdefault(delivery.claim, []).append((delivery, outcome))
+    conn = connections[router.db_for_write(Delivery)]
+    stamp = _NOW_FIELD.get_db_prep_value(now, conn)
     for claim_token, group in by_claim.items():
         pks = [d.pk for d, _ in group]
-        ids = {d.pk: o.provider_id[:255] for d, o in group}
-        if any(ids.values()):
-            provider_ids: Any = Case(
-                *[When(pk=pk, then=Value(v)) for pk, v in ids.items()], default=Value(""), output_field=CharField()
-            )
-        else:
-            provider_ids = ""
-        updated = retry_locked(
-            Delivery.objects.filter(pk__in=pks, claim=claim_token, status=S.SENDING).update,
-            status=S.SENT,
-            provider_id=provider_ids,
-            sent_at=now,
-            last_error="",
-            lease_until=None,
-            claim="",
-            updated_at=now,
-        )
+        ids = [(d.pk, o.provider_id[:255]) for d, o in group]
+        with_ids = any(v for _, v in ids)
+        sql = _sent_statement(conn, len(pks), with_ids)
+        params = [S.SENT, *(x for pair in ids for x in pair)] if with_ids else [S.SENT]
+        params += [stamp, stamp, *pks, claim_token]
+        with conn.cursor() as cursor:
+            retry_locked(cursor.execute, sql, params)
+            updated = cursor.rowcount
         listened = (_listened("delivery_finished"), False)
         if updated == len(pks):
             recorded = set(pks)
@@ -984,10 +975,11 @@ def _record_sent(delivery: Delivery, outcome: SendResult) -> str:
     now = timezone.now()
     provider_id = outcome.provider_id[:255]
     conn = connections[router.db_for_write(Delivery)]
-    sql = _sent_statement(conn)
+    sql = _sent_statement(conn, 1, True)
     stamp = _NOW_FIELD.get_db_prep_value(now, conn)
+    params = [S.SENT, delivery.pk, provider_id, stamp, stamp, delivery.pk, delivery.claim]
     with conn.cursor() as cursor:
-        retry_locked(cursor.execute, sql, [S.SENT, provider_id, stamp, stamp, delivery.pk, delivery.claim])
+        retry_locked(cursor.execute, sql, params)
         updated = cursor.rowcount
     if not updated:
         logger.warning("DSN lost the claim on delivery %s before recording it", delivery.pk)
@@ -998,10 +990,14 @@ def _record_sent(delivery: Delivery, outcome: SendResult) -> str:
     return "sent"
 
 
-def _sent_statement(conn: Any) -> str:
-    """The UPDATE recording one delivery ``sent`` if its claim is still ours, for the database
-    ``conn`` (built once per database: one message per call records thousands of these)."""
-    key = (conn.alias, conn.vendor)
+def _sent_statement(conn: Any, rows: int, provider_ids: bool) -> str:
+    """The UPDATE recording ``rows`` deliveries ``sent`` where their claim is still ours, for
+    the database ``conn``: built once per database and shape (one message per call records
+    thousands of them; the ORM built each again, CASE and all).
+
+    Parameters: ``sent``; with ``provider_ids``, a (pk, provider id) pair per row; the time
+    twice; the rows' pks; the claim token. Rows without an id in the pairs get ``''``."""
+    key = (conn.alias, conn.vendor, rows, provider_ids)
     sql = _sent_statements.get(key)
     if sql is None:
         quote = conn.ops.quote_name
@@ -1009,16 +1005,23 @@ def _sent_statement(conn: Any) -> str:
             name: quote(Delivery._meta.get_field(name).column)
             for name in ("status", "provider_id", "sent_at", "last_error", "lease_until", "claim", "updated_at", "id")
         }
-        sql = _sent_statements[key] = (
-            f"UPDATE {quote(Delivery._meta.db_table)} SET {column['status']} = %s, {column['provider_id']} = %s, "
+        ids = "''"
+        if provider_ids:
+            ids = f"CASE {column['id']}{' WHEN %s THEN %s' * rows} ELSE '' END"
+        pks = ", ".join(["%s"] * rows)
+        sql = (
+            f"UPDATE {quote(Delivery._meta.db_table)} SET {column['status']} = %s, {column['provider_id']} = {ids}, "
             f"{column['sent_at']} = %s, {column['last_error']} = '', {column['lease_until']} = NULL, "
             f"{column['claim']} = '', {column['updated_at']} = %s "
-            f"WHERE {column['id']} = %s AND {column['claim']} = %s AND {column['status']} = '{S.SENDING}'"
+            f"WHERE {column['id']} IN ({pks}) AND {column['claim']} = %s AND {column['status']} = '{S.SENDING}'"
         )
+        if len(_sent_statements) > 512:  # shapes come from batch sizes: keep it bounded
+            _sent_statements.clear()
+        _sent_statements[key] = sql
     return sql
 
 
-_sent_statements: dict[tuple[str, str], str] = {}
+_sent_statements: dict[tuple[str, str, int, bool], str] = {}
 
 
 def _age(delivery: Delivery, now: datetime) -> float:

@@ -104,3 +104,27 @@ def test_one_success_is_recorded_only_while_the_claim_is_ours(pending: list[Deli
     other = Delivery.objects.get(pk=taken.pk)
     assert (other.status, other.provider_id, other.claim) == ("sending", "", "someone-else")  # left alone
     assert taken.status == "sending"  # nor is the worker's copy marked sent
+
+
+@pytest.mark.parametrize("ids", [("a", "", "c", "d"), ("", "", "", "")], ids=["provider ids", "no ids"])
+def test_a_batch_is_recorded_with_one_statement_while_the_claim_is_ours(
+    pending: list[Delivery], ids: tuple[str, ...]
+) -> None:
+    """Each row gets its own provider id (or ``''``) from one UPDATE; a row another worker took
+    meanwhile is left alone."""
+    from dsn_core.messengers import SendResult
+    from dsn_core.sending import _record_batch, retry_policy
+
+    batch = claim(None, None, 4)
+    taken = batch[2]
+    Delivery.objects.filter(pk=taken.pk).update(claim="someone-else")
+    policy = retry_policy(None, LocmemMessenger)
+    outcomes = [SendResult(provider_id=v) for v in ids]
+    with CaptureQueriesContext(connection) as ctx:
+        assert _record_batch(batch, outcomes, policy) == ["sent"] * 4
+    updates = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+    rows = {d.pk: (d.status, d.provider_id, d.claim) for d in Delivery.objects.filter(pk__in=[d.pk for d in batch])}
+    expected = {d.pk: ("sent", v, "") for d, v in zip(batch, ids, strict=True)}
+    expected[taken.pk] = ("sending", "", "someone-else")
+    assert rows == expected
