@@ -117,7 +117,7 @@ def send_task(backend_id: int, notification_id: int | None = None, helpers: int 
         # SQLite stayed locked through the claim's own retries: a retry of the task, not a
         # failed one (what it held comes back when its lease runs out; its watch is scheduled).
         logger.warning("DSN sender of backend %s met a locked database; trying again", backend_id)
-        _again_later(send_task, backend_id, notification_id)
+        _again_later(send_task, backend_id, notification_id, helpers)
         return {"sent": 0, "failed": 0, "dead": 0, "lost": 0}
     if more:  # the budget ran out: a fresh task goes on, with the helpers this one did not start
         _using(send_task).enqueue(backend_id, notification_id, helpers)
