@@ -27,6 +27,13 @@ class _Probe(Messenger):
     def send(self, message: Message) -> SendResult:
         return SendResult()
 
+    @staticmethod
+    def _read(users: Any, field: str) -> dict[Any, str]:
+        """Record what each user had deferred, then read ``field`` as the address."""
+        users = list(users)
+        seen.extend(u.get_deferred_fields() for u in users)
+        return {u.pk: getattr(u, field) for u in users if getattr(u, field)}
+
 
 class EmailReader(_Probe):
     """Reads ``email`` and declares it."""
@@ -35,9 +42,7 @@ class EmailReader(_Probe):
     user_fields = ("email",)
 
     def addresses_for(self, users: Any) -> dict[Any, str]:
-        users = list(users)
-        seen.extend(u.get_deferred_fields() for u in users)
-        return {u.pk: u.email for u in users if u.email}
+        return self._read(users, "email")
 
 
 class Undeclared(_Probe):
@@ -46,9 +51,7 @@ class Undeclared(_Probe):
     key = "probe_undeclared"
 
     def addresses_for(self, users: Any) -> dict[Any, str]:
-        users = list(users)
-        seen.extend(u.get_deferred_fields() for u in users)
-        return {u.pk: u.last_name for u in users if u.last_name}
+        return self._read(users, "last_name")
 
 
 class BookOnly(_Probe):
@@ -64,9 +67,7 @@ class NotAField(_Probe):
     user_fields = ("is_authenticated",)
 
     def addresses_for(self, users: Any) -> dict[Any, str]:
-        users = list(users)
-        seen.extend(u.get_deferred_fields() for u in users)
-        return {u.pk: u.first_name for u in users if u.first_name}
+        return self._read(users, "first_name")
 
 
 class TooFew(_Probe):
