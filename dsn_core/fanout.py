@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -123,6 +125,7 @@ def _load_users(queryset: Any, user_model: Any, fields: tuple[str, ...] | None) 
 Row = tuple[Any, str, str, str]
 _PENDING = Delivery.Status.PENDING.value
 _SKIPPED = Delivery.Status.SKIPPED.value
+_SENDING = Delivery.Status.SENDING.value
 
 
 def _rows_for_users(
@@ -159,7 +162,7 @@ def _rows_for_users(
     return rows
 
 
-#: Rows per multi-row INSERT (13 parameters each: well under SQLite's and PostgreSQL's limits).
+#: Rows per multi-row INSERT (14 parameters each: well under SQLite's and PostgreSQL's limits).
 _ROWS_PER_INSERT = 500
 _COLUMNS = (
     "notification_id",
@@ -175,7 +178,10 @@ _COLUMNS = (
     "provider_id",
     "created_at",
     "updated_at",
+    "lease_until",
 )
+#: Rows written already claimed (see :func:`insert_deliveries`): the claim token and its lease.
+Claim = tuple[str, datetime]
 
 
 def insert_deliveries(
@@ -184,8 +190,12 @@ def insert_deliveries(
     backend: Backend,
     rows: list[Row],
     fresh: bool = False,
+    claim: Claim | None = None,
 ) -> None:
     """Write delivery rows, ignoring ones that exist already (the unique key makes re-runs safe).
+
+    ``claim``: write every row already claimed (``sending``, this token and lease, one attempt),
+    as a claim would leave it, so the writer can send them without a second write to take them.
 
     On SQLite and PostgreSQL this is a multi-row ``INSERT ... ON CONFLICT DO NOTHING`` per
     500 rows (10,000 deliveries: 4.4 s with ``bulk_create``, 0.4 s this way, on SQLite), or
@@ -203,6 +213,10 @@ def insert_deliveries(
     alias = router.db_for_write(Delivery)
     connection = connections[alias]
     now = timezone.now()
+    token, lease = claim if claim is not None else ("", None)
+    attempts = 1 if claim is not None else 0
+    if claim is not None:
+        rows = [(r, a, _SENDING, e) for r, a, _, e in rows]
     if connection.vendor not in ("sqlite", "postgresql"):
         Delivery.objects.using(alias).bulk_create(
             [
@@ -216,6 +230,9 @@ def insert_deliveries(
                     status=st,
                     last_error=e,
                     created_at=now,
+                    attempts=attempts,
+                    claim=token,
+                    lease_until=lease,
                 )
                 for r, a, st, e in rows
             ],
@@ -223,6 +240,7 @@ def insert_deliveries(
         )
         return
     stamp = connection.ops.adapt_datetimefield_value(now)
+    lease_stamp = connection.ops.adapt_datetimefield_value(lease)
     table = connection.ops.quote_name(Delivery._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in _COLUMNS)
     row_marks = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
@@ -230,14 +248,16 @@ def insert_deliveries(
     if connection.vendor == "postgresql":
         from django.db.backends.postgresql.psycopg_any import is_psycopg3  # only importable with a driver
 
-        if fresh and is_psycopg3 and _copy_rows(connection, alias, f"COPY {table} ({columns}) FROM STDIN", head, rows):
+        copy = f"COPY {table} ({columns}) FROM STDIN"
+        if fresh and is_psycopg3 and _copy_rows(connection, alias, copy, head, rows, (attempts, token, lease)):
             return
         # One array per column, unnested by the server: the query text stays tiny, so the
         # driver has no placeholders to parse however many rows there are.
         by_column = {f.column: f for f in Delivery._meta.concrete_fields}
         types = [by_column[c].db_type(connection) for c in _COLUMNS]
         arrays = ", ".join(f"%s::{t}[]" for t in types)
-        columns_data = list(zip(*[(*head, r, a, st, e, 0, "", "", now, now) for r, a, st, e in rows], strict=True))
+        tail = (attempts, token, "", now, now, lease)
+        columns_data = list(zip(*[(*head, r, a, st, e, *tail) for r, a, st, e in rows], strict=True))
         outermost = not connection.in_atomic_block
         with transaction.atomic(using=alias), connection.cursor() as cursor:
             if outermost:
@@ -247,10 +267,11 @@ def insert_deliveries(
                 [list(column) for column in columns_data],
             )
         return
+    written = (attempts, token, "", stamp, stamp, lease_stamp)
     with transaction.atomic(using=alias), connection.cursor() as cursor:
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             chunk = rows[start : start + _ROWS_PER_INSERT]
-            params = [v for r, a, st, e in chunk for v in (*head, r, a, st, e, 0, "", "", stamp, stamp)]
+            params = [v for r, a, st, e in chunk for v in (*head, r, a, st, e, *written)]
             values = ", ".join([row_marks] * len(chunk))
             cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT DO NOTHING", params)
 
@@ -272,15 +293,20 @@ def _copy_text(value: Any) -> str:
     return _NULL if value is None else str(value).translate(_COPY_ESCAPES)
 
 
-def _copy_rows(connection: Any, alias: str, sql: str, head: tuple[Any, ...], rows: list[Row]) -> bool:
-    """Stream the rows with psycopg 3's ``COPY`` in a savepoint; False (nothing written) on a conflict."""
+def _copy_rows(
+    connection: Any, alias: str, sql: str, head: tuple[Any, ...], rows: list[Row], claim: tuple[int, str, Any]
+) -> bool:
+    """Stream the rows with psycopg 3's ``COPY`` in a savepoint; False (nothing written) on a conflict.
+
+    ``claim``: the attempts, claim token and lease written with every row."""
     started = time.monotonic()
     now = timezone.now()
     # COPY's text format, built here: the columns other than the four of a Row are the same for
-    # every row, so they are formatted once (psycopg's write_row formats 13 values per row).
+    # every row, so they are formatted once (psycopg's write_row formats 14 values per row).
     stamp = now.isoformat()
     start = "\t".join(_copy_text(v) for v in head) + "\t"
-    end = f"\t0\t\t\t{stamp}\t{stamp}\n"
+    attempts, token, lease = claim
+    end = f"\t{attempts}\t{_copy_text(token)}\t\t{stamp}\t{stamp}\t{_NULL if lease is None else lease.isoformat()}\n"
     text = "".join(
         f"{start}{r if type(r) is int else _copy_text(r)}\t{_copy_text(a)}\t{st}\t{_copy_text(e)}{end}"
         for r, a, st, e in rows
@@ -325,8 +351,13 @@ def _forget_deleted(notification: Notification, subscription_ids: set[int], back
             )
 
 
-def fan_out(notification_id: int) -> int:
+def fan_out(notification_id: int, *, send_first: bool = False) -> int:
     """Create the deliveries of one notification and enqueue their sending.
+
+    ``send_first``: the first chunk (``DSN["FANOUT_CHUNK"]`` users) of each subscription and
+    backend is written already claimed and sent right here, once the rest is enqueued for
+    other workers (:func:`~dsn_core.sending.send_written`): it needs no send task and no second
+    write to take it. Without it every delivery is left ``pending`` for send tasks.
 
     Returns how many delivery rows this run created (0 when already fanned out).
     """
@@ -347,6 +378,8 @@ def fan_out(notification_id: int) -> int:
         .select_related("policy")
     )  # orchestration: joined, so subscriptions without a policy cost no query
     subscription_ids: set[int] = set()
+    written: list[tuple[int, str, float]] = []  # claimed at birth: (backend, claim token, when)
+    lease = float(conf.get("LEASE_SECONDS"))
     for subscription in subscriptions:
         subscription_ids.add(subscription.pk)
         backends = list(subscription.backends.all())
@@ -364,8 +397,10 @@ def fan_out(notification_id: int) -> int:
             else:
                 # One cheap query spares a per-chunk opt-out lookup when nobody opted out.
                 may_opt_out = not subscription.critical and _opt_outs(subscription, backend.messenger).exists()
-                for ids in _chunks(user_ids, chunk):
+                for index, ids in enumerate(_chunks(user_ids, chunk)):
                     rows = _rows_for_users(subscription, backend, ids, may_opt_out)
+                    if send_first and index == 0:
+                        rows = _write_claimed(notification, subscription, backend, rows, not existing, lease, written)
                     insert_deliveries(notification, subscription, backend, rows, fresh=not existing)
             fixed = (subscription.fixed_addresses or {}).get(backend.messenger, [])
             insert_deliveries(notification, subscription, backend, [(None, a, _PENDING, "") for a in fixed])
@@ -383,4 +418,33 @@ def fan_out(notification_id: int) -> int:
         if pending:
             enqueue_send(backend_id, notification.pk, pending)
     logger.debug("DSN fanned out notification %s into %s deliveries", notification.pk, created)
+    if written:
+        from .sending import send_written
+
+        for backend_id, token, claimed_at in written:
+            send_written(notification.pk, backend_id, token, claimed_at)
     return created
+
+
+def _write_claimed(
+    notification: Notification,
+    subscription: Subscription,
+    backend: Backend,
+    rows: list[Row],
+    fresh: bool,
+    lease: float,
+    written: list[tuple[int, str, float]],
+) -> list[Row]:
+    """Write the rows ready to send (pending, with an address) already claimed, noting the claim
+    in ``written``; return the other rows (skipped ones, placeholders) for the caller to write."""
+    ready = [row for row in rows if row[2] == _PENDING and not row[1].startswith(PLACEHOLDER)]
+    if not ready:
+        return rows
+    from .tasks import watch_lease
+
+    claimed_at = time.monotonic()
+    claim = (uuid.uuid4().hex, timezone.now() + timedelta(seconds=lease))
+    insert_deliveries(notification, subscription, backend, ready, fresh=fresh, claim=claim)
+    written.append((backend.pk, claim[0], claimed_at))
+    watch_lease(backend.pk, claim[1])  # if this worker dies while sending them
+    return [row for row in rows if row[2] != _PENDING or row[1].startswith(PLACEHOLDER)]

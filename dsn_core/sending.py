@@ -1124,6 +1124,43 @@ def drain_for(
     return totals, True
 
 
+def send_written(notification_id: Any, backend_id: Any, token: str, claimed_at: float) -> dict[str, int]:
+    """Send the deliveries fan-out wrote already claimed with ``token`` (see
+    :func:`~dsn_core.fanout.insert_deliveries`), batch by batch as a drain would.
+
+    They are read back once (the claim they were written with is what any claim would have
+    written), their leases counted from ``claimed_at`` (``time.monotonic()`` when written) and
+    renewed by the heartbeat while they wait their turn. Rows another worker took meanwhile
+    (their lease ran out) are not sent here: they are no longer ``sending`` under ``token``.
+    """
+    totals = {"sent": 0, "failed": 0, "dead": 0, "lost": 0}
+    alias = router.db_for_write(Delivery)
+    attnames = [f.attname for f in Delivery._meta.concrete_fields]
+    qs = Delivery.objects.using(alias).filter(
+        notification_id=notification_id, backend_id=backend_id, claim=token, status=S.SENDING
+    )
+    deliveries = _instances(Delivery, alias, attnames, list(qs.order_by("pk").values_list(*attnames)))
+    if not deliveries:
+        return totals
+    loaded: dict[str, dict[Any, Any]] = {}
+    _attach(deliveries, loaded)
+    for delivery in deliveries:
+        delivery._dsn_claimed_at = claimed_at  # type: ignore[attr-defined]
+    cls = get_messenger_class(deliveries[0].messenger)
+    size = max(1, getattr(cls, "max_batch_size", 100))
+    senders: dict[Any, Sender] = {}
+    missing: set[Any] = set()
+    try:
+        with _heartbeat.covering(deliveries):
+            for start in range(0, len(deliveries), size):
+                for key, value in send_claimed(deliveries[start : start + size], senders, missing).items():
+                    totals[key] += value
+    finally:
+        for sender in senders.values():
+            sender.close()
+    return totals
+
+
 def next_retry_at(backend_id: int | None, notification_id: int | None = None) -> Any:
     """When the earliest failed delivery of this backend (and notification) is due again
     (deliveries waiting for a missing plugin have no time: the sweeper finds them)."""

@@ -46,7 +46,7 @@ def fan_out_task(notification_id: int) -> int:
     from .sending import is_locked
 
     try:
-        return fan_out(notification_id)
+        return fan_out(notification_id, send_first=bool(conf.get("SEND_FROM_FANOUT")))
     except Exception as exc:
         if not is_locked(exc):
             raise
@@ -154,8 +154,13 @@ class _Watch:
     def __init__(self, backend_id: Any, lease: float) -> None:
         self.backend_id = backend_id
         self.lease = lease
-        self.margin = min(1.0, lease / 4)
+        self.margin = self.margin_for(lease)
         self.last = -math.inf
+
+    @staticmethod
+    def margin_for(lease: float) -> float:
+        """Seconds after a lease runs out that its watch runs."""
+        return min(1.0, lease / 4)
 
     def tick(self) -> None:
         """Called after each claim: a watch due just after the lease that claim took runs out."""
@@ -180,6 +185,14 @@ class _Watch:
         until = qs.aggregate(until=Min("lease_until"))["until"]
         if until is not None:
             watch(self.backend_id, until + timedelta(seconds=self.margin))
+
+
+def watch_lease(backend_id: Any, until: datetime) -> None:
+    """Make sure a sender of this backend runs just after ``until``, when a lease this process
+    holds runs out (where the task backend can defer work; elsewhere the sweeper covers it)."""
+    if task_backends[conf.get("TASK_BACKEND")].supports_defer:
+        lease = float(conf.get("LEASE_SECONDS"))
+        watch(backend_id, until + timedelta(seconds=_Watch.margin_for(lease)))
 
 
 def watch(backend_id: Any, at: datetime) -> None:
