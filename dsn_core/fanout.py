@@ -30,6 +30,7 @@ from .orchestration import policy_of
 from .orchestration.routing import orchestrate
 from .plugins import get_messenger_class
 from .receivers import Event, dynamic_users
+from .sending import Written, send_written
 
 logger = logging.getLogger("dsn_core.fanout")
 
@@ -191,11 +192,12 @@ def insert_deliveries(
     rows: list[Row],
     fresh: bool = False,
     claim: Claim | None = None,
-) -> None:
+) -> datetime:
     """Write delivery rows, ignoring ones that exist already (the unique key makes re-runs safe).
 
     ``claim``: write every row already claimed (``sending``, this token and lease, one attempt),
     as a claim would leave it, so the writer can send them without a second write to take them.
+    Returns the time written as the rows' ``created_at`` and ``updated_at``.
 
     On SQLite and PostgreSQL this is a multi-row ``INSERT ... ON CONFLICT DO NOTHING`` per
     500 rows (10,000 deliveries: 4.4 s with ``bulk_create``, 0.4 s this way, on SQLite), or
@@ -208,11 +210,11 @@ def insert_deliveries(
     runs in a savepoint, and a unique-key conflict (a concurrent or earlier run, two users
     with one address) rolls it back and writes the rows the idempotent way instead.
     """
+    now = timezone.now()
     if not rows:
-        return
+        return now
     alias = router.db_for_write(Delivery)
     connection = connections[alias]
-    now = timezone.now()
     token, lease = claim if claim is not None else ("", None)
     attempts = 1 if claim is not None else 0
     if claim is not None:
@@ -238,7 +240,7 @@ def insert_deliveries(
             ],
             ignore_conflicts=True,
         )
-        return
+        return now
     stamp = connection.ops.adapt_datetimefield_value(now)
     lease_stamp = connection.ops.adapt_datetimefield_value(lease)
     table = connection.ops.quote_name(Delivery._meta.db_table)
@@ -249,8 +251,8 @@ def insert_deliveries(
         from django.db.backends.postgresql.psycopg_any import is_psycopg3  # only importable with a driver
 
         copy = f"COPY {table} ({columns}) FROM STDIN"
-        if fresh and is_psycopg3 and _copy_rows(connection, alias, copy, head, rows, (attempts, token, lease)):
-            return
+        if fresh and is_psycopg3 and _copy_rows(connection, alias, copy, head, rows, (now, attempts, token, lease)):
+            return now
         # One array per column, unnested by the server: the query text stays tiny, so the
         # driver has no placeholders to parse however many rows there are.
         by_column = {f.column: f for f in Delivery._meta.concrete_fields}
@@ -266,7 +268,7 @@ def insert_deliveries(
                 f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
                 [list(column) for column in columns_data],
             )
-        return
+        return now
     written = (attempts, token, "", stamp, stamp, lease_stamp)
     with transaction.atomic(using=alias), connection.cursor() as cursor:
         for start in range(0, len(rows), _ROWS_PER_INSERT):
@@ -274,6 +276,7 @@ def insert_deliveries(
             params = [v for r, a, st, e in chunk for v in (*head, r, a, st, e, *written)]
             values = ", ".join([row_marks] * len(chunk))
             cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT DO NOTHING", params)
+    return now
 
 
 #: A chunk's own transaction commits without waiting for its WAL to reach the disk (on a busy
@@ -294,18 +297,17 @@ def _copy_text(value: Any) -> str:
 
 
 def _copy_rows(
-    connection: Any, alias: str, sql: str, head: tuple[Any, ...], rows: list[Row], claim: tuple[int, str, Any]
+    connection: Any, alias: str, sql: str, head: tuple[Any, ...], rows: list[Row], tail: tuple[datetime, int, str, Any]
 ) -> bool:
     """Stream the rows with psycopg 3's ``COPY`` in a savepoint; False (nothing written) on a conflict.
 
-    ``claim``: the attempts, claim token and lease written with every row."""
+    ``tail``: the time, attempts, claim token and lease written with every row."""
     started = time.monotonic()
-    now = timezone.now()
     # COPY's text format, built here: the columns other than the four of a Row are the same for
     # every row, so they are formatted once (psycopg's write_row formats 14 values per row).
-    stamp = now.isoformat()
     start = "\t".join(_copy_text(v) for v in head) + "\t"
-    attempts, token, lease = claim
+    now, attempts, token, lease = tail
+    stamp = now.isoformat()
     end = f"\t{attempts}\t{_copy_text(token)}\t\t{stamp}\t{stamp}\t{_NULL if lease is None else lease.isoformat()}\n"
     text = "".join(
         f"{start}{r if type(r) is int else _copy_text(r)}\t{_copy_text(a)}\t{st}\t{_copy_text(e)}{end}"
@@ -378,7 +380,7 @@ def fan_out(notification_id: int, *, send_first: bool = False) -> int:
         .select_related("policy")
     )  # orchestration: joined, so subscriptions without a policy cost no query
     subscription_ids: set[int] = set()
-    written: list[tuple[int, str, float]] = []  # claimed at birth: (backend, claim token, when)
+    written: list[Written] = []  # deliveries written already claimed, to send here
     lease = float(conf.get("LEASE_SECONDS"))
     for subscription in subscriptions:
         subscription_ids.add(subscription.pk)
@@ -418,11 +420,8 @@ def fan_out(notification_id: int, *, send_first: bool = False) -> int:
         if pending:
             enqueue_send(backend_id, notification.pk, pending)
     logger.debug("DSN fanned out notification %s into %s deliveries", notification.pk, created)
-    if written:
-        from .sending import send_written
-
-        for backend_id, token, claimed_at in written:
-            send_written(notification.pk, backend_id, token, claimed_at)
+    for claimed in written:
+        send_written(claimed)
     return created
 
 
@@ -433,7 +432,7 @@ def _write_claimed(
     rows: list[Row],
     fresh: bool,
     lease: float,
-    written: list[tuple[int, str, float]],
+    written: list[Written],
 ) -> list[Row]:
     """Write the rows ready to send (pending, with an address) already claimed, noting the claim
     in ``written``; return the other rows (skipped ones, placeholders) for the caller to write."""
@@ -443,8 +442,9 @@ def _write_claimed(
     from .tasks import watch_lease
 
     claimed_at = time.monotonic()
-    claim = (uuid.uuid4().hex, timezone.now() + timedelta(seconds=lease))
-    insert_deliveries(notification, subscription, backend, ready, fresh=fresh, claim=claim)
-    written.append((backend.pk, claim[0], claimed_at))
-    watch_lease(backend.pk, claim[1])  # if this worker dies while sending them
+    token, until = uuid.uuid4().hex, timezone.now() + timedelta(seconds=lease)
+    now = insert_deliveries(notification, subscription, backend, ready, fresh=fresh, claim=(token, until))
+    held = Written(notification.pk, subscription.pk, backend.pk, backend.messenger, token, until, now, claimed_at)
+    written.append(held)
+    watch_lease(backend.pk, until)  # if this worker dies while sending them
     return [row for row in rows if row[2] != _PENDING or row[1].startswith(PLACEHOLDER)]

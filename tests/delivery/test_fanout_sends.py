@@ -4,6 +4,7 @@ tasks enqueued before the fan-out starts sending (``DSN["SEND_FROM_FANOUT"]``)."
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from datetime import timedelta
@@ -16,7 +17,7 @@ from dsn_core.compat import task_backends
 from dsn_core.fanout import insert_deliveries
 from dsn_core.messengers import Message
 from dsn_core.models import Delivery, Notification, OptOut
-from dsn_core.sending import claim, send_written
+from dsn_core.sending import Written, claim, send_written
 from dsn_core.tasks import _Watch, fan_out_task
 from tests.testapp.models import Article
 
@@ -112,30 +113,30 @@ def test_a_watch_is_scheduled_for_when_the_lease_of_the_written_rows_runs_out(
     assert before + timedelta(seconds=120) < watch.task.run_after < timezone.now() + timedelta(seconds=122)
 
 
-def written(subscription: Any, notification: Any, lease: timedelta, count: int = 3) -> tuple[Any, str]:
+def written(subscription: Any, notification: Any, lease: timedelta, count: int = 3) -> Written:
     """``count`` deliveries written already claimed under a fresh token, with ``lease`` left."""
     backend = subscription.backends.get()
-    token = uuid.uuid4().hex
+    token, until = uuid.uuid4().hex, timezone.now() + lease
     rows = [(None, f"w{i}", "pending", "") for i in range(count)]
-    insert_deliveries(notification, subscription, backend, rows, claim=(token, timezone.now() + lease))
-    return backend, token
+    now = insert_deliveries(notification, subscription, backend, rows, claim=(token, until))
+    return Written(notification.pk, subscription.pk, backend.pk, "locmem", token, until, now, time.monotonic())
 
 
 def test_rows_written_claimed_are_taken_by_a_claim_only_once_their_lease_ran_out(event: Any) -> None:
     subscription, notification = event
-    backend, _ = written(subscription, notification, timedelta(minutes=5))
-    assert claim(backend.pk, None, 100) == [], "held: their writer is sending them"
+    backend_id = written(subscription, notification, timedelta(minutes=5)).backend_id
+    assert claim(backend_id, None, 100) == [], "held: their writer is sending them"
     Delivery.objects.update(lease_until=timezone.now() - timedelta(seconds=1))  # the writer died
-    taken = claim(backend.pk, None, 100)
+    taken = claim(backend_id, None, 100)
     assert sorted(d.address for d in taken) == ["w0", "w1", "w2"]
     assert {d.attempts for d in taken} == {2}, "the lost attempt counts"
 
 
 def test_a_row_another_worker_took_is_not_sent_by_its_writer(event: Any, dsn_outbox: list[Message]) -> None:
     subscription, notification = event
-    backend, token = written(subscription, notification, timedelta(minutes=5))
+    rows = written(subscription, notification, timedelta(minutes=5))
     Delivery.objects.filter(address="w1").update(claim="another-worker")  # its lease ran out and it was taken
-    counts = send_written(notification.pk, backend.pk, token, time.monotonic())
+    counts = send_written(rows)
     assert counts["sent"] == 2
     assert sorted(m.address for m in dsn_outbox) == ["w0", "w2"]
     assert Delivery.objects.get(address="w1").status == "sending", "left to the worker that holds it"
@@ -146,8 +147,18 @@ def test_written_rows_past_a_third_of_their_lease_are_renewed_before_sending(
 ) -> None:
     """The writer checks its claim before sending rows written long ago, as a drain does."""
     subscription, notification = event
-    backend, token = written(subscription, notification, timedelta(minutes=5))
+    rows = written(subscription, notification, timedelta(minutes=5))
     long_ago = time.monotonic() - float(settings.DSN.get("LEASE_SECONDS", 300))
     Delivery.objects.filter(address="w2").update(claim="another-worker")
-    send_written(notification.pk, backend.pk, token, long_ago)
+    send_written(dataclasses.replace(rows, claimed_at=long_ago))
     assert sorted(m.address for m in dsn_outbox) == ["w0", "w1"]
+
+
+def test_deliveries_read_back_hold_what_the_database_holds(event: Any) -> None:
+    """Only ids, recipients and addresses are read back; the rest must equal the stored rows."""
+    subscription, notification = event
+    rows = written(subscription, notification, timedelta(minutes=5))
+    fields = [f.attname for f in Delivery._meta.concrete_fields]
+    built = {d.pk: [getattr(d, name) for name in fields] for d in rows.deliveries()}
+    stored = {d.pk: [getattr(d, name) for name in fields] for d in Delivery.objects.all()}
+    assert built == stored and len(built) == 3
