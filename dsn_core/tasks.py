@@ -66,8 +66,11 @@ def fan_out_pending_task(limit: int = 1000) -> int:
         pending = list(
             Notification.objects.filter(fanned_out_at__isnull=True).order_by("pk").values_list("pk", flat=True)[:limit]
         )
+        # A pump that found one event sends its first chunk itself, as that event's own fan-out
+        # task would; one that found a burst leaves all of it to send tasks, spread over workers.
+        send_first = len(pending) == 1 and bool(conf.get("SEND_FROM_FANOUT"))
         for notification_id in pending:
-            fan_out(notification_id)
+            fan_out(notification_id, send_first=send_first)
     except Exception as exc:
         if not is_locked(exc):
             raise

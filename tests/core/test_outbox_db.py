@@ -31,6 +31,12 @@ def _task_rows(model: Any) -> list[str]:
     return list(model.objects.values_list("task_path", flat=True))
 
 
+def _senders(model: Any) -> list[Any]:
+    """Send tasks enqueued for pending work (a watch, with two arguments, is not one)."""
+    rows = model.objects.filter(task_path="dsn_core.tasks.send_task").values_list("args_kwargs", flat=True)
+    return [row["args"] for row in rows if len(row["args"]) == 3]
+
+
 def test_pump_only_where_the_backend_can_defer(db_tasks: Any, settings: Any) -> None:
     assert pump_delay() == 0.2
     settings.DSN = {**settings.DSN, "FANOUT_DELAY": 0}
@@ -75,3 +81,27 @@ def test_pump_keeps_going_when_more_are_waiting(db_tasks: Any, make_flow: Any, a
     assert fan_out_pending_task.call(2) == 2
     assert _task_rows(db_tasks).count("dsn_core.tasks.fan_out_pending_task") == 2  # the burst's + a follow-up
     assert Notification.objects.filter(fanned_out_at__isnull=True).count() == 1
+
+
+def test_a_pump_that_found_one_event_sends_it_itself(
+    db_tasks: Any, make_flow: Any, admin_user: Any, dsn_outbox: list[Any]
+) -> None:
+    make_flow(Article, users=[admin_user])
+    Article.objects.create(title="alone")
+    assert fan_out_pending_task.call() == 1
+    assert list(Delivery.objects.values_list("status", flat=True)) == ["sent"]
+    assert len(dsn_outbox) == 1
+    assert _senders(db_tasks) == [], "no sender for what was sent (only a watch for its lease)"
+
+
+def test_a_pump_that_found_a_burst_leaves_the_sending_to_send_tasks(
+    db_tasks: Any, make_flow: Any, admin_user: Any, dsn_outbox: list[Any]
+) -> None:
+    """Sent by the pump, a burst would go out one event after another from one worker."""
+    make_flow(Article, users=[admin_user])
+    for i in range(3):
+        Article.objects.create(title=f"b{i}")
+    assert fan_out_pending_task.call() == 3
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"pending"}
+    assert dsn_outbox == []
+    assert len(_senders(db_tasks)) == 3, "one sender per event, for any worker"
