@@ -263,6 +263,7 @@ def _base_env() -> dict[str, str]:
         "DSN_HTTP_UNINSTALLED",
         "DSN_HTTP_DEDUP",
         "DSN_SQLITE_OPTIONS",
+        "DSN_SEND_FROM_FANOUT",
     ):
         env.pop(name, None)
     return env

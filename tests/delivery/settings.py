@@ -45,4 +45,6 @@ DSN = {
     "RETRY_CAP": 2.0,
     # A short deadline per provider call, so abandoned task rows are closed within seconds.
     "SEND_TIMEOUT": float(os.environ.get("DSN_SEND_TIMEOUT", "5")),
+    # "0": the fan-out leaves every delivery to send tasks (tests that need several workers sending).
+    "SEND_FROM_FANOUT": os.environ.get("DSN_SEND_FROM_FANOUT", "1") == "1",
 }

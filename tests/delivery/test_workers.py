@@ -86,7 +86,9 @@ TOLERANCE = 0.05
 @pytest.mark.slow
 def test_rate_limit_holds_across_two_worker_processes(tmp_path: Path) -> None:
     n = 50
-    with Provider() as provider, site(tmp_path, DSN_HTTP_BATCH="1", DSN_HTTP_RATE="10/1") as s:
+    # The fan-out leaves every delivery to the senders, which both workers run.
+    env = {"DSN_HTTP_BATCH": "1", "DSN_HTTP_RATE": "10/1", "DSN_SEND_FROM_FANOUT": "0"}
+    with Provider() as provider, site(tmp_path, **env) as s:
         fire(s, n, provider.url)
         s.script(ENQUEUE_SENDERS)
         s.start_worker()
@@ -165,7 +167,8 @@ def test_three_workers_on_one_sqlite_file_finish_every_delivery(tmp_path: Path, 
     """No sweeper, no manual step: a locked database is a retry (of the claim, or of the task),
     never a failed task nor a delivery left waiting for nobody."""
     n = 1500
-    env = {"DSN_HTTP_BATCH": "50", "DSN_HTTP_DEDUP": "1"}
+    # The fan-out leaves every delivery to the senders, so all three workers write at once.
+    env = {"DSN_HTTP_BATCH": "50", "DSN_HTTP_DEDUP": "1", "DSN_SEND_FROM_FANOUT": "0"}
     if options == "plain":
         env["DSN_SQLITE_OPTIONS"] = "plain"
     with Provider() as provider, site(tmp_path, **env) as s:
