@@ -45,9 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "PARALLEL_SENDS": 4,
     # How many deliveries one fan-out chunk creates.
     "FANOUT_CHUNK": 2000,
-    # A fan-out task sends the first chunk of each backend itself (written already claimed: no
-    # send task, no second write to take them); the rest goes to send tasks at once. False:
-    # every delivery waits for a send task (fan-out and sending then never share a task).
+    # A fan-out task sends the first chunk of each backend whose provider deduplicates itself
+    # (written already claimed: no send task, no second write to take them); the rest goes to
+    # send tasks at once. False: every delivery waits for a send task.
     "SEND_FROM_FANOUT": True,
     # Absolute base URL of the site (for unsubscribe links in messages).
     "BASE_URL": "",

@@ -30,7 +30,7 @@ from .orchestration import policy_of
 from .orchestration.routing import orchestrate
 from .plugins import get_messenger_class
 from .receivers import Event, dynamic_users
-from .sending import Written, send_written
+from .sending import Written, deduplicates, send_written
 
 logger = logging.getLogger("dsn_core.fanout")
 
@@ -435,7 +435,13 @@ def _write_claimed(
     written: list[Written],
 ) -> list[Row]:
     """Write the rows ready to send (pending, with an address) already claimed, noting the claim
-    in ``written``; return the other rows (skipped ones, placeholders) for the caller to write."""
+    in ``written``; return the other rows (skipped ones, placeholders) for the caller to write.
+
+    Only for a messenger whose provider deduplicates: it takes whole batches, so one task sends
+    a chunk in a few calls. A provider that gets one message per call is a round trip per
+    message; its rows go to send tasks, whose helpers spread them over the workers."""
+    if not deduplicates(get_messenger_class(backend.messenger)):
+        return rows
     ready = [row for row in rows if row[2] == _PENDING and not row[1].startswith(PLACEHOLDER)]
     if not ready:
         return rows

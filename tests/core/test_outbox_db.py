@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from dsn_core import outbox
+from dsn_core.builtins import LocmemMessenger
 from dsn_core.models import Delivery, Notification
 from dsn_core.tasks import fan_out_pending_task, pump_delay
 from tests.testapp.models import Article
@@ -84,8 +85,9 @@ def test_pump_keeps_going_when_more_are_waiting(db_tasks: Any, make_flow: Any, a
 
 
 def test_a_pump_that_found_one_event_sends_it_itself(
-    db_tasks: Any, make_flow: Any, admin_user: Any, dsn_outbox: list[Any]
+    db_tasks: Any, make_flow: Any, admin_user: Any, dsn_outbox: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(LocmemMessenger, "deduplicates", True)  # whole batches: the fan-out sends them
     make_flow(Article, users=[admin_user])
     Article.objects.create(title="alone")
     assert fan_out_pending_task.call() == 1
@@ -95,9 +97,10 @@ def test_a_pump_that_found_one_event_sends_it_itself(
 
 
 def test_a_pump_that_found_a_burst_leaves_the_sending_to_send_tasks(
-    db_tasks: Any, make_flow: Any, admin_user: Any, dsn_outbox: list[Any]
+    db_tasks: Any, make_flow: Any, admin_user: Any, dsn_outbox: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Sent by the pump, a burst would go out one event after another from one worker."""
+    monkeypatch.setattr(LocmemMessenger, "deduplicates", True)
     make_flow(Article, users=[admin_user])
     for i in range(3):
         Article.objects.create(title=f"b{i}")

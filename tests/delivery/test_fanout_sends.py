@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from dsn_core.builtins import LocmemMessenger
 from dsn_core.compat import task_backends
 from dsn_core.fanout import insert_deliveries
 from dsn_core.messengers import Message
@@ -44,8 +45,10 @@ def watches(queue: Any) -> list[Any]:
 
 
 @pytest.fixture
-def event(make_flow: Any, django_user_model: Any) -> Any:
-    """A subscription reaching eight users (u0..u7) and a notification not fanned out yet."""
+def event(make_flow: Any, django_user_model: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A subscription reaching eight users (u0..u7) through a provider that deduplicates, and a
+    notification not fanned out yet."""
+    monkeypatch.setattr(LocmemMessenger, "deduplicates", True)
     users = [django_user_model.objects.create_user(f"u{i}") for i in range(8)]
     subscription = make_flow(Article, users=users)
     notification = Notification.objects.create(
@@ -76,6 +79,19 @@ def test_the_rest_of_a_large_fan_out_goes_to_a_send_task(
     assert sorted(left.values_list("address", flat=True)) == ["u3", "u4", "u5", "u6", "u7"]
     assert set(left.values_list("attempts", flat=True)) == {0}
     assert senders(queue) == [(backend.pk, notification.pk, 0)], "one sender for the five others"
+
+
+def test_one_message_per_call_goes_to_send_tasks(
+    event: Any, queue: Any, monkeypatch: pytest.MonkeyPatch, dsn_outbox: list[Message]
+) -> None:
+    """A provider without idempotency keys is a round trip per message: its first chunk is not
+    sent by one task but by send tasks, whose helpers spread it over the workers."""
+    monkeypatch.setattr(LocmemMessenger, "deduplicates", False)
+    subscription, notification = event
+    fan_out_task.call(notification.pk)
+    assert dsn_outbox == []
+    assert set(Delivery.objects.values_list("status", "attempts")) == {("pending", 0)}
+    assert senders(queue) == [(subscription.backends.get().pk, notification.pk, 0)]
 
 
 def test_turned_off_every_delivery_waits_for_a_send_task(
