@@ -357,9 +357,10 @@ def fan_out(notification_id: int, *, send_first: bool = False) -> int:
     """Create the deliveries of one notification and enqueue their sending.
 
     ``send_first``: the first chunk (``DSN["FANOUT_CHUNK"]`` users) of each subscription and
-    backend is written already claimed and sent right here, once the rest is enqueued for
-    other workers (:func:`~dsn_core.sending.send_written`): it needs no send task and no second
-    write to take it. Without it every delivery is left ``pending`` for send tasks.
+    backend whose provider deduplicates is written already claimed and sent right here, once
+    the rest is enqueued for other workers (:func:`~dsn_core.sending.send_written`): it needs
+    no send task and no second write to take it. Otherwise every delivery is left ``pending``
+    for send tasks.
 
     Returns how many delivery rows this run created (0 when already fanned out).
     """
@@ -442,7 +443,10 @@ def _write_claimed(
     message; its rows go to send tasks, whose helpers spread them over the workers."""
     if not deduplicates(get_messenger_class(backend.messenger)):
         return rows
-    ready = [row for row in rows if row[2] == _PENDING and not row[1].startswith(PLACEHOLDER)]
+    ready: list[Row] = []
+    others: list[Row] = []
+    for row in rows:
+        (ready if row[2] == _PENDING and not row[1].startswith(PLACEHOLDER) else others).append(row)
     if not ready:
         return rows
     from .tasks import watch_lease
@@ -453,4 +457,4 @@ def _write_claimed(
     held = Written(notification.pk, subscription.pk, backend.pk, backend.messenger, token, until, now, claimed_at)
     written.append(held)
     watch_lease(backend.pk, until)  # if this worker dies while sending them
-    return [row for row in rows if row[2] != _PENDING or row[1].startswith(PLACEHOLDER)]
+    return others
