@@ -60,8 +60,10 @@ def _event(make_flow: Any, capture: Any, user: Any, **flow: Any) -> Delivery:
 
 
 def _retry_now() -> dict[str, int]:
+    """Make every retry due and send once: one claim, so a retry whose jittered delay comes
+    due within milliseconds is not taken a second time by the same drain."""
     Delivery.objects.update(next_attempt_at=None)
-    return drain(None)
+    return drain(None, max_batches=1)
 
 
 # -- outcomes -----------------------------------------------------------------------------
