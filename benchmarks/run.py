@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                             "kind": "worker",
                             "events": 10,
                             "receivers": 500 if quick else 1000,
-                            "repeats": 3,
+                            "repeats": 5 if processes > 1 and not quick else 3,
                             "dedup": dedup,
                             "workers": processes,
                             "profile": not quick and processes == 1 and not variant,

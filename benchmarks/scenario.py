@@ -7,13 +7,14 @@ function below; the result is written as JSON to the result path.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import django
@@ -720,36 +721,65 @@ def _run_db_worker_until(done: Callable[[], bool], timeout: float = 600, worker_
         time.sleep(0.001)
 
 
-def _start_workers(count: int, done: Callable[[], bool]) -> list[Any]:
-    """``count`` more worker processes (forked, each its own database connection) running the
-    same loop as this one until ``done()``."""
-    import multiprocessing
+class _Helpers:
+    """``count`` more worker processes, started once (forked, each its own database connection)
+    and kept running between timed runs, as a deployment's workers are: a run releases them
+    with ``start()`` once its events are saved, and ``finish()`` waits until each has seen
+    ``done()``. (Forking and connecting inside each timed run cost the two-worker runs 15-45 ms
+    that one worker never paid.)"""
 
-    from django.db import connections
+    def __init__(self, count: int, done: Callable[[], bool]) -> None:
+        import multiprocessing
 
-    if count <= 0:
-        return []
-    connections.close_all()  # each process opens its own
-    context = multiprocessing.get_context("fork")
-    procs = [
-        context.Process(target=_run_db_worker_until, args=(done,), kwargs={"worker_id": f"bench{n + 2}"})
-        for n in range(count)
-    ]
-    for proc in procs:
-        proc.start()
-    return procs
+        from django.db import connections
+
+        self.procs: list[Any] = []
+        if count <= 0:
+            return
+        connections.close_all()  # each process opens its own
+        context = multiprocessing.get_context("fork")
+        self.barrier = context.Barrier(count + 1)
+        self.quit = context.Event()
+        self.procs = [
+            context.Process(target=self._loop, args=(done, f"bench{n + 2}"), daemon=True) for n in range(count)
+        ]
+        for proc in self.procs:
+            proc.start()
+
+    def _loop(self, done: Callable[[], bool], worker_id: str) -> None:
+        while True:
+            self.barrier.wait()
+            if self.quit.is_set():
+                return
+            _run_db_worker_until(done, worker_id=worker_id)
+            self.barrier.wait()
+
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self.procs]
+
+    def start(self) -> None:
+        if self.procs:
+            self.barrier.wait(600)
+
+    def finish(self) -> None:
+        if self.procs:
+            self.barrier.wait(600)
+
+    def close(self) -> None:
+        if not self.procs:
+            return
+        self.quit.set()
+        self.barrier.wait(600)
+        for proc in self.procs:
+            proc.join(60)
+            if proc.exitcode != 0:
+                raise RuntimeError(f"a worker process failed (exit {proc.exitcode})")
 
 
-def _join(procs: list[Any]) -> None:
-    for proc in procs:
-        proc.join(600)
-        if proc.exitcode != 0:
-            raise RuntimeError(f"a worker process failed (exit {proc.exitcode})")
-
-
-def _cpu_seconds() -> tuple[float, float]:
-    """(CPU seconds of this process and its waited-for children, busy CPU seconds of the whole
-    machine from /proc/stat: every process, the database server included)."""
+def _cpu_seconds(pids: Iterable[int] = ()) -> tuple[float, float]:
+    """(CPU seconds of this process, its waited-for children and the running processes
+    ``pids``, busy CPU seconds of the whole machine from /proc/stat: every process, the
+    database server included)."""
     import resource
 
     own = sum(
@@ -757,6 +787,11 @@ def _cpu_seconds() -> tuple[float, float]:
         for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
         for field in ("ru_utime", "ru_stime")
     )
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            own += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
     machine = 0.0
     try:
         with open("/proc/stat") as f:
@@ -813,44 +848,63 @@ def worker(spec: Spec) -> dict[str, Any]:
             and mine.count() == expected
         )
 
-    # Warm-up (templates compiled, plugin registry built), then the measured runs.
+    workers = spec.get("workers", 1)
+    # With several workers, one worker is timed too, alternated with them run by run (1, n, n,
+    # 1, 1, n, ...) in this same process and database: their ratio is then taken pair by pair,
+    # side by side, not across two scenarios minutes apart (checkpoints, other databases).
+    compare = workers > 1 and spec.get("compare_one", True)
     runs: list[float] = []
+    one_runs: list[float] = []
     cpu_own: list[float] = []
     cpu_machine: list[float] = []
     profile_text = ""
     queries_per_batch = None
-    # One warm-up run (templates compiled, plugin registry built, caches filled), the measured
-    # runs, then (if asked) one more under cProfile, which is not counted in the timings.
-    profiled = 1 if spec.get("profile") else 0
-    for run in range(1 + spec["repeats"] + profiled):
+
+    def timed(count: int, profiler: Any = None) -> tuple[float, float, float]:
         Delivery.objects.all().delete()
         Notification.objects.all().delete()
         _settle()
-        profiler = cProfile.Profile() if profiled and run == spec["repeats"] + 1 else None
         gc.collect()
-        own_before, machine_before = _cpu_seconds()
+        own_before, machine_before = _cpu_seconds(helpers.pids())
         start = time.perf_counter()
         if profiler:
             profiler.enable()
         for i in range(spec["events"]):
-            Item.objects.create(title=f"Item {run}-{i}", owner=actor)
-        helpers = _start_workers(spec.get("workers", 1) - 1, done)
+            Item.objects.create(title=f"Item {i}", owner=actor)
+        if count > 1:
+            helpers.start()
         _run_db_worker_until(done)
-        _join(helpers)
+        if count > 1:
+            helpers.finish()
         if profiler:
             profiler.disable()
         took = time.perf_counter() - start
-        own_after, machine_after = _cpu_seconds()
-        if profiler:
-            out = io.StringIO()
-            stats = pstats.Stats(profiler, stream=out)
-            stats.sort_stats("cumulative").print_stats(r"dsn_core|db_worker|benchmarks", 30)
-            stats.sort_stats("tottime").print_stats(15)
-            profile_text = out.getvalue()
-        elif run > 0:  # cores kept busy: this process and its workers, and the whole machine
-            runs.append(took)
-            cpu_own.append((own_after - own_before) / took)
-            cpu_machine.append((machine_after - machine_before) / took)
+        own_after, machine_after = _cpu_seconds(helpers.pids())
+        return took, (own_after - own_before) / took, (machine_after - machine_before) / took
+
+    helpers = _Helpers(workers - 1, done)
+    # One warm-up run (templates compiled, plugin registry built, caches filled), the measured
+    # runs, then (if asked) one more under cProfile, which is not counted in the timings.
+    timed(workers)
+    for run in range(spec["repeats"]):
+        order = (1, workers) if run % 2 == 0 else (workers, 1)
+        for count in order if compare else (workers,):
+            took, own, machine = timed(count)
+            if count == workers:
+                runs.append(took)
+                cpu_own.append(own)  # cores kept busy: this process and its workers, and the machine
+                cpu_machine.append(machine)
+            else:
+                one_runs.append(took)
+    if spec.get("profile"):
+        profiler = cProfile.Profile()
+        timed(workers, profiler)
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(r"dsn_core|db_worker|benchmarks", 30)
+        stats.sort_stats("tottime").print_stats(15)
+        profile_text = out.getvalue()
+    helpers.close()
     # Queries for one claimed batch (claim, render, send, record, announce), measured apart.
     from dsn_core.sending import claim, send_claimed
 
@@ -875,6 +929,9 @@ def worker(spec: Spec) -> dict[str, Any]:
         "cores": os.cpu_count(),
         "cores_busy_own": cpu_own,
         "cores_busy_machine": cpu_machine,
+        # With several workers: one worker alternated with them, and the ratio of each pair.
+        "one_worker_times": one_runs,
+        "pair_ratios": [one / many for one, many in zip(one_runs, runs, strict=False)],
         "batch_queries": [f"{q['time']}s {_short_sql(q['sql'])}" for q in ctx.captured_queries],
         "profile": profile_text,
     }

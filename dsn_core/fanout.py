@@ -130,8 +130,14 @@ _SENDING = Delivery.Status.SENDING.value
 
 
 def _rows_for_users(
-    subscription: Subscription, backend: Backend, user_ids: list[Any], may_opt_out: bool = True
+    subscription: Subscription,
+    backend: Backend,
+    user_ids: list[Any],
+    may_opt_out: bool = True,
+    keep: dict[Any, Any] | None = None,
 ) -> list[Row]:
+    """The rows to write for these users. With ``keep``: whole users are loaded and kept
+    there by primary key (for sending them right away); otherwise only what the messenger reads."""
     user_model = get_user_model()
     cls = get_messenger_class(backend.messenger)
     messenger = None
@@ -146,8 +152,10 @@ def _rows_for_users(
         return [(pk, f"{PLACEHOLDER}{pk}", _PENDING, "") for pk in user_ids]
     # Only the fields the messenger reads: whole users were most of fan-out's Python time.
     queryset = _with_pks(user_model._default_manager.all(), user_ids)
-    fields = _fields_to_load(messenger, user_model)
+    fields = None if keep is not None else _fields_to_load(messenger, user_model)
     users = _load_users(queryset, user_model, fields)
+    if keep is not None:
+        keep.update((user.pk, user) for user in users)
     addresses = messenger.addresses_for(users)
     opted_out = _opted_out(user_ids, subscription, backend.messenger) if may_opt_out else set()
     rows: list[Row] = []
@@ -400,10 +408,14 @@ def fan_out(notification_id: int, *, send_first: bool = False) -> int:
             else:
                 # One cheap query spares a per-chunk opt-out lookup when nobody opted out.
                 may_opt_out = not subscription.critical and _opt_outs(subscription, backend.messenger).exists()
+                send_here = send_first and deduplicates(get_messenger_class(backend.messenger))
                 for index, ids in enumerate(_chunks(user_ids, chunk)):
-                    rows = _rows_for_users(subscription, backend, ids, may_opt_out)
-                    if send_first and index == 0:
-                        rows = _write_claimed(notification, subscription, backend, rows, not existing, lease, written)
+                    users: dict[Any, Any] | None = {} if send_here and index == 0 else None
+                    rows = _rows_for_users(subscription, backend, ids, may_opt_out, users)
+                    if users is not None:
+                        rows = _write_claimed(
+                            notification, subscription, backend, rows, not existing, lease, written, users
+                        )
                     insert_deliveries(notification, subscription, backend, rows, fresh=not existing)
             fixed = (subscription.fixed_addresses or {}).get(backend.messenger, [])
             insert_deliveries(notification, subscription, backend, [(None, a, _PENDING, "") for a in fixed])
@@ -434,15 +446,16 @@ def _write_claimed(
     fresh: bool,
     lease: float,
     written: list[Written],
+    users: dict[Any, Any],
 ) -> list[Row]:
     """Write the rows ready to send (pending, with an address) already claimed, noting the claim
-    in ``written``; return the other rows (skipped ones, placeholders) for the caller to write.
+    (and ``users``, the receivers loaded whole) in ``written``; return the other rows (skipped
+    ones, placeholders) for the caller to write.
 
-    Only for a messenger whose provider deduplicates: it takes whole batches, so one task sends
-    a chunk in a few calls. A provider that gets one message per call is a round trip per
-    message; its rows go to send tasks, whose helpers spread them over the workers."""
-    if not deduplicates(get_messenger_class(backend.messenger)):
-        return rows
+    Only for a messenger whose provider deduplicates (the caller checks): it takes whole
+    batches, so one task sends a chunk in a few calls. A provider that gets one message per
+    call is a round trip per message; its rows go to send tasks, whose helpers spread them over
+    the workers."""
     ready: list[Row] = []
     others: list[Row] = []
     for row in rows:
@@ -454,7 +467,18 @@ def _write_claimed(
     claimed_at = time.monotonic()
     token, until = uuid.uuid4().hex, timezone.now() + timedelta(seconds=lease)
     now = insert_deliveries(notification, subscription, backend, ready, fresh=fresh, claim=(token, until))
-    held = Written(notification.pk, subscription.pk, backend.pk, backend.messenger, token, until, now, claimed_at)
+    held = Written(
+        notification.pk,
+        subscription.pk,
+        backend.pk,
+        backend.messenger,
+        token,
+        until,
+        now,
+        claimed_at,
+        notification=notification,
+        users=users,
+    )
     written.append(held)
     watch_lease(backend.pk, until)  # if this worker dies while sending them
     return others

@@ -25,7 +25,7 @@ import uuid
 from collections import ChainMap
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -1226,6 +1226,10 @@ class Written:
     written_at: datetime
     #: ``time.monotonic()`` when their lease began.
     claimed_at: float
+    #: What fan-out loaded already, by primary key: the notification and the receivers (whole
+    #: users), so that sending them does not read them again.
+    notification: Any = field(default=None, compare=False, repr=False)
+    users: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def deliveries(self) -> list[Delivery]:
         """The rows still held under this claim, read back as ids, recipients and addresses
@@ -1279,7 +1283,10 @@ def send_written(written: Written) -> dict[str, int]:
     deliveries = written.deliveries()
     if not deliveries:
         return totals
-    _attach(deliveries, {})
+    loaded: dict[str, dict[Any, Any]] = {"users": dict(written.users)}
+    if written.notification is not None:
+        loaded["notifications"] = {written.notification_id: written.notification}
+    _attach(deliveries, loaded)
     for delivery in deliveries:
         delivery._dsn_claimed_at = written.claimed_at  # type: ignore[attr-defined]
     cls = get_messenger_class(written.messenger)

@@ -67,6 +67,23 @@ def test_a_small_fan_out_sends_everything_itself(event: Any, queue: Any, dsn_out
     assert senders(queue) == [], "nothing was left for a send task"
 
 
+def test_the_receivers_it_sends_to_are_read_once(
+    event: Any, queue: Any, dsn_outbox: list[Message], django_user_model: Any
+) -> None:
+    """Fan-out loads the receivers of the chunk it sends whole, and sending renders with those
+    same users: the user table is read once, not again for the messages."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _, notification = event
+    table = django_user_model._meta.db_table
+    with CaptureQueriesContext(connection) as ctx:
+        fan_out_task.call(notification.pk)
+    loads = [q["sql"] for q in ctx.captured_queries if f'FROM "{table}" WHERE "{table}"."id" IN' in q["sql"]]
+    assert len(loads) == 1, loads  # (who the receivers are is another query: their ids only)
+    assert sorted(m.recipient.username for m in dsn_outbox) == [f"u{i}" for i in range(8)]
+
+
 def test_the_rest_of_a_large_fan_out_goes_to_a_send_task(
     event: Any, queue: Any, settings: Any, dsn_outbox: list[Message]
 ) -> None:
