@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import ChainMap
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -718,7 +718,6 @@ def send_claimed(
     deliveries: list[Delivery],
     senders: dict[Any, Sender] | None = None,
     missing: set[Any] | None = None,
-    recorder: Recorder | None = None,
 ) -> dict[str, int]:
     """Send deliveries already claimed; record every outcome.
 
@@ -727,9 +726,6 @@ def send_claimed(
     these deliveries gets its own, closed on return. Deliveries of several backends are
     sent each with its own backend's messenger and options. Backends whose messenger is not
     installed are added to ``missing`` (their deliveries wait; see :func:`_wait_for_plugin`).
-
-    ``recorder``: where a provider that deduplicates gets its plain successes recorded (see
-    :class:`Recorder`); by default they are recorded before this returns.
 
     Returns counts by outcome: ``sent``, ``failed``, ``dead``, and ``lost`` (rows whose
     claim expired and went to another worker, so they were not sent here).
@@ -745,7 +741,7 @@ def send_claimed(
     try:
         with _heartbeat.covering(deliveries):
             for group in groups.values():
-                _send_group(group, senders, counts, set() if missing is None else missing, recorder)
+                _send_group(group, senders, counts, set() if missing is None else missing)
     finally:
         if own:
             for sender in senders.values():
@@ -758,7 +754,6 @@ def _send_group(
     senders: dict[Any, Sender],
     counts: dict[str, int],
     missing: set[Any],
-    recorder: Recorder | None = None,
 ) -> None:
     """Send the claimed deliveries of one backend."""
     backend = deliveries[0].backend
@@ -819,9 +814,7 @@ def _send_group(
         if limited:
             wait_for_turn(sender.messenger, batch[0][1].address)
         outcomes = _call_provider(sender, [m for _, m in batch])
-        # Only a provider that deduplicates may have a batch in flight while the last is recorded.
-        lane = recorder if step > 1 else None
-        for bucket in _record_batch([d for d, _ in batch], outcomes, policy, lane):
+        for bucket in _record_batch([d for d, _ in batch], outcomes, policy):
             counts[bucket] += 1
 
 
@@ -939,13 +932,8 @@ def _announce(delivery: Delivery, status: str, error: str, listened: tuple[bool,
         signals.delivery_dead.send(Delivery, delivery=delivery)
 
 
-def _record_batch(
-    deliveries: list[Delivery], outcomes: Sequence[Any], policy: dict[str, float], recorder: Recorder | None = None
-) -> list[str]:
-    """Record a batch's outcomes: plain successes with one UPDATE, the rest one by one.
-
-    With a ``recorder`` and nobody listening to ``delivery_finished``, the UPDATE runs on the
-    recorder's thread and this returns at once (the caller renders its next batch meanwhile)."""
+def _record_batch(deliveries: list[Delivery], outcomes: Sequence[Any], policy: dict[str, float]) -> list[str]:
+    """Record a batch's outcomes: plain successes with one UPDATE, the rest one by one."""
     pairs = list(zip(deliveries, outcomes, strict=True))
     simple = [isinstance(o, SendResult) and not o.new_address for _, o in pairs]
     plain = [pair for pair, ok in zip(pairs, simple, strict=True) if ok]
@@ -957,13 +945,9 @@ def _record_batch(
     for delivery, outcome in plain:
         by_claim.setdefault(delivery.claim, []).append((delivery, outcome))
     listened = (_listened("delivery_finished"), False)
-    lane = recorder if recorder is not None and not listened[0] else None
     for group in by_claim.values():
         buckets.extend("sent" for _ in group)
-        if lane is not None:
-            lane.submit(_record_sent, group, now, listened)
-        else:
-            _record_sent(group, now, listened)
+        _record_sent(group, now, listened)
     return buckets
 
 
@@ -992,63 +976,6 @@ def _record_sent(group: list[tuple[Delivery, SendResult]], now: datetime, listen
         delivery.status, delivery.provider_id, delivery.sent_at = S.SENT, outcome.provider_id[:255], now
         delivery.last_error, delivery.lease_until, delivery.claim, delivery.updated_at = "", None, "", now
         _announce(delivery, S.SENT, "", listened)
-
-
-class Recorder:
-    """Records plain successes on a thread of its own, with its own database connection, while
-    the worker renders and sends its next batch (on PostgreSQL the UPDATE was a third of a
-    batch's time, spent waiting).
-
-    At most one batch is being recorded at a time: :meth:`submit` first waits for the one
-    before, so a provider that deduplicates has at most one batch more in flight than without
-    it (after a crash both are sent again, and the provider drops the repeats). An error while
-    recording is raised by the next :meth:`submit` or by :meth:`close`, in the worker's thread.
-    """
-
-    def __init__(self) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsn-record")
-        self.pending: Future[Any] | None = None
-
-    @staticmethod
-    def usable(messenger_cls: type | None) -> bool:
-        """Whether a drain with this messenger should record on a thread: a provider that
-        deduplicates, on PostgreSQL, outside any transaction (another connection would not see
-        its rows, and SQLite has one writer at a time)."""
-        conn = connections[router.db_for_write(Delivery)]
-        return deduplicates(messenger_cls) and conn.vendor == "postgresql" and not conn.in_atomic_block
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.wait()
-        self.pending = self.executor.submit(fn, *args)
-
-    def wait(self) -> None:
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            pending.result()
-
-    def close(self) -> None:
-        """Wait for the last record (raising its error), then close the thread's connections."""
-        try:
-            self.wait()
-        finally:
-            self.executor.submit(connections.close_all).result()
-            self.executor.shutdown()
-
-
-@contextlib.contextmanager
-def _recording(messenger_cls: type | None) -> Iterator[Recorder | None]:
-    """A :class:`Recorder` for one drain where it is usable, else ``None``; closed on exit."""
-    if not Recorder.usable(messenger_cls):
-        yield None
-        return
-    recorder = Recorder()
-    try:
-        yield recorder
-    except BaseException:
-        with contextlib.suppress(Exception):  # the first error is the one to raise
-            recorder.close()
-        raise
-    recorder.close()
 
 
 def _sent_statement(conn: Any, rows: int, provider_ids: bool) -> str:
@@ -1194,17 +1121,16 @@ def drain_for(
     loaded: dict[str, dict[Any, Any]] = {}
     started = time.monotonic()
     try:
-        with _recording(cls) as recorder:
-            for _ in range(max_batches):
-                batch = claim(backend_id, notification_id, size, exclude_backends=missing, loaded=loaded)
-                if not batch:
-                    return totals, False
-                if between is not None:
-                    between(len(batch) >= size)
-                for key, value in send_claimed(batch, senders, missing, recorder).items():
-                    totals[key] += value
-                if max_seconds is not None and time.monotonic() - started > max_seconds:
-                    break
+        for _ in range(max_batches):
+            batch = claim(backend_id, notification_id, size, exclude_backends=missing, loaded=loaded)
+            if not batch:
+                return totals, False
+            if between is not None:
+                between(len(batch) >= size)
+            for key, value in send_claimed(batch, senders, missing).items():
+                totals[key] += value
+            if max_seconds is not None and time.monotonic() - started > max_seconds:
+                break
     finally:
         for sender in senders.values():
             sender.close()
@@ -1294,10 +1220,10 @@ def send_written(written: Written) -> dict[str, int]:
     senders: dict[Any, Sender] = {}
     missing: set[Any] = set()
     try:
-        with _heartbeat.covering(deliveries), _recording(cls) as recorder:
+        with _heartbeat.covering(deliveries):
             for start in range(0, len(deliveries), size):
                 batch = deliveries[start : start + size]
-                for key, value in send_claimed(batch, senders, missing, recorder).items():
+                for key, value in send_claimed(batch, senders, missing).items():
                     totals[key] += value
     finally:
         for sender in senders.values():
