@@ -852,7 +852,7 @@ def worker(spec: Spec) -> dict[str, Any]:
     # With several workers, one worker is timed too, alternated with them run by run (1, n, n,
     # 1, 1, n, ...) in this same process and database: their ratio is then taken pair by pair,
     # side by side, not across two scenarios minutes apart (checkpoints, other databases).
-    compare = workers > 1 and spec.get("compare_one", True)
+    compare = workers > 1
     runs: list[float] = []
     one_runs: list[float] = []
     cpu_own: list[float] = []
