@@ -725,7 +725,7 @@ class _Helpers:
     """``count`` more worker processes, started once (forked, each its own database connection)
     and kept running between timed runs, as a deployment's workers are: a run releases them
     with ``start()`` once its events are saved, and ``finish()`` waits until each has seen
-    ``done()``. (Forking and connecting inside each timed run cost the two-worker runs 15-45 ms
+    ``done()``. (Forking and connecting inside each timed run cost the two-worker runs 11-46 ms
     that one worker never paid.)"""
 
     def __init__(self, count: int, done: Callable[[], bool]) -> None:

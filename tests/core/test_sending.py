@@ -413,6 +413,27 @@ def test_outcome_is_not_recorded_without_the_claim(pending: list[Delivery], dsn_
     assert (row.status, row.claim) == ("sending", "someone-else")  # and the row stays the new owner's
 
 
+def test_an_error_while_recording_stops_the_drain_and_loses_nothing(
+    pending: list[Delivery], monkeypatch: pytest.MonkeyPatch, dsn_outbox: list[Message]
+) -> None:
+    """The database fails while an outcome is recorded: the drain raises in the worker and
+    sends nothing more; the claimed batch stays claimed (taken again when its lease runs out:
+    at most the one message sent is repeated) and the rest stays pending."""
+    from dsn_core import sending
+    from dsn_core.builtins import LocmemMessenger
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(sending, "_record_sent", broken)
+    monkeypatch.setattr(LocmemMessenger, "max_batch_size", 2)
+    with pytest.raises(RuntimeError, match="went away"):
+        drain(pending[0].backend_id)  # claims max_batch_size (2) at a time
+    assert len(dsn_outbox) == 1, "one message per call: the failed record stopped the next"
+    statuses = sorted(Delivery.objects.values_list("status", flat=True))
+    assert statuses == ["pending", "pending", "pending", "sending", "sending"]
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(os.environ.get("DSN_TEST_DB") != "postgres", reason="needs PostgreSQL row locks")
